@@ -1,0 +1,5 @@
+import sys
+
+from mabcq.cli import main
+
+sys.exit(main())
