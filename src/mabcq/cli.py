@@ -18,7 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mabcq",
-        description="Offline, fully decentralized multi-agent RL: MABCQ, its ablations and baselines.",
+        description="Offline, fully decentralized multi-agent RL: MABCQ and its baselines.",
     )
     parser.add_argument("--version", action="version", version=f"mabcq {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
