@@ -168,3 +168,46 @@ def optimal_values(mdp: TabularMDP, gamma: float, tol: float = 1e-12) -> np.ndar
             return new_values
         values = new_values
     return values
+
+
+def staged_game(
+    game: OneStepGame, stages: int, reward_offset: float = 0.0
+) -> tuple[TabularMDP, tuple[np.ndarray, ...]]:
+    """The one-step game played `stages` times in a row, as a multi-step MDP.
+
+    A state is the sequence of payoffs so far (labels like "5>1"; the start is "start"), so
+    equal payoffs at a stage merge as in game_to_mdp. Arriving in a state pays its last payoff
+    plus reward_offset; states after the last stage are terminal. The behavior policies are the
+    game's at every state. Returns the MDP and behavior as [S, A_i] arrays.
+    """
+    distinct: dict[float, None] = dict.fromkeys(float(v) for v in game.payoff.ravel())
+    labels: list[str] = ["start"]
+    rewards: list[float] = [0.0]
+    layers: list[list[int]] = [[0]]
+    transitions: dict[int, np.ndarray] = {}
+    for stage in range(stages):
+        layer: list[int] = []
+        for parent in layers[-1]:
+            child_of: dict[float, int] = {}
+            for value in distinct:
+                prefix = "" if parent == 0 else labels[parent] + ">"
+                child_of[value] = len(labels)
+                labels.append(prefix + format_payoff(value))
+                rewards.append(value + reward_offset)
+                layer.append(child_of[value])
+            transitions[parent] = np.vectorize(lambda v, table=child_of: table[float(v)])(
+                game.payoff
+            )
+        layers.append(layer)
+        del stage
+    num_states = len(labels)
+    next_state = np.zeros((num_states, *game.action_counts), dtype=np.int64)
+    terminal = np.ones(num_states, dtype=bool)
+    for parent, table in transitions.items():
+        next_state[parent] = table
+        terminal[parent] = False
+    mdp = TabularMDP(
+        next_state, np.array(rewards), terminal, 0, max(stages, 1), tuple(labels)
+    )
+    behavior = tuple(np.tile(probs, (num_states, 1)) for probs in game.behavior)
+    return mdp, behavior
