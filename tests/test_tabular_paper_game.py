@@ -122,6 +122,8 @@ def test_fixed_point_is_one_application_of_the_weights(exact_report: dict) -> No
 
 
 def _max_difference(report: dict, exact: dict) -> float:
+    """Largest gap in a probability or in an expected return (scaled by the payoff range, 5)."""
+    payoff_range = 5.0
     worst = 0.0
     for method in METHODS:
         for agent_sampled, agent_exact in zip(
@@ -132,7 +134,8 @@ def _max_difference(report: dict, exact: dict) -> float:
                 for key in keys:
                     diff = abs(sampled["next"].get(key, 0.0) - truth["next"].get(key, 0.0))
                     worst = max(worst, diff)
-                worst = max(worst, abs(sampled["expected"] - truth["expected"]))
+                gap = abs(sampled["expected"] - truth["expected"]) / payoff_range
+                worst = max(worst, gap)
     return worst
 
 
