@@ -43,13 +43,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--payoff",
         metavar="TEXT",
         help='payoff on the command line: rows ";", columns "," (2 agents: "1,5;6,1"); '
-        'a 3rd agent adds "|" between agent 1\'s actions',
+        'a 3rd agent adds "|" between agent 1\'s actions; write --payoff=TEXT when TEXT '
+        'starts with "-"',
     )
     source.add_argument(
         "--behavior",
         metavar="P1,P2,...",
         action="append",
-        help="behavior probabilities of one agent; repeat once per agent, in order",
+        help="behavior probabilities of one agent; repeat once per agent, in order "
+        '(--behavior=P1,... when it starts with "-")',
     )
     data = parser.add_argument_group("data")
     data.add_argument(

@@ -58,9 +58,7 @@ def sample_datasets(
         if not active.any():
             break
         current = state[active]
-        joint = [
-            _draw(policy[current], rng.random(current.shape[0])) for policy in behavior
-        ]
+        joint = [_draw(policy[current], rng.random(current.shape[0])) for policy in behavior]
         nxt = mdp.next_state[(current, *joint)]
         logs[0].append(current)
         logs[2].append(mdp.reward[nxt])

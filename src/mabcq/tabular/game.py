@@ -206,8 +206,6 @@ def staged_game(
     for parent, table in transitions.items():
         next_state[parent] = table
         terminal[parent] = False
-    mdp = TabularMDP(
-        next_state, np.array(rewards), terminal, 0, max(stages, 1), tuple(labels)
-    )
+    mdp = TabularMDP(next_state, np.array(rewards), terminal, 0, max(stages, 1), tuple(labels))
     behavior = tuple(np.tile(probs, (num_states, 1)) for probs in game.behavior)
     return mdp, behavior

@@ -78,7 +78,7 @@ def validate_behavior(probabilities: list[float], agent: int, source: str) -> np
     if abs(total - 1.0) > PROBABILITY_TOLERANCE:
         raise UserError(
             f"{source}: behavior of agent {agent} {values.tolist()} sums to {total:.10g}, "
-            f"not 1 (tolerance {PROBABILITY_TOLERANCE:g}); fix the probabilities"
+            "not 1 (tolerance 1e-6); fix the probabilities"
         )
     return values
 
@@ -97,11 +97,17 @@ def game_from_values(payoff: Any, behavior: Any, source: str) -> OneStepGame:
         )
     policies = tuple(validate_behavior(p, i + 1, source) for i, p in enumerate(behavior))
     counts = tuple(p.shape[0] for p in policies)
+    if payoff_array.ndim != len(counts):
+        raise UserError(
+            f"{source}: payoff has {payoff_array.ndim} axes (one per agent) but behavior gives "
+            f"{len(counts)} polic{'y' if len(counts) == 1 else 'ies'}; give one behavior "
+            "policy per agent"
+        )
     if payoff_array.shape != counts:
         raise UserError(
             f"{source}: payoff shape {_shape_text(payoff_array.shape)} does not match the "
-            f"behavior's action counts {_shape_text(counts)} ({len(counts)} agents); the payoff "
-            "needs one axis per agent, as long as that agent's behavior list"
+            f"behavior's action counts {_shape_text(counts)}; axis i of the payoff needs as "
+            "many entries as agent i's behavior list"
         )
     return OneStepGame(payoff_array, policies)
 
