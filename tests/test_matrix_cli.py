@@ -129,7 +129,8 @@ def test_theorem1_and_degenerate_values_are_warnings_not_errors(
     code, out, err = run(["--payoff=-1,1;1,-1", *PAPER_FLAGS[2:]], capsys)
     assert code == 0 and "learned joint action" in out
     assert "mabcq: warning: Theorem 1 needs positive rewards" in err
-    assert "value deviation is undefined" in err  # E[y] = 0 for agent 2's actions here
+    assert "value deviation is undefined" in err  # E[y] = 0 under tn_vd here
+    assert "vd: agent 1: the modified transition has negative entries" in err
     report = run_json(["--payoff=-1,1;1,-1", *PAPER_FLAGS[2:]], capsys)
     assert report["theorem1"]["rewards_positive"] is False and report["warnings"]
 

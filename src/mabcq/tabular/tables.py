@@ -152,6 +152,12 @@ def build_game_report(
                     f"{method}: agent {agent}: |E[y]| ~ 0 for some action, so value deviation "
                     "is undefined there and was left out (lambda_vd = 1)"
                 )
+            if (solution.modified.probabilities[0] < 0).any():
+                warnings.append(
+                    f"{method}: agent {agent}: the modified transition has negative entries "
+                    "(value deviation on non-positive values), so its numbers are not "
+                    "probabilities; shift the payoffs above 0 or clip with --eps <= 1"
+                )
             if not solution.converged:
                 warnings.append(
                     f"{method}: agent {agent}: Q-iteration stopped after {solution.iterations} "
