@@ -135,6 +135,25 @@ def test_theorem1_and_degenerate_values_are_warnings_not_errors(
     assert report["theorem1"]["rewards_positive"] is False and report["warnings"]
 
 
+def test_stages_make_a_multi_step_game_with_proposition1(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(["--stages", "2", "--gamma", "0.9", "--json"], capsys)
+    assert code == 0
+    assert "mabcq: warning: Theorem 1 condition fails: gamma = 0.9" in err
+    report = json.loads(out)
+    assert report["game"]["stages"] == 2
+    assert report["game"]["optimal_return"] == pytest.approx(6 + 0.9 * 6)
+    mabcq = report["tn_vd"]
+    assert mabcq["path"] == ["start", "6", "6>6"]
+    assert mabcq["return"] == pytest.approx(report["game"]["optimal_return"])
+    assert mabcq["value_gap"] == pytest.approx(0.0, abs=1e-12)
+    assert report["dataset"]["value_gap"] > 0.1
+    assert report["dataset"]["return"] < mabcq["return"] - 1
+    one_stage = run_json([], capsys)
+    assert one_stage["tn_vd"]["return"] == one_stage["tn_vd"]["payoff"] == 6
+
+
 BAD_INPUTS = [
     (["--behavior=-0.1,1.1", "--behavior", "0.4,0.6"], "negative probability -0.1 for action a1"),
     (["--behavior", "0.5,0.4", "--behavior", "0.4,0.6"], "sums to 0.9, not 1"),
@@ -164,6 +183,7 @@ BAD_INPUTS = [
     (["--samples", "0"], "--samples is 0"),
     (["--gamma", "1.5"], "--gamma is 1.5"),
     (["--eps", "-1"], "--eps is -1"),
+    (["--stages", "0"], "--stages is 0"),
 ]
 
 

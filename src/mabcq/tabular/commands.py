@@ -23,6 +23,7 @@ examples:
   mabcq matrix --payoff "1,5;6,1" --behavior "0.8,0.2" --behavior "0.4,0.6"
   mabcq matrix --game game.toml --method tn_vd
   mabcq matrix --samples 1000 --seed 3 --eps 0.8
+  mabcq matrix --stages 2 --gamma 0.9
 
 game file (JSON or TOML), N agents:
   {"payoff": [[1, 5], [6, 1]], "behavior": [[0.8, 0.2], [0.4, 0.6]]}
@@ -61,6 +62,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="use a dataset of K sampled joint plays instead of exact expectations",
     )
     data.add_argument("--seed", type=int, default=0, help="seed of the sampled dataset (0)")
+    data.add_argument(
+        "--stages",
+        type=int,
+        default=1,
+        help="play the game this many times in a row (a multi-step MDP; states are payoff "
+        "histories); tables show the first stage (1)",
+    )
     solve = parser.add_argument_group("solver and output")
     solve.add_argument(
         "--method",
@@ -114,6 +122,8 @@ def _check_numbers(args: argparse.Namespace) -> None:
         raise UserError(f"--tol is {args.tol:g}; it must be > 0")
     if args.samples is not None and args.samples < 1:
         raise UserError(f"--samples is {args.samples}; it must be >= 1 (omit it for exact data)")
+    if not 1 <= args.stages <= 6:
+        raise UserError(f"--stages is {args.stages}; use 1 to 6 (states grow as payoffs^stages)")
     if args.max_iterations < 1:
         raise UserError(f"--max-iterations is {args.max_iterations}; it must be >= 1")
     if not 0 <= args.decimals <= 12:
@@ -150,6 +160,7 @@ def run_matrix(args: argparse.Namespace) -> int:
         seed=args.seed,
         tol=args.tol,
         max_iterations=args.max_iterations,
+        stages=args.stages,
     )
     for warning in report["warnings"]:
         print(f"mabcq: warning: {warning}", file=sys.stderr)

@@ -13,8 +13,21 @@ import numpy as np
 
 from mabcq.errors import UserError
 from mabcq.tabular.datasets import estimate_view, exact_views, sample_datasets
-from mabcq.tabular.game import OneStepGame, game_to_mdp, joint_actions, optimal_values
-from mabcq.tabular.qiteration import AgentSolution, q_iteration, theorem1_condition
+from mabcq.tabular.game import (
+    OneStepGame,
+    game_to_mdp,
+    joint_actions,
+    optimal_values,
+    reachable_states,
+    staged_game,
+)
+from mabcq.tabular.qiteration import (
+    AgentSolution,
+    joint_outcome,
+    q_iteration,
+    theorem1_condition,
+    value_gap,
+)
 from mabcq.tabular.transitions import AgentView
 
 METHOD_TITLES: dict[str, str] = {
@@ -26,17 +39,17 @@ METHOD_TITLES: dict[str, str] = {
 
 
 def _agent_views(
-    game: OneStepGame, samples: int | None, seed: int
-) -> tuple[Any, tuple[AgentView, ...]]:
-    mdp, behavior = game_to_mdp(game)
+    game: OneStepGame, samples: int | None, seed: int, stages: int
+) -> tuple[Any, tuple[np.ndarray, ...], tuple[AgentView, ...]]:
+    mdp, behavior = game_to_mdp(game) if stages == 1 else staged_game(game, stages)
     if samples is None:
-        return mdp, exact_views(mdp, behavior)
+        return mdp, behavior, exact_views(mdp, behavior)
     datasets = sample_datasets(mdp, behavior, samples, seed)
     views = tuple(
         estimate_view(data, mdp.num_states, count)
         for data, count in zip(datasets, mdp.action_counts, strict=True)
     )
-    return mdp, views
+    return mdp, behavior, views
 
 
 def _check_data(views: tuple[AgentView, ...], samples: int | None, seed: int) -> None:
@@ -71,6 +84,8 @@ def _method_report(
     mdp: Any,
     views: tuple[AgentView, ...],
     solutions: tuple[AgentSolution, ...],
+    gamma: float,
+    decision_states: np.ndarray,
 ) -> dict[str, Any]:
     agents = []
     for agent, (view, solution) in enumerate(zip(views, solutions, strict=True)):
@@ -86,12 +101,16 @@ def _method_report(
                 }
             )
         agents.append(actions)
-    joint = tuple(int(solution.greedy[0]) for solution in solutions)
+    outcome = joint_outcome(mdp, solutions, gamma, optimal_value=float("nan"))
+    joint = outcome.joint_action
     return {
         "agents": agents,
         "joint_action": list(joint),
         "payoff": float(game.payoff[joint]),
+        "return": outcome.value,
+        "path": [mdp.label(state) for state in outcome.visited],
         "values": [float(solution.values[0]) for solution in solutions],
+        "value_gap": float(value_gap(solutions, decision_states).max()),
         "iterations": [solution.iterations for solution in solutions],
         "residual": [solution.residual for solution in solutions],
         "converged": [solution.converged for solution in solutions],
@@ -107,13 +126,18 @@ def build_game_report(
     seed: int = 0,
     tol: float = 1e-10,
     max_iterations: int = 10_000,
+    stages: int = 1,
 ) -> dict[str, Any]:
     """Tables 2-4 (and lambda_tn alone) as one JSON-ready dict, full precision.
 
-    samples: None for exact expectations (infinite data), else that many joint plays from seed.
+    samples: None for exact expectations (infinite data), else that many episodes from seed
+    (an episode of a one-step game is one joint play).
+    stages: play the game that many times in a row (a multi-step MDP, game.staged_game); the
+    tables are then those of the first stage, with expected returns over all stages.
     Keys: game, theorem1, warnings, then one key per method (see docs/tabular.md).
     """
-    mdp, views = _agent_views(game, samples, seed)
+    mdp, behavior, views = _agent_views(game, samples, seed, stages)
+    decision_states = np.flatnonzero(reachable_states(mdp, behavior) & ~mdp.terminal)
     _check_data(views, samples, seed)
     check = theorem1_condition(mdp, gamma)
     warnings = [check.warning()] if check.warning() else []
@@ -128,7 +152,9 @@ def build_game_report(
             "seed": None if samples is None else seed,
             "gamma": gamma,
             "eps": eps,
-            "optimal_payoff": float(optimal_values(mdp, gamma)[0]),
+            "stages": stages,
+            "optimal_payoff": float(game.payoff.max()),
+            "optimal_return": float(optimal_values(mdp, gamma)[0]),
         },
         "theorem1": {
             "gamma": check.gamma,
@@ -145,7 +171,7 @@ def build_game_report(
             q_iteration(view, method, gamma, eps, tol=tol, max_iterations=max_iterations)
             for view in views
         )
-        report[method] = _method_report(game, mdp, views, solutions)
+        report[method] = _method_report(game, mdp, views, solutions, gamma, decision_states)
         for agent, solution in enumerate(solutions, start=1):
             if solution.modified.degenerate[0].any():
                 warnings.append(
@@ -205,7 +231,10 @@ def render_text(report: dict[str, Any], methods: list[str], decimals: int = 2) -
     )
     clip = "no clip" if game["eps"] is None else f"lambda_vd clipped to 1 +- {game['eps']:g}"
     shape = " x ".join(str(n) for n in game["actions"])
-    lines = [f"Game: {game['agents']} agents, actions {shape}; {data}; {clip}"]
+    stages = (
+        "" if game["stages"] == 1 else f"; played {game['stages']} times, gamma {game['gamma']:g}"
+    )
+    lines = [f"Game: {game['agents']} agents, actions {shape}; {data}; {clip}{stages}"]
     lines += _payoff_lines(report, decimals)
     for method in methods:
         result = report[method]
@@ -235,6 +264,14 @@ def render_text(report: dict[str, Any], methods: list[str], decimals: int = 2) -
         sweeps = ", ".join(str(n) for n in result["iterations"])
         residual = max(result["residual"])
         lines.append(f"  Q-iteration sweeps per agent: {sweeps}; largest residual {residual:.1e}")
+        if game["stages"] > 1:
+            path = " -> ".join(result["path"])
+            reached = result["return"] >= game["optimal_return"] - 1e-9
+            lines.append(
+                f"  greedy path {path}: return {result['return']:.{decimals}f}"
+                + (" (optimal)" if reached else f" (optimal {game['optimal_return']:.{decimals}f})")
+                + f"; largest value gap between agents {result['value_gap']:.{decimals}f}"
+            )
     check = report["theorem1"]
     if check["rewards_positive"]:
         bound = f"r_min / (2 r_max - r_min) = {check['bound']:.4g}"
