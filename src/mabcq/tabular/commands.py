@@ -6,8 +6,12 @@ import argparse
 import json
 import math
 import sys
+from typing import TYPE_CHECKING
 
 from mabcq.errors import UserError
+
+if TYPE_CHECKING:
+    from mabcq.tabular.game import OneStepGame
 
 DESCRIPTION = """\
 Solve a cooperative one-step game exactly with decentralized tabular Q-learning under each
@@ -130,7 +134,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
         raise UserError(f"--decimals is {args.decimals}; use 0 to 12")
 
 
-def resolve_game(args: argparse.Namespace):  # -> OneStepGame
+def resolve_game(args: argparse.Namespace) -> OneStepGame:
     """The game from --game, or from --payoff/--behavior, or the paper's."""
     from mabcq.tabular.game import paper_game
     from mabcq.tabular.spec import game_from_flags, load_game_file

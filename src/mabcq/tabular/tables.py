@@ -15,6 +15,7 @@ from mabcq.errors import UserError
 from mabcq.tabular.datasets import estimate_view, exact_views, sample_datasets
 from mabcq.tabular.game import (
     OneStepGame,
+    TabularMDP,
     game_to_mdp,
     joint_actions,
     optimal_values,
@@ -40,7 +41,7 @@ METHOD_TITLES: dict[str, str] = {
 
 def _agent_views(
     game: OneStepGame, samples: int | None, seed: int, stages: int
-) -> tuple[Any, tuple[np.ndarray, ...], tuple[AgentView, ...]]:
+) -> tuple[TabularMDP, tuple[np.ndarray, ...], tuple[AgentView, ...]]:
     mdp, behavior = game_to_mdp(game) if stages == 1 else staged_game(game, stages)
     if samples is None:
         return mdp, behavior, exact_views(mdp, behavior)
@@ -68,7 +69,7 @@ def _check_data(views: tuple[AgentView, ...], samples: int | None, seed: int) ->
             )
 
 
-def _next_state_order(mdp: Any, agent: int, action: int) -> list[int]:
+def _next_state_order(mdp: TabularMDP, agent: int, action: int) -> list[int]:
     """Next states of (start, a_i) in order of first appearance over the others' actions."""
     order: list[int] = []
     for joint in joint_actions(mdp.action_counts):
@@ -81,7 +82,7 @@ def _next_state_order(mdp: Any, agent: int, action: int) -> list[int]:
 
 def _method_report(
     game: OneStepGame,
-    mdp: Any,
+    mdp: TabularMDP,
     views: tuple[AgentView, ...],
     solutions: tuple[AgentSolution, ...],
     gamma: float,
