@@ -63,12 +63,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--samples",
         type=int,
         metavar="K",
-        help="use a dataset of K sampled joint plays instead of exact expectations",
+        help="use a dataset of K sampled joint plays (episodes, with --stages) instead of "
+        "exact expectations",
     )
     data.add_argument("--seed", type=int, default=0, help="seed of the sampled dataset (0)")
     data.add_argument(
         "--stages",
         type=int,
+        metavar="N",
         default=1,
         help="play the game this many times in a row (a multi-step MDP; states are payoff "
         "histories); tables show the first stage (1)",
