@@ -279,5 +279,6 @@ def render_text(report: dict[str, Any], methods: list[str], decimals: int = 2) -
         verdict = "holds" if check["holds"] else "does not hold"
         lines += ["", f"Theorem 1: gamma = {check['gamma']:g} vs {bound}: {verdict}"]
         if not check["bootstraps"]:
-            lines.append("  (one step: every next state is terminal, so gamma never enters)")
+            lines.append("  not needed here: every next state is terminal, so gamma never enters")
+            lines.append("  the backup and the first sweep is already the fixed point")
     return "\n".join(lines)
