@@ -184,6 +184,19 @@ BAD_INPUTS = [
     (["--gamma", "1.5"], "--gamma is 1.5"),
     (["--eps", "-1"], "--eps is -1"),
     (["--stages", "0"], "--stages is 0"),
+    (
+        [
+            "--payoff",
+            "1,2,3;4,5,6;7,8,9",
+            "--behavior",
+            "0.5,0.25,0.25",
+            "--behavior",
+            "0.5,0.25,0.25",
+            "--stages",
+            "4",
+        ],
+        "--stages 4 with 9 distinct payoffs makes 7381 states",
+    ),
 ]
 
 

@@ -31,6 +31,9 @@ from mabcq.tabular.qiteration import (
 )
 from mabcq.tabular.transitions import AgentView
 
+# Views are dense [S, A_i, S] arrays; this keeps one under ~100 MB for a few actions.
+MAX_STATES = 2000
+
 METHOD_TITLES: dict[str, str] = {
     "dataset": "dataset, no weights: plain independent Q-learning (BCQ) (paper Table 2)",
     "vd": "lambda_vd only (paper Table 3)",
@@ -42,6 +45,13 @@ METHOD_TITLES: dict[str, str] = {
 def _agent_views(
     game: OneStepGame, samples: int | None, seed: int, stages: int
 ) -> tuple[TabularMDP, tuple[np.ndarray, ...], tuple[AgentView, ...]]:
+    distinct = len(np.unique(game.payoff))
+    num_states = sum(distinct**stage for stage in range(stages + 1))
+    if num_states > MAX_STATES:
+        raise UserError(
+            f"--stages {stages} with {distinct} distinct payoffs makes {num_states} states; the "
+            f"dense tabular engine takes at most {MAX_STATES}: use fewer stages"
+        )
     mdp, behavior = game_to_mdp(game) if stages == 1 else staged_game(game, stages)
     if samples is None:
         return mdp, behavior, exact_views(mdp, behavior)
