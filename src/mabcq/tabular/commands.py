@@ -1,0 +1,177 @@
+"""`mabcq matrix`: the paper's Tables 2-4 for its matrix game, or for any one-step game."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import TYPE_CHECKING
+
+from mabcq.errors import UserError
+
+if TYPE_CHECKING:
+    from mabcq.tabular.game import OneStepGame
+
+DESCRIPTION = """\
+Solve a cooperative one-step game exactly with decentralized tabular Q-learning under each
+weighting (dataset = plain independent Q-learning, vd, tn, tn_vd = MABCQ) and print, per agent
+and action, the transition over payoffs and the expected return (the paper's Tables 2-4), then
+the joint action the agents learn and its true payoff. Without a game it uses the paper's.
+"""
+
+EPILOG = """\
+examples:
+  mabcq matrix
+  mabcq matrix --json
+  mabcq matrix --payoff "1,5;6,1" --behavior "0.8,0.2" --behavior "0.4,0.6"
+  mabcq matrix --game game.toml --method tn_vd
+  mabcq matrix --samples 1000 --seed 3 --eps 0.8
+  mabcq matrix --stages 2 --gamma 0.9
+
+game file (JSON or TOML), N agents:
+  {"payoff": [[1, 5], [6, 1]], "behavior": [[0.8, 0.2], [0.4, 0.6]]}
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "matrix",
+        help="reproduce the paper's matrix-game Tables 2-4, or solve any one-step game",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    source = parser.add_argument_group("game (default: the paper's Table 1)")
+    source.add_argument("--game", metavar="FILE", help="game file, .json or .toml")
+    source.add_argument(
+        "--payoff",
+        metavar="TEXT",
+        help='payoff on the command line: rows ";", columns "," (2 agents: "1,5;6,1"); '
+        'a 3rd agent adds "|" between agent 1\'s actions; write --payoff=TEXT when TEXT '
+        'starts with "-"',
+    )
+    source.add_argument(
+        "--behavior",
+        metavar="P1,P2,...",
+        action="append",
+        help="behavior probabilities of one agent; repeat once per agent, in order "
+        '(--behavior=P1,... when it starts with "-")',
+    )
+    data = parser.add_argument_group("data")
+    data.add_argument(
+        "--samples",
+        type=int,
+        metavar="K",
+        help="use a dataset of K sampled joint plays (episodes, with --stages) instead of "
+        "exact expectations",
+    )
+    data.add_argument("--seed", type=int, default=0, help="seed of the sampled dataset (0)")
+    data.add_argument(
+        "--stages",
+        type=int,
+        metavar="N",
+        default=1,
+        help="play the game this many times in a row (a multi-step MDP; states are payoff "
+        "histories); tables show the first stage (1)",
+    )
+    solve = parser.add_argument_group("solver and output")
+    solve.add_argument(
+        "--method",
+        action="append",
+        metavar="NAME",
+        help="weighting(s) to show: dataset (alias none), vd, tn, tn_vd (alias tn+vd); "
+        "repeat or comma-separate; default: all",
+    )
+    solve.add_argument(
+        "--eps", type=float, help="clip lambda_vd to [1 - eps, 1 + eps] (default: no clip)"
+    )
+    solve.add_argument("--gamma", type=float, default=0.99, help="discount (0.99)")
+    solve.add_argument("--tol", type=float, default=1e-10, help="Q-iteration tolerance (1e-10)")
+    solve.add_argument(
+        "--max-iterations", type=int, default=10_000, help="Q-iteration sweep cap (10000)"
+    )
+    solve.add_argument("--decimals", type=int, default=2, help="digits shown in tables (2)")
+    solve.add_argument("--json", action="store_true", help="print one JSON object instead")
+    parser.set_defaults(handler=run_matrix)
+
+
+def parse_methods(values: list[str] | None) -> list[str]:
+    """--method values (repeated and/or comma-separated) -> canonical names, in order."""
+    from mabcq.tabular.transitions import METHODS, canonical_method
+
+    if not values:
+        return list(METHODS)
+    methods: list[str] = []
+    for value in values:
+        for name in value.split(","):
+            method = canonical_method(name)
+            if method is None:
+                raise UserError(
+                    f"--method: unknown method {name.strip()!r}; valid: dataset (alias none), "
+                    "vd, tn, tn_vd (alias tn+vd)"
+                )
+            if method not in methods:
+                methods.append(method)
+    return methods
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    for flag, value in (("--gamma", args.gamma), ("--eps", args.eps), ("--tol", args.tol)):
+        if value is not None and not math.isfinite(value):
+            raise UserError(f"{flag} is {value}; it must be a finite number")
+    if not 0.0 <= args.gamma <= 1.0:
+        raise UserError(f"--gamma is {args.gamma:g}; it must lie in [0, 1]")
+    if args.eps is not None and args.eps < 0:
+        raise UserError(f"--eps is {args.eps:g}; the clip half-width must be >= 0")
+    if args.tol <= 0:
+        raise UserError(f"--tol is {args.tol:g}; it must be > 0")
+    if args.samples is not None and args.samples < 1:
+        raise UserError(f"--samples is {args.samples}; it must be >= 1 (omit it for exact data)")
+    if not 1 <= args.stages <= 6:
+        raise UserError(f"--stages is {args.stages}; use 1 to 6 (states grow as payoffs^stages)")
+    if args.max_iterations < 1:
+        raise UserError(f"--max-iterations is {args.max_iterations}; it must be >= 1")
+    if not 0 <= args.decimals <= 12:
+        raise UserError(f"--decimals is {args.decimals}; use 0 to 12")
+
+
+def resolve_game(args: argparse.Namespace) -> OneStepGame:
+    """The game from --game, or from --payoff/--behavior, or the paper's."""
+    from mabcq.tabular.game import paper_game
+    from mabcq.tabular.spec import game_from_flags, load_game_file
+
+    if args.game is not None:
+        if args.payoff is not None or args.behavior:
+            raise UserError(
+                "give the game either as --game FILE or as --payoff/--behavior, not both"
+            )
+        return load_game_file(args.game)
+    game = game_from_flags(args.payoff, args.behavior)
+    return paper_game() if game is None else game
+
+
+def run_matrix(args: argparse.Namespace) -> int:
+    from mabcq.tabular.tables import build_game_report, render_text
+
+    methods = parse_methods(args.method)
+    _check_numbers(args)
+    game = resolve_game(args)
+    report = build_game_report(
+        game,
+        methods,
+        gamma=args.gamma,
+        eps=args.eps,
+        samples=args.samples,
+        seed=args.seed,
+        tol=args.tol,
+        max_iterations=args.max_iterations,
+        stages=args.stages,
+    )
+    for warning in report["warnings"]:
+        print(f"mabcq: warning: {warning}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(report, indent=2, allow_nan=False))
+    else:
+        print(render_text(report, methods, args.decimals))
+    return 0
