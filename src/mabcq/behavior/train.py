@@ -9,6 +9,7 @@ The replay in checkpoint.npz is SAC's experience in order; recipes take its earl
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -68,18 +69,24 @@ def _replay_arrays(task: Task, capacity: int) -> dict[str, np.ndarray]:
     }
 
 
+@functools.lru_cache(maxsize=8)
+def _jitted(sac: SAC):
+    """update_many, sample, init jitted once per SAC shape/config (reused across runs)."""
+    import jax
+
+    return jax.jit(sac.update_many), jax.jit(sac.sample), jax.jit(sac.init)
+
+
 class _Trainer:
     """The mutable loop around the pure SAC update; everything needed to resume is saved."""
 
     def __init__(self, task: Task, config: BehaviorConfig, out: Path, seed: int):
-        import jax
 
         self.task, self.config, self.out, self.seed = task, config, out, seed
         self.sac = SAC(task.state_dim, task.joint_action_dim, config.sac)
         self.n_updates = max(1, round(config.num_envs * config.update_every
                                       * config.updates_per_transition))
-        self.update_fn = jax.jit(self.sac.update_many)
-        self.sample_fn = jax.jit(self.sac.sample)
+        self.update_fn, self.sample_fn, self.init_fn = _jitted(self.sac)
         self.envs = [make_env(task).unwrapped for _ in range(config.num_envs)]
         self.replay = _replay_arrays(task, config.total_steps + config.num_envs)
         self.size = 0
@@ -94,7 +101,7 @@ class _Trainer:
 
         self.key = jax.random.PRNGKey(self.seed)
         self.key, init_key = jax.random.split(self.key)
-        self.state = jax.jit(self.sac.init)(init_key)
+        self.state = self.init_fn(init_key)
         self.rng = np.random.default_rng([self.seed, 7])
         self.obs = np.stack([env.reset(seed=self.seed * 1000 + i)[0]
                              for i, env in enumerate(self.envs)]).astype(np.float32)
