@@ -31,17 +31,21 @@ REPLAY_FIELDS = ("observations", "actions", "rewards", "next_observations", "ter
 
 @dataclass(frozen=True)
 class BehaviorConfig:
-    """How long and how SAC trains; `total_steps` counts env transitions over all envs."""
+    """How long and how SAC trains; `total_steps` counts env transitions over all envs.
 
-    total_steps: int = 1_000_000
+    The defaults are the paper preset: Spinning Up's default run (100 epochs of 4000 steps,
+    10^4 random steps first, one update per transition); the paper states no step count.
+    """
+
+    total_steps: int = 400_000
     num_envs: int = 4
     start_steps: int = 10_000  # uniform random actions first (Spinning Up)
-    update_every: int = 16  # lockstep env steps between update calls
+    update_every: int = 12  # lockstep env steps between update calls (48 ~ Spinning Up's 50)
     updates_per_transition: float = 1.0
-    eval_every: int = 20_000
+    eval_every: int = 10_000
     eval_episodes: int = 5
     eval_max_steps: int = 1000
-    checkpoint_every: int = 100_000
+    checkpoint_every: int = 50_000
     intermediate_fraction: float = 0.5  # of the way from the first eval return to the expert's
     sac: SACConfig = field(default_factory=SACConfig)
 
