@@ -119,3 +119,17 @@ def test_low_and_medium_replay_recipes(behavior_dir: Path, tmp_path: Path) -> No
 def test_too_little_replay_is_a_user_error(behavior_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(UserError, match="needs 400 transitions of SAC's replay"):
         build_datasets(TASK, "paper", 2000, behavior_dir, tmp_path, progress=False)
+
+
+def test_rebuild_keeps_finished_files_and_redoes_changed_ones(
+        behavior_dir: Path, paper_dir: Path) -> None:
+    before = {p.name: p.stat().st_mtime_ns for p in paper_dir.glob("*.h5")}
+    (paper_dir / "agent_1.h5").unlink()  # as if killed while building agent 1
+    build_datasets(TASK, "paper", SIZE, behavior_dir, paper_dir, seed=5, noise=0.2, num_envs=2,
+                   progress=False)
+    after = {p.name: p.stat().st_mtime_ns for p in paper_dir.glob("*.h5")}
+    assert after["agent_0.h5"] == before["agent_0.h5"]
+    assert after["agent_2.h5"] == before["agent_2.h5"] and "agent_1.h5" in after
+    build_datasets(TASK, "paper", SIZE, behavior_dir, paper_dir, seed=6, noise=0.2, num_envs=2,
+                   progress=False)
+    assert load_dataset_dir(paper_dir)[0].metadata["seed"] == 6
