@@ -13,6 +13,8 @@ from mabcq.errors import UserError
 # Every command group; each module defines `register(subparsers)`.
 COMMAND_MODULES: tuple[str, ...] = (
     "mabcq.tabular.commands",
+    "mabcq.behavior.commands",
+    "mabcq.data.commands",
 )
 
 
