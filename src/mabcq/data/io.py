@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -164,7 +165,7 @@ def load_npz(path: str | os.PathLike, *, task: str, agent: int, n_agents: int) -
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise UserError(f"{source}: cannot read as .npz ({error})") from None
     missing = [n for n in ARRAY_FIELDS if n not in arrays and n != "timeouts"]
     if missing:
