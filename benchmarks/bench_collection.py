@@ -26,11 +26,11 @@ import numpy as np
 
 def raw_rates(task, steps: int, rounds: int = 3) -> dict[str, float]:
     """Best of `rounds` interleaved rounds per stepping path (the machine is shared)."""
-    from mabcq.envs.tasks import make_env
+    from mabcq.envs.tasks import make_env, quiet_mujoco_warnings
 
     actions = np.random.default_rng(0).uniform(-1, 1, (steps, task.joint_action_dim))
     actions = actions.astype(np.float32)
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    with quiet_mujoco_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         from gymnasium_robotics import mamujoco_v1
 
