@@ -138,8 +138,12 @@ def main() -> None:
     print(f"{'SAC training, paper preset (env steps)':<58} {steps_rate:>12.0f} "
           f"{steps_rate / reference:>7.2f}")
     print(f"{'SAC training, paper preset (updates)':<58} {updates_rate:>12.0f}")
-    print(f"SAC at 10^6 env steps: about {1e6 / steps_rate / 3600:.1f} h at this rate "
-          "(plus evaluations)")
+    from mabcq.behavior.train import BEHAVIOR_PRESETS
+
+    paper_steps = BEHAVIOR_PRESETS["paper"].total_steps
+    print(f"SAC paper preset ({paper_steps} env steps): about "
+          f"{paper_steps / steps_rate / 60:.0f} min at this rate; 10^6 steps: "
+          f"{1e6 / steps_rate / 3600:.1f} h (plus evaluations)")
 
 
 if __name__ == "__main__":
