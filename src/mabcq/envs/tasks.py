@@ -18,11 +18,14 @@ import io
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mabcq.errors import UserError
+
+if TYPE_CHECKING:
+    import gymnasium
 
 
 @dataclass(frozen=True)
@@ -168,7 +171,7 @@ def quiet_mujoco_warnings():
         mujoco.set_mju_user_warning(previous)
 
 
-def make_env(task: Task, seed: int | None = None):  # -> gymnasium.Env
+def make_env(task: Task, seed: int | None = None) -> gymnasium.Env:
     """The single-agent Gymnasium env of `task` (global-state observations, TimeLimit horizon).
 
     `seed` seeds the first reset's RNG (call `env.reset(seed=seed)` yourself to start).
