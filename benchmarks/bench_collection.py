@@ -26,11 +26,11 @@ import numpy as np
 
 def raw_rates(task, steps: int, rounds: int = 3) -> dict[str, float]:
     """Best of `rounds` interleaved rounds per stepping path (the machine is shared)."""
-    from mabcq.envs.tasks import make_env
+    from mabcq.envs.tasks import make_env, quiet_mujoco_warnings
 
     actions = np.random.default_rng(0).uniform(-1, 1, (steps, task.joint_action_dim))
     actions = actions.astype(np.float32)
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    with quiet_mujoco_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         from gymnasium_robotics import mamujoco_v1
 
@@ -116,7 +116,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--task", default="halfcheetah-2x3")
     parser.add_argument("--raw-steps", type=int, default=10_000)
-    parser.add_argument("--transitions", type=int, default=20_000)
+    parser.add_argument("--transitions", type=int, default=40_000)
     parser.add_argument("--num-envs", type=int, nargs="+", default=[1, 8, 16])
     parser.add_argument("--sac-steps", type=int, default=4_096)
     args = parser.parse_args()
@@ -127,19 +127,23 @@ def main() -> None:
     rates = raw_rates(task, args.raw_steps)
     reference = rates["raw env"]
     print(f"task {task.name} ({task.n_agents} agents); ratios are to the raw env rate")
-    print(f"{'what':<44} {'per second':>12} {'ratio':>7}")
+    print(f"{'what':<58} {'per second':>12} {'ratio':>7}")
     for name, rate in rates.items():
-        print(f"{name + ' (steps)':<44} {rate:>12.0f} {rate / reference:>7.2f}")
+        print(f"{name + ' (steps)':<58} {rate:>12.0f} {rate / reference:>7.2f}")
     for num_envs in args.num_envs:
         rate = collection_rate(task, args.transitions, num_envs)
-        print(f"{f'collection, SAC (256,256) policies, E={num_envs} (transitions)':<44} "
+        print(f"{f'collection, SAC (256,256) policies, E={num_envs} (transitions)':<58} "
               f"{rate:>12.0f} {rate / reference:>7.2f}")
     steps_rate, updates_rate = sac_rate(task, args.sac_steps)
-    print(f"{'SAC training, paper preset (env steps)':<44} {steps_rate:>12.0f} "
+    print(f"{'SAC training, paper preset (env steps)':<58} {steps_rate:>12.0f} "
           f"{steps_rate / reference:>7.2f}")
-    print(f"{'SAC training, paper preset (updates)':<44} {updates_rate:>12.0f}")
-    print(f"SAC at 10^6 env steps: about {1e6 / steps_rate / 3600:.1f} h at this rate "
-          "(plus evaluations)")
+    print(f"{'SAC training, paper preset (updates)':<58} {updates_rate:>12.0f}")
+    from mabcq.behavior.train import BEHAVIOR_PRESETS
+
+    paper_steps = BEHAVIOR_PRESETS["paper"].total_steps
+    print(f"SAC paper preset ({paper_steps} env steps): about "
+          f"{paper_steps / steps_rate / 60:.0f} min at this rate; 10^6 steps: "
+          f"{1e6 / steps_rate / 3600:.1f} h (plus evaluations)")
 
 
 if __name__ == "__main__":

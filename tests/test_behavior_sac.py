@@ -89,3 +89,16 @@ def test_joint_policy_splits_into_agent_slices() -> None:
     agents = split_joint_policy(task, joint)
     np.testing.assert_allclose(task.join_actions([p(states) for p in agents]), joint(states))
     assert joint(states[:1]).shape == (1, 8)
+
+
+def test_resuming_with_other_settings_is_a_user_error(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    task = get_task("hopper-3x1")
+    with pytest.raises(KeyboardInterrupt):
+        train_behavior(task, TINY, tmp_path, seed=3, progress=False, stop_at_step=96)
+    with pytest.raises(UserError, match="other settings .*num_envs"):
+        train_behavior(task, replace(TINY, num_envs=3), tmp_path, seed=3, progress=False)
+    (tmp_path / "checkpoint.npz").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(UserError, match="unreadable checkpoint"):
+        train_behavior(task, TINY, tmp_path, seed=3, progress=False)

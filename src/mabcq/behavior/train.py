@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import time
+import zipfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -136,11 +137,10 @@ class _Trainer:
         from flax import serialization
 
         self.fresh()  # structure for from_bytes, env RNG objects
-        if not path.stat().st_size:
-            raise UserError(f"{path}: empty checkpoint; delete it to restart")
         try:
             with np.load(path) as data:
                 progress = json.loads(data["progress_json"].tobytes())
+                self._check_compatible(path, progress)
                 self.state = serialization.from_bytes(self.state, data["sac_state"].tobytes())
                 self.key = jnp.asarray(data["key"])
                 for i, env in enumerate(self.envs):
@@ -148,23 +148,34 @@ class _Trainer:
                 self.obs, self.ep_len = data["obs"], data["ep_len"]
                 self.ep_return = data["ep_return"]
                 size = int(progress["size"])
-                if size > len(self.replay["rewards"]):
-                    raise UserError(f"{path}: holds {size} transitions, more than "
-                                    f"--total-steps allows; raise it or use a new --out")
                 for name in REPLAY_FIELDS:
                     self.replay[name][:size] = data[name]
-        except (OSError, KeyError, ValueError) as error:
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as error:
             raise UserError(
                 f"{path}: unreadable checkpoint ({error}); delete it to restart") from None
-        if progress["task"] != self.task.name or progress["seed"] != self.seed:
-            raise UserError(f"{path}: checkpoint is for task {progress['task']} seed "
-                            f"{progress['seed']}; use another --out")
         self.size, self.lockstep = size, int(progress["lockstep"])
         self.evals, self.train_returns = progress["evals"], progress["train_returns"]
         self.wall_seconds = float(progress["wall_seconds"])
         self.rng.bit_generator.state = progress["rng"]
         for env, state in zip(self.envs, progress["env_rngs"], strict=True):
             env.np_random.bit_generator.state = state
+
+    def _check_compatible(self, path: Path, progress: dict[str, Any]) -> None:
+        """Only --total-steps may change between a checkpoint and its resumption."""
+        if progress["task"] != self.task.name or progress["seed"] != self.seed:
+            raise UserError(f"{path}: checkpoint is for task {progress['task']} seed "
+                            f"{progress['seed']}; use another --out")
+        saved = {k: v for k, v in progress["config"].items() if k != "total_steps"}
+        wanted = {k: v for k, v in json.loads(json.dumps(asdict(self.config))).items()
+                  if k != "total_steps"}
+        if saved != wanted:
+            changed = sorted(k for k in wanted if saved.get(k) != wanted[k])
+            raise UserError(f"{path}: checkpoint was trained with other settings "
+                            f"({', '.join(changed)}); use another --out (only --total-steps "
+                            "may change on resume)")
+        if int(progress["size"]) > len(self.replay["rewards"]):
+            raise UserError(f"{path}: holds {progress['size']} transitions, more than "
+                            "--total-steps allows; raise it or use another --out")
 
     # ------------------------------------------------------------ loop pieces
     def act(self) -> np.ndarray:

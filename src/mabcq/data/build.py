@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,7 @@ class Behavior:
             try:
                 with np.load(path) as data:
                     self._replay = {key: data[key] for key in REPLAY_KEYS}
-            except (OSError, KeyError, ValueError) as error:
+            except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as error:
                 raise UserError(f"{path}: cannot read SAC's replay ({error})") from None
         return self._replay
 

@@ -181,7 +181,7 @@ def _assemble(
         if remaining is not None:
             if remaining <= 0:
                 break
-            if len(rows) > remaining or not episode.done:
+            if rows and (len(rows) > remaining or not episode.done):
                 rows = rows[:remaining]
                 last = rows[-1]
                 rows[-1] = last[:5] + (not last[4],)  # cut episode: timeout unless terminal
