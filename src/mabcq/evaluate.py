@@ -1,0 +1,213 @@
+"""Evaluation: returns of the agents' decentralized policies run together in the simulator, and
+the paper's two diagnostics (value difference, Figure 3; extrapolation error, Table 5).
+
+Every agent acts from its own learner state and its own key on the global state; the rollout
+(mabcq.envs.rollout.run_episodes) joins the agents' action slices. All randomness is derived from
+(seed, update step), so an evaluation after a resume draws exactly what it drew before the kill.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+
+from mabcq.data.schema import AgentDataset
+
+# Salt that separates evaluation randomness from training randomness drawn from the same seed.
+_EVAL_SALT = 0x5EED_E7A1 & 0x7FFFFFFF
+# States whose episode was cut (not terminated) need this many steps left for their Monte-Carlo
+# return to stand in for the true value: gamma^300 = 0.049 at gamma = 0.99.
+DEFAULT_MIN_STEPS_LEFT = 300
+
+
+def value_difference(values: np.ndarray) -> float:
+    """Mean over states of max_i V_i(s) - min_i V_i(s) (paper Figure 3).
+
+    values: [agents, states] with V_i(s) = Q_i(s, pi_i(s)).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 2 or values.shape[1] == 0:
+        raise ValueError(f"values must be [agents, states] with states > 0, got {values.shape}")
+    return float(np.mean(values.max(axis=0) - values.min(axis=0)))
+
+
+def extrapolation_error(q_values: np.ndarray, returns: np.ndarray, mask: np.ndarray) -> float:
+    """Mean over the masked states of |(1/N) sum_i Q_i(s, a_i) - R| (paper Table 5).
+
+    q_values: [agents, T] each agent's Q of its own action; returns: [T] Monte-Carlo return-to-go;
+    mask: [T] bool, the states whose return is trusted. NaN when no state is masked in.
+    """
+    q_values = np.asarray(q_values, dtype=np.float64)
+    returns = np.asarray(returns, dtype=np.float64)
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any():
+        return float("nan")
+    errors = np.abs(q_values.mean(axis=0) - returns)
+    return float(errors[mask].mean())
+
+
+def steps_left(episode_lengths: np.ndarray) -> np.ndarray:
+    """[T] steps from each state to the end of its episode (1 at the last transition); episodes
+    concatenated in order as in RolloutResult."""
+    lengths = np.asarray(episode_lengths, dtype=np.int64)
+    return np.concatenate([np.arange(length, 0, -1) for length in lengths]) if len(lengths) else (
+        np.zeros(0, dtype=np.int64)
+    )
+
+
+def trusted_return_mask(
+    episode_lengths: np.ndarray, terminals: np.ndarray, min_steps_left: int
+) -> np.ndarray:
+    """[T] bool: states whose discounted return-to-go is (nearly) the true value.
+
+    An episode that ended in a true terminal state has exact returns for every state. An episode
+    cut by the horizon or max_steps lacks the tail, so its states count only with at least
+    `min_steps_left` steps left (the missing part then weighs gamma^min_steps_left or less).
+    """
+    lengths = np.asarray(episode_lengths, dtype=np.int64)
+    terminals = np.asarray(terminals, dtype=bool)
+    ends = np.cumsum(lengths) - 1
+    terminated = np.repeat(terminals[ends] if len(ends) else np.zeros(0, bool), lengths)
+    return terminated | (steps_left(lengths) >= min_steps_left)
+
+
+def sample_union_states(
+    datasets: Sequence[AgentDataset], sample_size: int, seed: int
+) -> np.ndarray:
+    """A fixed, seeded uniform sample (without replacement when possible) of the union of all
+    agents' dataset states, [sample_size, state_dim] (paper Figure 3's evaluation set)."""
+    sizes = [len(dataset) for dataset in datasets]
+    total = int(sum(sizes))
+    rng = np.random.default_rng(np.random.SeedSequence([seed, _EVAL_SALT, 1]))
+    picks = rng.choice(total, size=sample_size, replace=sample_size > total)
+    offsets = np.cumsum([0, *sizes])
+    owner = np.searchsorted(offsets, picks, side="right") - 1
+    rows = [datasets[agent].observations[pick - offsets[agent]] for pick, agent in zip(
+        picks, owner, strict=True)]
+    return np.stack(rows).astype(np.float32)
+
+
+def evaluation_key(seed: int, update: int) -> jax.Array:
+    """The PRNG key of the evaluation at `update` for training seed `seed`."""
+    base = jax.random.PRNGKey(_EVAL_SALT)
+    return jax.random.fold_in(jax.random.fold_in(base, seed), update)
+
+
+def evaluation_env_seed(seed: int, update: int) -> int:
+    """The simulator seed of the evaluation at `update` for training seed `seed`."""
+    return int(np.random.SeedSequence([seed, update, _EVAL_SALT]).generate_state(1)[0] >> 1)
+
+
+ActFn = Callable[[Any, jax.Array, jax.Array], jax.Array]
+
+
+def make_agent_policies(
+    act_fn: ActFn, agent_states: Sequence[Any], key: jax.Array
+) -> list[Callable[[np.ndarray], np.ndarray]]:
+    """One decentralized policy per agent for run_episodes: agent i calls act_fn on ITS OWN state
+    with ITS OWN key stream fold_in(fold_in(key, i), call_index); it sees only the global state.
+
+    act_fn: (agent_state, states [E, S], key) -> actions [E, A_i], typically jit(learner.act).
+    """
+    return [
+        _AgentPolicy(act_fn, agent_state, jax.random.fold_in(key, agent))
+        for agent, agent_state in enumerate(agent_states)
+    ]
+
+
+class _AgentPolicy:
+    """One agent's policy: its own state, its own key stream, a call counter for fresh keys."""
+
+    def __init__(self, act_fn: ActFn, agent_state: Any, key: jax.Array) -> None:
+        self.act_fn, self.agent_state, self.key, self.calls = act_fn, agent_state, key, 0
+
+    def __call__(self, observations: np.ndarray) -> np.ndarray:
+        step_key = jax.random.fold_in(self.key, self.calls)
+        self.calls += 1
+        actions = self.act_fn(self.agent_state, np.asarray(observations, np.float32), step_key)
+        return np.asarray(actions, dtype=np.float64)
+
+
+def rollout_diagnostics(
+    q_fn: Callable[[Any, jax.Array, jax.Array], jax.Array],
+    agent_states: Sequence[Any],
+    rollout: Any,
+    task: Any,
+    min_steps_left: int = DEFAULT_MIN_STEPS_LEFT,
+) -> dict[str, float]:
+    """Returns and extrapolation error of one evaluation rollout (a RolloutResult).
+
+    q_fn: (agent_state, states [T, S], actions [T, A_i]) -> [T], typically jit(learner.q_value).
+    """
+    returns = np.asarray(rollout.episode_returns, dtype=np.float64)
+    own_actions = task.split_action(np.asarray(rollout.actions, dtype=np.float32))
+    observations = np.asarray(rollout.observations, dtype=np.float32)
+    q_values = np.stack([
+        np.asarray(q_fn(agent_state, observations, np.asarray(actions, dtype=np.float32)))
+        for agent_state, actions in zip(agent_states, own_actions, strict=True)
+    ])
+    trusted = trusted_return_mask(rollout.episode_lengths, rollout.terminals, min_steps_left)
+    everything = np.ones_like(trusted)
+    return {
+        "return_mean": float(returns.mean()),
+        "return_std": float(returns.std()),
+        "episode_length_mean": float(np.mean(rollout.episode_lengths)),
+        "extrapolation_error": extrapolation_error(q_values, rollout.discounted_returns, trusted),
+        "extrapolation_error_all_states": extrapolation_error(
+            q_values, rollout.discounted_returns, everything
+        ),
+        "extrapolation_states": int(trusted.sum()),
+    }
+
+
+def agent_values(
+    value_fn: Callable[[Any, jax.Array, jax.Array], jax.Array],
+    agent_states: Sequence[Any],
+    states: np.ndarray,
+    key: jax.Array,
+) -> np.ndarray:
+    """[agents, B] V_i(s) = Q_i(s, pi_i(s)), each agent from its own state and key."""
+    return np.stack([
+        np.asarray(value_fn(agent_state, states, jax.random.fold_in(key, agent)))
+        for agent, agent_state in enumerate(agent_states)
+    ])
+
+
+def evaluate_policy_files(task: Any, paths: Sequence[Any], episodes: int, seed: int,
+                          max_steps: int | None = None) -> Any:
+    """Run N independently exported policy files together in the simulator (a RolloutResult).
+
+    Each file is loaded on its own (mabcq.learners.batched.load_policy) and acts on the global
+    state with its own key stream; files are checked against the task and agent order.
+    """
+    from pathlib import Path
+
+    from mabcq.envs.rollout import run_episodes
+    from mabcq.errors import UserError
+    from mabcq.learners.batched import load_policy
+
+    if len(paths) != task.n_agents:
+        raise UserError(f"--policies: {task.name} has {task.n_agents} agents, got {len(paths)} "
+                        "files; give one policy file per agent in agent order")
+    if episodes < 1:
+        raise UserError(f"--episodes must be >= 1, got {episodes}")
+    loaded = []
+    for agent, path in enumerate(paths):
+        if not Path(path).is_file():
+            raise UserError(f"{path}: no such policy file (look under RUN_DIR/policies/)")
+        policy = load_policy(path)
+        metadata = getattr(policy, "metadata", {}) or {}
+        if metadata.get("task") not in (None, task.name):
+            raise UserError(f"{path}: policy trained for task {metadata['task']!r}, "
+                            f"not {task.name!r}")
+        if metadata.get("agent") not in (None, agent):
+            raise UserError(f"{path}: holds agent {metadata['agent']}'s policy but is given in "
+                            f"position {agent}; list the files in agent order")
+        loaded.append(policy)
+    key = evaluation_key(seed, 0)
+    policies = make_agent_policies(lambda policy, states, k: policy.act(states, k), loaded, key)
+    return run_episodes(task, policies, episodes, seed=evaluation_env_seed(seed, 0),
+                        max_steps=max_steps, num_envs=min(8, episodes))

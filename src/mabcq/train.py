@@ -1,0 +1,455 @@
+"""The training loop: every agent and every seed in one compiled step, periodic evaluation in the
+simulator, the paper's diagnostics, CSV/TensorBoard logs, kill-proof checkpoints and resume.
+
+The learner state lives in one pytree with leading axes [seeds, agents]; agent i's slice is only
+ever updated from agent i's data (mabcq.learners.batched). Evaluation slices each agent's state
+out and runs the agents' policies together in the simulator, each acting on its own.
+
+Resume equality: the training keys are part of the checkpointed state, evaluation randomness is a
+function of (seed, update) only, and the diagnostic state sample is fixed by the first seed, so a
+run killed and resumed writes the same parameters and the same metrics rows as a straight run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mabcq.data.schema import AgentDataset
+from mabcq.errors import UserError
+
+# Presets: what each scale trains for. Learner sizes stay at the paper's Table 8 unless a preset
+# overrides them (the smoke preset uses tiny nets so the whole pipeline runs in seconds).
+PRESETS: dict[str, dict[str, Any]] = {
+    "smoke": dict(updates=200, pretrain_updates=100, eval_every=100, eval_episodes=1,
+                  eval_max_steps=50, diagnostic_states=256, updates_per_call=50,
+                  learner_overrides={"hidden_sizes": (32, 32), "batch_size": 64}),
+    "quick": dict(updates=5000, pretrain_updates=1000, eval_every=1000, eval_episodes=2,
+                  eval_max_steps=1000, diagnostic_states=1000, updates_per_call=100,
+                  learner_overrides={"batch_size": 256}),
+    "paper": dict(updates=50_000, pretrain_updates=5000, eval_every=5000, eval_episodes=10,
+                  eval_max_steps=1000, diagnostic_states=10_000, updates_per_call=100,
+                  learner_overrides={}),
+}
+# Metrics averaged (means) or extremised (min/max) over an evaluation window.
+LAMBDA_NAMES = ("lambda_vd", "lambda_tn")
+LOSS_NAMES = ("critic_loss", "actor_loss", "vae_loss")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a run's numbers (saved as RUN_DIR/config.json)."""
+
+    task: str
+    method: str
+    seeds: tuple[int, ...]
+    updates: int
+    pretrain_updates: int
+    eval_every: int
+    eval_episodes: int
+    eval_max_steps: int | None
+    diagnostic_states: int
+    updates_per_call: int
+    checkpoint_every: int
+    min_steps_left: int = 300
+    agent: int | None = None  # decentralized mode: train this one agent from its own file
+    learner_overrides: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        payload = dataclasses.asdict(self)
+        payload["seeds"] = list(self.seeds)
+        payload["learner_overrides"] = {
+            key: list(value) if isinstance(value, tuple) else value
+            for key, value in self.learner_overrides.items()
+        }
+        return payload
+
+
+def make_config(task: str, method: str, seeds: Sequence[int], preset: str = "quick",
+                **overrides: Any) -> TrainConfig:
+    """A TrainConfig from a preset; `overrides` with value None keep the preset's value.
+
+    Learner options (batch_size, optimism, hidden_sizes) go into learner_overrides.
+    """
+    if preset not in PRESETS:
+        raise UserError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    values = {key: value for key, value in PRESETS[preset].items()}
+    learner_overrides = dict(values.pop("learner_overrides"))
+    for key in ("batch_size", "optimism", "hidden_sizes"):
+        if overrides.get(key) is not None:
+            learner_overrides[key] = overrides[key]
+        overrides.pop(key, None)
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    values.setdefault("checkpoint_every", values["eval_every"])
+    if not seeds:
+        raise UserError("--seeds: give at least one seed, e.g. --seeds 0,1,2")
+    config = TrainConfig(task=task, method=method, seeds=tuple(int(s) for s in seeds),
+                         learner_overrides=learner_overrides, **values)
+    _check_counts(config)
+    return config
+
+
+def _check_counts(config: TrainConfig) -> None:
+    for name in ("updates", "eval_every", "updates_per_call", "checkpoint_every",
+                 "eval_episodes", "diagnostic_states"):
+        if getattr(config, name) < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(config, name)}")
+    if config.pretrain_updates < 0:
+        raise UserError(f"--pretrain-updates must be >= 0, got {config.pretrain_updates}")
+    if len(set(config.seeds)) != len(config.seeds):
+        raise UserError(f"--seeds: repeated seed in {list(config.seeds)}")
+
+
+def call_size(config: TrainConfig) -> int:
+    """Updates per compiled call: divides every count at which the loop must stop and look
+    (evaluation, checkpoint, end of pretraining, end), and is at most updates_per_call."""
+    step = 0
+    for count in (config.updates, config.eval_every, config.checkpoint_every,
+                  config.pretrain_updates):
+        step = math.gcd(step, count)
+    best = 1
+    for divisor in range(1, min(step, config.updates_per_call) + 1):
+        if step % divisor == 0:
+            best = divisor
+    return best
+
+
+def window_summary(window: dict[str, list[np.ndarray]], seed_index: int) -> dict[str, float]:
+    """Losses and lambda stats of one seed over an evaluation window.
+
+    window: metric name -> list of [seeds, agents] arrays (one per compiled call, each already
+    averaged over that call's updates). Means average over calls and agents; *_min/*_max take
+    the extremes over calls and agents.
+    """
+    summary: dict[str, float] = {}
+    for name, values in window.items():
+        stacked = np.stack([np.asarray(value)[seed_index] for value in values])
+        if name.endswith("_min"):
+            summary[name] = float(stacked.min())
+        elif name.endswith("_max"):
+            summary[name] = float(stacked.max())
+        else:
+            summary[name] = float(stacked.mean())
+    return summary
+
+
+def validate_datasets(task: Any, datasets: Sequence[AgentDataset], agent: int | None,
+                      source: str) -> None:
+    """Check the datasets fit `task` (agent count, state and action dims, recorded task name)."""
+    expected_agents = 1 if agent is not None else task.n_agents
+    if len(datasets) != expected_agents:
+        raise UserError(f"{source}: holds {len(datasets)} agent file(s) but {task.name} has "
+                        f"{task.n_agents} agents; pass the dataset directory built for {task.name}")
+    agent_ids = [agent] if agent is not None else list(range(task.n_agents))
+    for agent_id, dataset in zip(agent_ids, datasets, strict=True):
+        recorded = dataset.metadata.get("task")
+        if recorded is not None and recorded != task.name:
+            raise UserError(f"{source}: agent {agent_id}'s data was built for task {recorded!r}, "
+                            f"not {task.name!r}; train {recorded} or pass data for {task.name}")
+        recorded_agent = dataset.metadata.get("agent")
+        if agent is not None and recorded_agent is not None and int(recorded_agent) != agent:
+            raise UserError(f"{source}: this file holds agent {recorded_agent}'s data, not agent "
+                            f"{agent}'s; pass --agent {recorded_agent} or agent {agent}'s file")
+        if dataset.state_dim != task.state_dim:
+            raise UserError(f"{source}: agent {agent_id}'s states have {dataset.state_dim} dims, "
+                            f"{task.name} has {task.state_dim}; pass data built for {task.name}")
+        if dataset.action_dim != task.agent_action_dim(agent_id):
+            raise UserError(
+                f"{source}: agent {agent_id}'s actions have {dataset.action_dim} dims, "
+                f"{task.name} gives it {task.agent_action_dim(agent_id)}; pass data for {task.name}"
+            )
+        if len(dataset) == 0:
+            raise UserError(f"{source}: agent {agent_id}'s dataset is empty")
+
+
+def prepare_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> bool:
+    """Create or check RUN_DIR; returns True if a checkpoint should be resumed."""
+    from mabcq.logging_utils import write_json_atomic
+
+    config_path = run_dir / "config.json"
+    if config_path.exists():
+        if not resume:
+            raise UserError(f"{run_dir}: already holds a run; pass --resume to continue it "
+                            "or choose another --out")
+        try:
+            saved = json.loads(config_path.read_text())
+        except json.JSONDecodeError as error:
+            raise UserError(f"{config_path}: not valid JSON ({error}); delete the run dir") from error
+        current = json.loads(json.dumps(config.to_json()))
+        differing = sorted(key for key in set(saved) | set(current)
+                           if saved.get(key) != current.get(key))
+        if differing:
+            details = ", ".join(f"{key}: {saved.get(key)!r} -> {current.get(key)!r}"
+                                for key in differing)
+            raise UserError(f"{config_path}: --resume with different settings ({details}); "
+                            "use the run's original flags")
+        return (run_dir / "checkpoint.npz").exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(config_path, config.to_json())
+    return False
+
+
+def timed(fn, *args):
+    """Call fn, wait for its result, return (result, seconds)."""
+    import jax
+
+    start = time.perf_counter()
+    result = jax.block_until_ready(fn(*args))
+    return result, time.perf_counter() - start
+
+
+class _Evaluator:
+    """Evaluation of all seeds at one update: simulator returns, extrapolation error, value
+    difference. Holds the jitted per-agent functions and the fixed diagnostic state sample."""
+
+    def __init__(self, learner: Any, task: Any, config: TrainConfig,
+                 datasets: Sequence[AgentDataset], gamma: float) -> None:
+        import jax
+
+        from mabcq.evaluate import sample_union_states
+
+        self.task, self.config, self.gamma = task, config, gamma
+        self.decentralized = config.agent is not None
+        self.envs = min(8, config.eval_episodes)
+        act, q_value = jax.jit(learner.act), jax.jit(learner.q_value)
+        value = jax.jit(learner.value)
+        # Fixed shapes so the evaluation compiles once: pad the batch, cut the answer.
+        self.act = lambda state, obs, key: _padded(act, state, (obs,), key, self.envs)
+        self.q_value = lambda state, obs, actions: _chunked(q_value, state, obs, actions)
+        self.value = value
+        self.diagnostic_states = sample_union_states(datasets, config.diagnostic_states,
+                                                     config.seeds[0])
+
+    def rows(self, states: Any, update: int, window: dict[str, list[np.ndarray]],
+             seconds_per_update: float, wall_time: float) -> list[dict[str, Any]]:
+        import jax
+
+        from mabcq.envs.rollout import run_episodes
+        from mabcq.evaluate import (
+            agent_values,
+            evaluation_env_seed,
+            evaluation_key,
+            make_agent_policies,
+            rollout_diagnostics,
+            value_difference,
+        )
+
+        rows = []
+        n_agents = jax.tree_util.tree_leaves(states)[0].shape[1]
+        for seed_index, seed in enumerate(self.config.seeds):
+            agent_states = [jax.tree_util.tree_map(lambda leaf, s=seed_index, i=agent: leaf[s, i],
+                                                   states) for agent in range(n_agents)]
+            key = evaluation_key(seed, update)
+            row: dict[str, Any] = {"update": update, "seed": seed}
+            if not self.decentralized:  # returns need every agent's policy in the simulator
+                policies = make_agent_policies(self.act, agent_states, key)
+                rollout = run_episodes(
+                    self.task, policies, self.config.eval_episodes,
+                    seed=evaluation_env_seed(seed, update), gamma=self.gamma,
+                    max_steps=self.config.eval_max_steps, num_envs=self.envs)
+                row.update(rollout_diagnostics(self.q_value, agent_states, rollout, self.task,
+                                               self.config.min_steps_left))
+            values = agent_values(self.value, agent_states, self.diagnostic_states,
+                                  jax.random.fold_in(key, 1_000_003))
+            if n_agents > 1:
+                row["value_difference"] = value_difference(values)
+            row.update(window_summary(window, seed_index))
+            row["time_per_update_ms"] = 1000.0 * seconds_per_update
+            row["wall_time_s"] = wall_time
+            rows.append(row)
+        return rows
+
+
+def _padded(fn: Any, state: Any, arrays: tuple[np.ndarray, ...], key: Any, size: int) -> Any:
+    """fn(state, *arrays padded to `size` rows, key)[:rows]: one compiled shape for any E."""
+    rows = arrays[0].shape[0]
+    if rows < size:
+        arrays = tuple(np.concatenate([a, np.repeat(a[-1:], size - rows, axis=0)])
+                       for a in arrays)
+    return np.asarray(fn(state, *arrays, key))[:rows]
+
+
+def _chunked(fn: Any, state: Any, states: np.ndarray, actions: np.ndarray,
+             chunk: int = 1024) -> np.ndarray:
+    """fn(state, states, actions) over fixed-size chunks (the last one padded): [T] values."""
+    out = []
+    for start in range(0, states.shape[0], chunk):
+        part_states, part_actions = states[start:start + chunk], actions[start:start + chunk]
+        rows = part_states.shape[0]
+        if rows < chunk:
+            pad = chunk - rows
+            part_states = np.concatenate([part_states, np.repeat(part_states[-1:], pad, 0)])
+            part_actions = np.concatenate([part_actions, np.repeat(part_actions[-1:], pad, 0)])
+        out.append(np.asarray(fn(state, part_states, part_actions))[:rows])
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | Path, *,
+          resume: bool = False, stop_after: int | None = None,
+          progress: bool = True) -> dict[str, Any] | None:
+    """Train `config.method` on `datasets` (one per agent, or agent config.agent's alone), all
+    seeds at once; write RUN_DIR (config.json, metrics.csv, tensorboard/, checkpoint.npz,
+    policies/, summary.json). Returns the summary, or None when stopped early by `stop_after`
+    (total updates, pretraining included: a stand-in for a kill in tests).
+    """
+    import jax
+    import jax.numpy as jnp
+    from tqdm.auto import tqdm
+
+    from mabcq.checkpoint import load_checkpoint, save_checkpoint
+    from mabcq.config import learner_config
+    from mabcq.envs.tasks import get_task
+    from mabcq.learners.base import make_learner
+    from mabcq.learners.batched import (
+        agent_keys,
+        init_agents,
+        make_multi_update,
+        stack_agent_data,
+    )
+    from mabcq.logging_utils import CsvLog, TensorBoardLog
+
+    run_dir = Path(run_dir)
+    task = get_task(config.task)
+    validate_datasets(task, datasets, config.agent, str(run_dir))
+    learner = make_learner(config.method,
+                           learner_config(config.method, config.task, **config.learner_overrides))
+    resuming = prepare_run_dir(run_dir, config, resume)
+    n_all_agents = task.n_agents
+    agent_ids = [config.agent] if config.agent is not None else list(range(n_all_agents))
+    data = stack_agent_data(datasets)
+    states = init_agents(learner, config.seeds, len(datasets), task.state_dim,
+                         [task.agent_action_dim(i) for i in agent_ids])
+    # Agent i's key stream is fold_in(seed, i) whether it trains with the others or alone.
+    keys = jnp.stack([agent_keys(seed, n_all_agents)[jnp.asarray(agent_ids)]
+                      for seed in config.seeds])
+    calls = call_size(config)
+    total = config.pretrain_updates + config.updates
+    update_fns = {"pretrain": make_multi_update(learner, "pretrain", calls),
+                  "train": make_multi_update(learner, "train", calls)}
+    evaluator = _Evaluator(learner, task, config, datasets, learner.config.gamma)
+    csv_log = CsvLog(run_dir / "metrics.csv")
+    done, window, wall_before = 0, {}, 0.0
+    if resuming:
+        tree, meta = load_checkpoint(run_dir / "checkpoint.npz", {"states": states, "keys": keys})
+        states, keys, done = tree["states"], tree["keys"], int(meta["done"])
+        window = {name: [np.asarray(value) for value in values]
+                  for name, values in meta["window"].items()}
+        wall_before = float(meta["wall_time_s"])
+        csv_log.truncate(int(meta["csv_position"]))
+    else:
+        csv_log.truncate(csv_log.header_size())
+    tensorboard = TensorBoardLog(run_dir / "tensorboard", config.seeds,
+                                 purge_step=max(done - config.pretrain_updates, 0) + 1
+                                 if resuming else None)
+    started, timed_seconds, timed_updates, compiled = time.perf_counter(), 0.0, 0, set()
+    bar = tqdm(total=total, initial=done, disable=not progress, unit="upd",
+               desc=f"{config.method} {config.task}", dynamic_ncols=True)
+    last_rows: list[dict[str, Any]] = []
+    try:
+        while done < total:
+            if stop_after is not None and done >= stop_after:
+                return None
+            phase = "pretrain" if done < config.pretrain_updates else "train"
+            (states, keys, metrics), seconds = timed(update_fns[phase], states, data, keys)
+            done += calls
+            bar.update(calls)
+            if phase == "train":
+                for name, value in metrics.items():
+                    window.setdefault(name, []).append(np.asarray(value))
+                if phase in compiled:  # the first call of a process also compiles
+                    timed_seconds, timed_updates = timed_seconds + seconds, timed_updates + calls
+                trained = done - config.pretrain_updates
+                if trained % config.eval_every == 0 or done == total:
+                    wall = wall_before + time.perf_counter() - started
+                    per_update = timed_seconds / timed_updates if timed_updates else float("nan")
+                    last_rows = evaluator.rows(states, trained, window, per_update, wall)
+                    csv_log.append(last_rows)
+                    for row in last_rows:
+                        tensorboard.log_row(row)
+                    tensorboard.flush()
+                    window, timed_seconds, timed_updates = {}, 0.0, 0
+                    bar.set_postfix(_postfix(last_rows), refresh=False)
+            compiled.add(phase)
+            if done % config.checkpoint_every == 0 or done == total:
+                meta = {"done": done, "csv_position": csv_log.position(),
+                        "wall_time_s": wall_before + time.perf_counter() - started,
+                        "window": {name: [value.tolist() for value in values]
+                                   for name, values in window.items()}}
+                save_checkpoint(run_dir / "checkpoint.npz", {"states": states, "keys": keys},
+                                meta)
+    finally:
+        bar.close()
+        tensorboard.close()
+    export_policies(learner, config, states, run_dir / "policies", task, agent_ids)
+    return write_summary(run_dir, config, csv_log.path, wall_before + time.perf_counter()
+                         - started)
+
+
+def _postfix(rows: Sequence[dict[str, Any]]) -> dict[str, str]:
+    returns = [row.get("return_mean", float("nan")) for row in rows]
+    lambdas = [row.get("lambda_tn_mean", float("nan")) for row in rows]
+    return {"return": f"{np.mean(returns):.1f}", "lambda_tn": f"{np.mean(lambdas):.2f}"}
+
+
+def export_policies(learner: Any, config: TrainConfig, states: Any, out_dir: Path, task: Any,
+                    agent_ids: Sequence[int]) -> list[Path]:
+    """One policy file per (seed, agent): policies/seed_<s>/agent_<i>.msgpack, each loadable and
+    runnable without the other agents' files."""
+    import jax
+
+    from mabcq.learners.batched import export_policy
+
+    paths = []
+    for seed_index, seed in enumerate(config.seeds):
+        for slot, agent in enumerate(agent_ids):
+            agent_state = jax.tree_util.tree_map(lambda leaf, s=seed_index, i=slot: leaf[s, i],
+                                                 states)
+            path = out_dir / f"seed_{seed}" / f"agent_{agent}.msgpack"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            metadata = {"task": task.name, "agent": agent, "n_agents": task.n_agents,
+                        "action_slice": list(task.action_slices[agent]), "seed": seed,
+                        "updates": config.updates, "method": config.method}
+            export_policy(path, config.method, learner.config, agent_state, metadata)
+            paths.append(path)
+    return paths
+
+
+def write_summary(run_dir: Path, config: TrainConfig, csv_path: Path,
+                  wall_time: float) -> dict[str, Any]:
+    """summary.json: the last evaluation of every seed and the mean/std of returns over seeds."""
+    from mabcq.logging_utils import read_csv_rows, write_json_atomic
+
+    rows = read_csv_rows(csv_path)
+    final_update = max(int(row["update"]) for row in rows)
+    final = [row for row in rows if int(row["update"]) == final_update]
+
+    def column(name: str) -> list[float]:
+        return [float(row[name]) if row.get(name) not in (None, "") else float("nan")
+                for row in final]
+
+    returns = column("return_mean")
+    summary = {
+        "task": config.task, "method": config.method, "seeds": list(config.seeds),
+        "agent": config.agent, "updates": final_update, "wall_time_s": wall_time,
+        "final_return_per_seed": returns,
+        "final_return_mean": float(np.mean(returns)), "final_return_std": float(np.std(returns)),
+        "final_value_difference_mean": float(np.mean(column("value_difference"))),
+        "final_extrapolation_error_mean": float(np.mean(column("extrapolation_error"))),
+        "final_extrapolation_error_all_mean": float(
+            np.mean(column("extrapolation_error_all_states"))),
+        "lambda_tn_range": [float(np.min(column("lambda_tn_min"))),
+                            float(np.max(column("lambda_tn_max")))],
+        "lambda_vd_range": [float(np.min(column("lambda_vd_min"))),
+                            float(np.max(column("lambda_vd_max")))],
+        "policies": str(run_dir / "policies"),
+    }
+    write_json_atomic(run_dir / "summary.json", summary)
+    return summary

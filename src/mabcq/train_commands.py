@@ -1,0 +1,222 @@
+"""`mabcq train`, `mabcq evaluate`, `mabcq demo`: parse, check the user's input, call, print.
+
+Heavy imports (jax, mujoco) stay inside the handlers so `mabcq --help` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from mabcq.errors import UserError
+
+METHOD_NAMES = ("mabcq", "mabcq-no-tn", "mabcq-no-vd", "bcq", "ddpg", "behavior")
+PRESET_NAMES = ("smoke", "quick", "paper")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    _register_train(subparsers)
+    _register_evaluate(subparsers)
+    _register_demo(subparsers)
+
+
+def _register_train(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train a method on a task's per-agent datasets (all agents and seeds at once)",
+        description="Train MABCQ (or an ablation/baseline) offline on per-agent dataset files. "
+        "Every agent learns from its own file only; all agents and seeds share one compiled "
+        "step. Periodic evaluation runs the agents' policies together in the simulator.")
+    parser.add_argument("task", help="task name, e.g. hopper-3x1, halfcheetah-2x3")
+    parser.add_argument("--method", default="mabcq", help=f"one of {', '.join(METHOD_NAMES)}")
+    parser.add_argument("--data", required=True, type=Path,
+                        help="dataset directory (one file per agent), or with --agent one file")
+    parser.add_argument("--agent", type=int, default=None,
+                        help="decentralized deployment: train only this agent from its own "
+                        "--data file (no simulator returns: they need every agent)")
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2,3,4")
+    parser.add_argument("--preset", default="quick", choices=PRESET_NAMES,
+                        help="scale of the run (defaults for the flags below)")
+    parser.add_argument("--updates", type=int, help="Q/xi updates per agent")
+    parser.add_argument("--pretrain-updates", type=int,
+                        help="generative-model (G1, G2) updates before the Q updates")
+    parser.add_argument("--eval-every", type=int, help="updates between evaluations")
+    parser.add_argument("--eval-episodes", type=int, help="simulator episodes per evaluation")
+    parser.add_argument("--eval-max-steps", type=int, help="step limit of an evaluation episode")
+    parser.add_argument("--checkpoint-every", type=int,
+                        help="updates between checkpoints (default: --eval-every)")
+    parser.add_argument("--updates-per-call", type=int,
+                        help="updates inside one compiled call (reduced to divide the counts)")
+    parser.add_argument("--batch-size", type=int, help="mini-batch size per agent (paper: 1024)")
+    parser.add_argument("--optimism", type=float, help="eps: lambda_vd clip (default: Table 8)")
+    parser.add_argument("--hidden-sizes", help="hidden layer widths, e.g. 64,64")
+    parser.add_argument("--out", type=Path, help="run directory (default runs/TASK-METHOD)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from its last checkpoint")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=run_train)
+
+
+def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "evaluate", help="run independently trained policy files together in the simulator",
+        description="Load one exported policy file per agent (each loads and acts without the "
+        "others) and run them together in the simulator; print the returns.")
+    parser.add_argument("task", help="task name, e.g. hopper-3x1")
+    parser.add_argument("--policies", nargs="+", required=True, type=Path,
+                        help="one policy file per agent, in agent order")
+    parser.add_argument("--episodes", type=int, default=5, help="episodes to run")
+    parser.add_argument("--seed", type=int, default=0, help="simulator and action seed")
+    parser.add_argument("--max-steps", type=int, default=None, help="step limit per episode")
+    parser.set_defaults(handler=run_evaluate)
+
+
+def _register_demo(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "demo", help="a minute-long end-to-end run: smoke data, MABCQ vs BCQ, a table",
+        description="Build a smoke dataset for the task, train MABCQ and BCQ for a few hundred "
+        "updates, evaluate them in the simulator and print a small table.")
+    parser.add_argument("--task", default="hopper-3x1", help="task name (default hopper-3x1)")
+    parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="output directory")
+    parser.add_argument("--updates", type=int, default=300, help="updates per method")
+    parser.add_argument("--seeds", default="0,1", help="comma-separated seeds")
+    parser.set_defaults(handler=run_demo)
+
+
+def parse_seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError as error:
+        raise UserError(f"--seeds {text!r}: give comma-separated integers, e.g. 0,1,2") from error
+    if not seeds:
+        raise UserError(f"--seeds {text!r}: give at least one seed, e.g. 0")
+    return seeds
+
+
+def parse_sizes(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError as error:
+        raise UserError(f"--hidden-sizes {text!r}: give widths like 64,64") from error
+    if not sizes or min(sizes) < 1:
+        raise UserError(f"--hidden-sizes {text!r}: give positive widths like 64,64")
+    return sizes
+
+
+def load_training_data(task: Any, data: Path, agent: int | None) -> list[Any]:
+    """The agents' datasets for `task` from --data (validated by the data package's loader)."""
+    from mabcq.data.io import load_agent_dataset, load_dataset_dir
+
+    if agent is not None:
+        if not 0 <= agent < task.n_agents:
+            raise UserError(f"--agent {agent}: {task.name} has agents 0..{task.n_agents - 1}")
+        if not data.is_file():
+            raise UserError(f"--data {data}: with --agent give that agent's own dataset file")
+        return [load_agent_dataset(data)]
+    if not data.is_dir():
+        raise UserError(f"--data {data}: no such dataset directory; build one with "
+                        f"`mabcq data build {task.name} --preset smoke --out {data}`")
+    return list(load_dataset_dir(data))
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from mabcq.envs.tasks import get_task
+    from mabcq.train import make_config, train, validate_datasets
+
+    if args.method not in METHOD_NAMES:
+        raise UserError(f"--method {args.method!r}: unknown; choose one of "
+                        f"{', '.join(METHOD_NAMES)}")
+    task = get_task(args.task)
+    config = make_config(
+        task.name, args.method, parse_seeds(args.seeds), args.preset,
+        updates=args.updates, pretrain_updates=args.pretrain_updates,
+        eval_every=args.eval_every, eval_episodes=args.eval_episodes,
+        eval_max_steps=args.eval_max_steps, checkpoint_every=args.checkpoint_every,
+        updates_per_call=args.updates_per_call, agent=args.agent,
+        batch_size=args.batch_size, optimism=args.optimism,
+        hidden_sizes=parse_sizes(args.hidden_sizes))
+    datasets = load_training_data(task, args.data, args.agent)
+    validate_datasets(task, datasets, args.agent, str(args.data))
+    suffix = f"-agent{args.agent}" if args.agent is not None else ""
+    run_dir = args.out or Path("runs") / f"{task.name}-{args.method}{suffix}"
+    summary = train(config, datasets, run_dir, resume=args.resume,
+                    progress=not args.no_progress)
+    assert summary is not None
+    print(f"{config.method} on {task.name}, seeds {list(config.seeds)}: final return "
+          f"{summary['final_return_mean']:.1f} +- {summary['final_return_std']:.1f}; "
+          f"run dir {run_dir}")
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from mabcq.envs.tasks import get_task
+    from mabcq.evaluate import evaluate_policy_files
+
+    task = get_task(args.task)
+    result = evaluate_policy_files(task, args.policies, args.episodes, args.seed, args.max_steps)
+    returns = result.episode_returns
+    print(f"{task.name}: {len(args.policies)} independently loaded policies, "
+          f"{len(returns)} episodes: return {returns.mean():.1f} +- {returns.std():.1f} "
+          f"(mean length {result.episode_lengths.mean():.0f})")
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    demo(args.task, args.out, args.updates, parse_seeds(args.seeds))
+    return 0
+
+
+DEMO_METHODS = ("mabcq", "bcq")
+
+
+def demo(task_name: str, out: Path, updates: int, seeds: list[int]) -> list[dict[str, Any]]:
+    """Smoke data -> MABCQ and BCQ -> evaluation -> a printed table (the README's first run)."""
+    import shutil
+
+    from mabcq.envs.tasks import get_task
+    from mabcq.train import make_config, train
+
+    task = get_task(task_name)
+    data_dir = out / "data"
+    if not data_dir.is_dir():
+        print(f"[1/3] building a smoke dataset for {task.name} in {data_dir}")
+        build_smoke_data(task.name, data_dir)
+    else:
+        print(f"[1/3] reusing the smoke dataset in {data_dir}")
+    datasets = load_training_data(task, data_dir, None)
+    summaries = []
+    for step, method in enumerate(DEMO_METHODS, start=2):
+        run_dir = out / method
+        if (run_dir / "config.json").exists():
+            shutil.rmtree(run_dir)  # the demo's own earlier output
+        print(f"[{step}/3] training {method} ({updates} updates, seeds {seeds}) in {run_dir}")
+        config = make_config(task.name, method, seeds, "smoke", updates=updates,
+                             eval_every=updates, eval_episodes=4, eval_max_steps=200)
+        summary = train(config, datasets, run_dir)
+        assert summary is not None
+        summaries.append(summary)
+    print(format_table(summaries))
+    return summaries
+
+
+def build_smoke_data(task_name: str, data_dir: Path) -> None:
+    from mabcq.data.commands import build_dataset
+
+    build_dataset(task_name, recipe="paper", preset="smoke", out=data_dir)
+
+
+def format_table(summaries: list[dict[str, Any]]) -> str:
+    """A markdown table of final returns and diagnostics, one row per method."""
+    lines = ["| method | return (mean +- std over seeds) | value difference | "
+             "extrapolation error (all states) | lambda_tn range | lambda_vd range |",
+             "|---|---|---|---|---|---|"]
+    for summary in summaries:
+        tn, vd = summary["lambda_tn_range"], summary["lambda_vd_range"]
+        lines.append(
+            f"| {summary['method']} | {summary['final_return_mean']:.1f} +- "
+            f"{summary['final_return_std']:.1f} | {summary['final_value_difference_mean']:.3f} | "
+            f"{summary['final_extrapolation_error_all_mean']:.2f} | "
+            f"[{tn[0]:.2f}, {tn[1]:.2f}] | [{vd[0]:.2f}, {vd[1]:.2f}] |")
+    return "\n".join(lines)
