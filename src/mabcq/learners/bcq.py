@@ -1,0 +1,244 @@
+"""BCQ with MABCQ's importance weights (paper section 3.3, Algorithm 1); one agent, pure functions.
+
+config.use_vd / config.use_tn select the variant: MABCQ (both), w/o lambda_tn, w/o lambda_vd,
+BCQ (neither). Networks per agent: G1(s, a), G2(s, a, s') (only with lambda_tn), perturbation
+xi, twin critics, target copies of xi and the critics.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from mabcq import weights
+from mabcq.config import LearnerConfig
+from mabcq.learners import common
+from mabcq.learners.base import AgentState, Batch
+from mabcq.nets import Perturbation, TwinCritic
+
+
+def select_candidates(candidates: jax.Array, q_values: jax.Array) -> jax.Array:
+    """The policy's choice (paper's pi_i): per state, the candidate with the highest Q.
+
+    candidates [B, n, A], q_values [B, n] -> [B, A]
+    """
+    best = jnp.argmax(q_values, axis=-1)
+    return jnp.take_along_axis(candidates, best[:, None, None], axis=1)[:, 0]
+
+
+class BCQLearner:
+    """One agent's (MA)BCQ learner: networks critic, actor (xi), vae1 (G1), vae2 (G2)."""
+
+    def __init__(self, config: LearnerConfig, method: str = "mabcq") -> None:
+        self.config = config
+        self.method = method
+        self.critic = TwinCritic(config.hidden_sizes, 2)
+        self.critic_opt = optax.adam(config.lr_critic)
+        self.actor_opt = optax.adam(config.lr_actor)
+        self.vae_opt = optax.adam(config.lr_vae)
+
+    # --- construction ---------------------------------------------------------------------------
+
+    def _actor(self, action_dim: int) -> Perturbation:
+        cfg = self.config
+        return Perturbation(cfg.hidden_sizes, action_dim, cfg.max_action, cfg.perturbation_scale)
+
+    def _vae_names(self) -> tuple[str, ...]:
+        return ("vae1", "vae2") if self.config.use_tn else ("vae1",)
+
+    def init(self, key: jax.Array, state_dim: int, action_dim: int) -> AgentState:
+        critic_key, actor_key, vae1_key, vae2_key = jax.random.split(key, 4)
+        states, actions = jnp.zeros((1, state_dim)), jnp.zeros((1, action_dim))
+        params = {
+            "critic": self.critic.init(critic_key, states, actions),
+            "actor": self._actor(action_dim).init(actor_key, states, actions),
+            "vae1": common.init_vae(self.config, vae1_key, state_dim, action_dim),
+        }
+        if self.config.use_tn:
+            params["vae2"] = common.init_vae(self.config, vae2_key, 2 * state_dim, action_dim)
+        opt_states = {
+            "critic": self.critic_opt.init(params["critic"]),
+            "actor": self.actor_opt.init(params["actor"]),
+        }
+        for name in self._vae_names():
+            opt_states[name] = self.vae_opt.init(params[name])
+        targets = {"critic": params["critic"], "actor": params["actor"]}
+        return AgentState(params, targets, opt_states, jnp.zeros((), jnp.int32))
+
+    # --- generative models (Algorithm 1 line 4) ----------------------------------------------
+
+    def _fit_vaes(
+        self, agent_state: AgentState, batch: Batch, key: jax.Array
+    ) -> tuple[AgentState, dict[str, jax.Array], dict[str, jax.Array]]:
+        """One step on G1 (and G2); also returns the pre-step latent means {name: [B, latent]}."""
+        params, opt_states = dict(agent_state.params), dict(agent_state.opt_states)
+        vae = common.make_vae(self.config, batch.actions.shape[-1])
+        metrics, means = {}, {}
+        for name, vae_key in zip(self._vae_names(), jax.random.split(key, 2), strict=False):
+            params[name], opt_states[name], loss, means[name] = common.vae_step(
+                vae,
+                self.vae_opt,
+                params[name],
+                opt_states[name],
+                common.vae_conditions(batch, name),
+                batch.actions,
+                vae_key,
+                self.config.vae_kl_weight,
+            )
+            metrics[f"{name}_loss"] = loss
+        return agent_state._replace(params=params, opt_states=opt_states), metrics, means
+
+    def pretrain_update(
+        self, agent_state: AgentState, batch: Batch, key: jax.Array
+    ) -> tuple[AgentState, dict[str, jax.Array]]:
+        agent_state, metrics, _ = self._fit_vaes(agent_state, batch, key)
+        return agent_state, metrics
+
+    # --- the update (Algorithm 1 lines 6-9) -------------------------------------------------
+
+    def update(
+        self, agent_state: AgentState, batch: Batch, key: jax.Array
+    ) -> tuple[AgentState, dict[str, jax.Array]]:
+        cfg = self.config
+        vae_key, target_key, actor_key = jax.random.split(key, 3)
+        metrics: dict[str, jax.Array] = {}
+        means: dict[str, jax.Array] = {}
+        if cfg.vae_in_update:
+            agent_state, metrics, means = self._fit_vaes(agent_state, batch, vae_key)
+        params = agent_state.params
+        action_dim = batch.actions.shape[-1]
+        actor = self._actor(action_dim)
+        vae = common.make_vae(cfg, action_dim)
+        batch_size, n = batch.states.shape[0], cfg.n_candidates
+
+        # Target pass over n candidates per next state (the bulk of the FLOPs). With lambda_vd,
+        # the data actions (s, a_i) ride along in the same target-critic call for E[V].
+        next_states = jnp.repeat(batch.next_states, n, axis=0)  # [B*n, S]
+        candidates = common.sample_from_vae(
+            vae, params["vae1"], next_states, target_key, cfg.latent_clip
+        )
+        candidates = actor.apply(agent_state.target_params["actor"], next_states, candidates)
+        critic_states, critic_actions = next_states, candidates
+        if cfg.use_vd:
+            critic_states = jnp.concatenate([next_states, batch.states], axis=0)
+            critic_actions = jnp.concatenate([candidates, batch.actions], axis=0)
+        target_q = self.critic.apply(
+            agent_state.target_params["critic"], critic_states, critic_actions
+        )  # [2, B*n (+ B)]
+        candidate_q = target_q[:, : batch_size * n]
+        mixed = cfg.double_q_mix * jnp.min(candidate_q, 0) + (1.0 - cfg.double_q_mix) * jnp.max(
+            candidate_q, 0
+        )
+        next_values = jnp.max(mixed.reshape(batch_size, n), axis=1)  # V(s') = Q^(s', pi^(s'))
+        targets = batch.rewards + cfg.gamma * (1.0 - batch.dones) * next_values
+        targets = jax.lax.stop_gradient(targets)
+
+        sample_weights = jnp.ones_like(batch.rewards)
+        if cfg.use_vd:
+            lambda_vd = weights.value_deviation(
+                next_values,
+                target_q[0, batch_size * n :],  # Q^_1(s, a_i)
+                batch.rewards,
+                batch.dones,
+                cfg.gamma,
+                cfg.optimism,
+                cfg.vd_guard,
+            )
+            sample_weights = sample_weights * lambda_vd
+            metrics.update(weights.weight_stats("lambda_vd", lambda_vd))
+        if cfg.use_tn:
+            mu1 = means.get("vae1")
+            if mu1 is None:
+                mu1 = common.latent_means(vae, params["vae1"], batch.states, batch.actions)
+            mu2 = means.get("vae2")
+            if mu2 is None:
+                conditions = common.vae_conditions(batch, "vae2")
+                mu2 = common.latent_means(vae, params["vae2"], conditions, batch.actions)
+            lambda_tn = weights.transition_normalization(mu1, mu2, cfg.tn_max_log)
+            sample_weights = sample_weights * lambda_tn
+            metrics.update(weights.weight_stats("lambda_tn", lambda_tn))
+
+        # Critic: paper eq. (1), per-sample weighted squared TD error, summed over the twins.
+        def critic_loss_fn(critic_params: Any) -> tuple[jax.Array, jax.Array]:
+            q = self.critic.apply(critic_params, batch.states, batch.actions)  # [2, B]
+            loss = jnp.mean(sample_weights * jnp.sum((q - targets) ** 2, axis=0))
+            return loss, jnp.mean(q[0])
+
+        (critic_loss, q_mean), critic_grads = jax.value_and_grad(critic_loss_fn, has_aux=True)(
+            params["critic"]
+        )
+        critic_params, critic_opt = common.optimizer_step(
+            self.critic_opt, params["critic"], agent_state.opt_states["critic"], critic_grads
+        )
+
+        # Perturbation xi: paper eq. (2), maximize weighted Q1(s, a~ + xi(s, a~)), a~ ~ G1(s).
+        sampled = common.sample_from_vae(
+            vae, params["vae1"], batch.states, actor_key, cfg.latent_clip
+        )
+
+        def actor_loss_fn(actor_params: Any) -> jax.Array:
+            perturbed = actor.apply(actor_params, batch.states, sampled)
+            q1 = self.critic.apply(critic_params, batch.states, perturbed)[0]
+            return -jnp.mean(sample_weights * q1)
+
+        actor_loss, actor_grads = jax.value_and_grad(actor_loss_fn)(params["actor"])
+        actor_params, actor_opt = common.optimizer_step(
+            self.actor_opt, params["actor"], agent_state.opt_states["actor"], actor_grads
+        )
+
+        new_params = {**params, "critic": critic_params, "actor": actor_params}
+        new_targets = common.soft_update(
+            agent_state.target_params, {"critic": critic_params, "actor": actor_params}, cfg.tau
+        )
+        new_opt = {**agent_state.opt_states, "critic": critic_opt, "actor": actor_opt}
+        metrics.update(
+            critic_loss=critic_loss,
+            actor_loss=actor_loss,
+            q_mean=q_mean,
+            target_mean=jnp.mean(targets),
+            weight_mean=jnp.mean(sample_weights),
+        )
+        new_state = AgentState(new_params, new_targets, new_opt, agent_state.step + 1)
+        return new_state, metrics
+
+    # --- acting ------------------------------------------------------------------------------
+
+    def _candidates(
+        self, params: dict[str, Any], states: jax.Array, key: jax.Array
+    ) -> tuple[jax.Array, jax.Array]:
+        """n perturbed candidates per state and their Q1: ([B, n, A], [B, n])."""
+        action_dim = _output_dim(params["actor"])
+        n = self.config.n_candidates
+        repeated = jnp.repeat(states, n, axis=0)
+        vae = common.make_vae(self.config, action_dim)
+        sampled = common.sample_from_vae(
+            vae, params["vae1"], repeated, key, self.config.latent_clip
+        )
+        perturbed = self._actor(action_dim).apply(params["actor"], repeated, sampled)
+        q1 = self.critic.apply(params["critic"], repeated, perturbed)[0]
+        return perturbed.reshape(states.shape[0], n, action_dim), q1.reshape(-1, n)
+
+    def act(self, agent_state: AgentState, states: jax.Array, key: jax.Array) -> jax.Array:
+        candidates, q1 = self._candidates(agent_state.params, states, key)
+        return select_candidates(candidates, q1)
+
+    def value(self, agent_state: AgentState, states: jax.Array, key: jax.Array) -> jax.Array:
+        _, q1 = self._candidates(agent_state.params, states, key)
+        return jnp.max(q1, axis=-1)
+
+    def q_value(self, agent_state: AgentState, states: jax.Array, actions: jax.Array) -> jax.Array:
+        return self.critic.apply(agent_state.params["critic"], states, actions)[0]
+
+
+def _output_dim(module_params: Any) -> int:
+    """Action dim of a network whose last Dense layer emits the action: that layer's bias size."""
+    biases = {
+        jax.tree_util.keystr(path): leaf
+        for path, leaf in jax.tree_util.tree_leaves_with_path(module_params)
+        if "bias" in jax.tree_util.keystr(path)
+    }
+    last = max(biases, key=lambda name: int(name.split("Dense_")[-1].split("'")[0]))
+    return int(biases[last].shape[-1])
