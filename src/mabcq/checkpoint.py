@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ def load_checkpoint(path: str | Path, template: Any) -> tuple[Any, dict[str, Any
             stored = [archive[f"leaf_{index:05d}"] for index in range(header["n_leaves"])]
     except FileNotFoundError as error:
         raise UserError(f"{path}: no checkpoint here; start without --resume") from error
-    except (OSError, ValueError, KeyError, json.JSONDecodeError) as error:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
         raise UserError(
             f"{path}: unreadable checkpoint ({error}); delete it to restart the run"
         ) from error

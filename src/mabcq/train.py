@@ -182,7 +182,8 @@ def prepare_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> bool:
         try:
             saved = json.loads(config_path.read_text())
         except json.JSONDecodeError as error:
-            raise UserError(f"{config_path}: not valid JSON ({error}); delete the run dir") from error
+            raise UserError(f"{config_path}: not valid JSON ({error}); delete the run dir"
+                            ) from error
         current = json.loads(json.dumps(config.to_json()))
         differing = sorted(key for key in set(saved) | set(current)
                            if saved.get(key) != current.get(key))
@@ -300,7 +301,6 @@ def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | 
     policies/, summary.json). Returns the summary, or None when stopped early by `stop_after`
     (total updates, pretraining included: a stand-in for a kill in tests).
     """
-    import jax
     import jax.numpy as jnp
     from tqdm.auto import tqdm
 

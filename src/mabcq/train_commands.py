@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _register_train(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "train", help="train a method on a task's per-agent datasets (all agents and seeds at once)",
+        "train", help="train a method on per-agent datasets (all agents and seeds at once)",
         description="Train MABCQ (or an ablation/baseline) offline on per-agent dataset files. "
         "Every agent learns from its own file only; all agents and seeds share one compiled "
         "step. Periodic evaluation runs the agents' policies together in the simulator.")
