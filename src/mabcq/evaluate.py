@@ -211,3 +211,76 @@ def evaluate_policy_files(task: Any, paths: Sequence[Any], episodes: int, seed: 
     policies = make_agent_policies(lambda policy, states, k: policy.act(states, k), loaded, key)
     return run_episodes(task, policies, episodes, seed=evaluation_env_seed(seed, 0),
                         max_steps=max_steps, num_envs=min(8, episodes))
+
+
+class Evaluator:
+    """Evaluation of all seeds at one update: simulator returns, extrapolation error, value
+    difference. Holds the jitted per-agent functions and the fixed diagnostic state sample."""
+
+    def __init__(self, learner: Any, task: Any, seeds: Sequence[int],
+                 datasets: Sequence[AgentDataset], *, gamma: float, episodes: int,
+                 max_steps: int | None, diagnostic_states: int, min_steps_left: int,
+                 with_returns: bool = True) -> None:
+        self.task, self.seeds, self.gamma = task, tuple(seeds), gamma
+        self.episodes, self.max_steps, self.min_steps_left = episodes, max_steps, min_steps_left
+        self.with_returns = with_returns
+        self.envs = min(8, episodes)
+        act, q_value = jax.jit(learner.act), jax.jit(learner.q_value)
+        value = jax.jit(learner.value)
+        # Fixed shapes so the evaluation compiles once: pad the batch, cut the answer.
+        self.act = lambda state, obs, key: _padded(act, state, (obs,), key, self.envs)
+        self.q_value = lambda state, obs, actions: _chunked(q_value, state, obs, actions)
+        self.value = value
+        self.diagnostic_states = sample_union_states(datasets, diagnostic_states, self.seeds[0])
+
+    def rows(self, states: Any, update: int) -> list[dict[str, Any]]:
+        """One dict per seed: returns, extrapolation error, value difference.
+
+        states: learner states with leaves [seeds, agents, ...].
+        """
+        from mabcq.envs.rollout import run_episodes
+
+        rows = []
+        n_agents = jax.tree_util.tree_leaves(states)[0].shape[1]
+        for seed_index, seed in enumerate(self.seeds):
+            agent_states = [jax.tree_util.tree_map(lambda leaf, s=seed_index, i=agent: leaf[s, i],
+                                                   states) for agent in range(n_agents)]
+            key = evaluation_key(seed, update)
+            row: dict[str, Any] = {"update": update, "seed": seed}
+            if self.with_returns:  # returns need every agent's policy in the simulator
+                policies = make_agent_policies(self.act, agent_states, key)
+                rollout = run_episodes(
+                    self.task, policies, self.episodes, seed=evaluation_env_seed(seed, update),
+                    gamma=self.gamma, max_steps=self.max_steps, num_envs=self.envs)
+                row.update(rollout_diagnostics(self.q_value, agent_states, rollout, self.task,
+                                               self.min_steps_left))
+            values = agent_values(self.value, agent_states, self.diagnostic_states,
+                                  jax.random.fold_in(key, 1_000_003))
+            if n_agents > 1:
+                row["value_difference"] = value_difference(values)
+            rows.append(row)
+        return rows
+
+
+def _padded(fn: Any, state: Any, arrays: tuple[np.ndarray, ...], key: Any, size: int) -> Any:
+    """fn(state, *arrays padded to `size` rows, key)[:rows]: one compiled shape for any E."""
+    rows = arrays[0].shape[0]
+    if rows < size:
+        arrays = tuple(np.concatenate([a, np.repeat(a[-1:], size - rows, axis=0)])
+                       for a in arrays)
+    return np.asarray(fn(state, *arrays, key))[:rows]
+
+
+def _chunked(fn: Any, state: Any, states: np.ndarray, actions: np.ndarray,
+             chunk: int = 1024) -> np.ndarray:
+    """fn(state, states, actions) over fixed-size chunks (the last one padded): [T] values."""
+    out = []
+    for start in range(0, states.shape[0], chunk):
+        part_states, part_actions = states[start:start + chunk], actions[start:start + chunk]
+        rows = part_states.shape[0]
+        if rows < chunk:
+            pad = chunk - rows
+            part_states = np.concatenate([part_states, np.repeat(part_states[-1:], pad, 0)])
+            part_actions = np.concatenate([part_actions, np.repeat(part_actions[-1:], pad, 0)])
+        out.append(np.asarray(fn(state, part_states, part_actions))[:rows])
+    return np.concatenate(out) if out else np.zeros(0, np.float32)

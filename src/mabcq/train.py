@@ -207,92 +207,6 @@ def timed(fn, *args):
     return result, time.perf_counter() - start
 
 
-class _Evaluator:
-    """Evaluation of all seeds at one update: simulator returns, extrapolation error, value
-    difference. Holds the jitted per-agent functions and the fixed diagnostic state sample."""
-
-    def __init__(self, learner: Any, task: Any, config: TrainConfig,
-                 datasets: Sequence[AgentDataset], gamma: float) -> None:
-        import jax
-
-        from mabcq.evaluate import sample_union_states
-
-        self.task, self.config, self.gamma = task, config, gamma
-        self.decentralized = config.agent is not None
-        self.envs = min(8, config.eval_episodes)
-        act, q_value = jax.jit(learner.act), jax.jit(learner.q_value)
-        value = jax.jit(learner.value)
-        # Fixed shapes so the evaluation compiles once: pad the batch, cut the answer.
-        self.act = lambda state, obs, key: _padded(act, state, (obs,), key, self.envs)
-        self.q_value = lambda state, obs, actions: _chunked(q_value, state, obs, actions)
-        self.value = value
-        self.diagnostic_states = sample_union_states(datasets, config.diagnostic_states,
-                                                     config.seeds[0])
-
-    def rows(self, states: Any, update: int, window: dict[str, list[np.ndarray]],
-             seconds_per_update: float, wall_time: float) -> list[dict[str, Any]]:
-        import jax
-
-        from mabcq.envs.rollout import run_episodes
-        from mabcq.evaluate import (
-            agent_values,
-            evaluation_env_seed,
-            evaluation_key,
-            make_agent_policies,
-            rollout_diagnostics,
-            value_difference,
-        )
-
-        rows = []
-        n_agents = jax.tree_util.tree_leaves(states)[0].shape[1]
-        for seed_index, seed in enumerate(self.config.seeds):
-            agent_states = [jax.tree_util.tree_map(lambda leaf, s=seed_index, i=agent: leaf[s, i],
-                                                   states) for agent in range(n_agents)]
-            key = evaluation_key(seed, update)
-            row: dict[str, Any] = {"update": update, "seed": seed}
-            if not self.decentralized:  # returns need every agent's policy in the simulator
-                policies = make_agent_policies(self.act, agent_states, key)
-                rollout = run_episodes(
-                    self.task, policies, self.config.eval_episodes,
-                    seed=evaluation_env_seed(seed, update), gamma=self.gamma,
-                    max_steps=self.config.eval_max_steps, num_envs=self.envs)
-                row.update(rollout_diagnostics(self.q_value, agent_states, rollout, self.task,
-                                               self.config.min_steps_left))
-            values = agent_values(self.value, agent_states, self.diagnostic_states,
-                                  jax.random.fold_in(key, 1_000_003))
-            if n_agents > 1:
-                row["value_difference"] = value_difference(values)
-            row.update(window_summary(window, seed_index))
-            row["time_per_update_ms"] = 1000.0 * seconds_per_update
-            row["wall_time_s"] = wall_time
-            rows.append(row)
-        return rows
-
-
-def _padded(fn: Any, state: Any, arrays: tuple[np.ndarray, ...], key: Any, size: int) -> Any:
-    """fn(state, *arrays padded to `size` rows, key)[:rows]: one compiled shape for any E."""
-    rows = arrays[0].shape[0]
-    if rows < size:
-        arrays = tuple(np.concatenate([a, np.repeat(a[-1:], size - rows, axis=0)])
-                       for a in arrays)
-    return np.asarray(fn(state, *arrays, key))[:rows]
-
-
-def _chunked(fn: Any, state: Any, states: np.ndarray, actions: np.ndarray,
-             chunk: int = 1024) -> np.ndarray:
-    """fn(state, states, actions) over fixed-size chunks (the last one padded): [T] values."""
-    out = []
-    for start in range(0, states.shape[0], chunk):
-        part_states, part_actions = states[start:start + chunk], actions[start:start + chunk]
-        rows = part_states.shape[0]
-        if rows < chunk:
-            pad = chunk - rows
-            part_states = np.concatenate([part_states, np.repeat(part_states[-1:], pad, 0)])
-            part_actions = np.concatenate([part_actions, np.repeat(part_actions[-1:], pad, 0)])
-        out.append(np.asarray(fn(state, part_states, part_actions))[:rows])
-    return np.concatenate(out) if out else np.zeros(0, np.float32)
-
-
 def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | Path, *,
           resume: bool = False, stop_after: int | None = None,
           progress: bool = True) -> dict[str, Any] | None:
@@ -307,10 +221,11 @@ def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | 
     from mabcq.checkpoint import load_checkpoint, save_checkpoint
     from mabcq.config import learner_config
     from mabcq.envs.tasks import get_task
+    from mabcq.evaluate import Evaluator
     from mabcq.learners.base import make_learner
     from mabcq.learners.batched import (
         agent_keys,
-        init_agents,
+        init_agent,
         make_multi_update,
         stack_agent_data,
     )
@@ -325,16 +240,22 @@ def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | 
     n_all_agents = task.n_agents
     agent_ids = [config.agent] if config.agent is not None else list(range(n_all_agents))
     data = stack_agent_data(datasets)
-    states = init_agents(learner, config.seeds, len(datasets), task.state_dim,
-                         [task.agent_action_dim(i) for i in agent_ids])
-    # Agent i's key stream is fold_in(seed, i) whether it trains with the others or alone.
+    # Agent i's initial state and key stream come from (seed, i) alone, so agent i trained by
+    # itself (--agent i) starts exactly where its slice of the all-agents run starts.
+    states = _stack([_stack([init_agent(learner, seed, agent, task.state_dim,
+                                        task.agent_action_dim(agent)) for agent in agent_ids])
+                     for seed in config.seeds])
     keys = jnp.stack([agent_keys(seed, n_all_agents)[jnp.asarray(agent_ids)]
                       for seed in config.seeds])
     calls = call_size(config)
     total = config.pretrain_updates + config.updates
     update_fns = {"pretrain": make_multi_update(learner, "pretrain", calls),
                   "train": make_multi_update(learner, "train", calls)}
-    evaluator = _Evaluator(learner, task, config, datasets, learner.config.gamma)
+    evaluator = Evaluator(learner, task, config.seeds, datasets, gamma=learner.config.gamma,
+                          episodes=config.eval_episodes, max_steps=config.eval_max_steps,
+                          diagnostic_states=config.diagnostic_states,
+                          min_steps_left=config.min_steps_left,
+                          with_returns=config.agent is None)
     csv_log = CsvLog(run_dir / "metrics.csv")
     done, window, wall_before = 0, {}, 0.0
     if resuming:
@@ -370,7 +291,10 @@ def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | 
                 if trained % config.eval_every == 0 or done == total:
                     wall = wall_before + time.perf_counter() - started
                     per_update = timed_seconds / timed_updates if timed_updates else float("nan")
-                    last_rows = evaluator.rows(states, trained, window, per_update, wall)
+                    last_rows = evaluator.rows(states, trained)
+                    for seed_index, row in enumerate(last_rows):
+                        row.update(window_summary(window, seed_index))
+                        row.update(time_per_update_ms=1000.0 * per_update, wall_time_s=wall)
                     csv_log.append(last_rows)
                     for row in last_rows:
                         tensorboard.log_row(row)
@@ -391,6 +315,13 @@ def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | 
     export_policies(learner, config, states, run_dir / "policies", task, agent_ids)
     return write_summary(run_dir, config, csv_log.path, wall_before + time.perf_counter()
                          - started)
+
+
+def _stack(trees: Sequence[Any]) -> Any:
+    import jax
+    import jax.numpy as jnp
+
+    return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *trees)
 
 
 def _postfix(rows: Sequence[dict[str, Any]]) -> dict[str, str]:
