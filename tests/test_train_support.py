@@ -48,3 +48,29 @@ def tiny_config(method: str = "mabcq", seeds: tuple[int, ...] = (0,), **override
                   hidden_sizes=(16, 16), batch_size=32)
     values.update(overrides)
     return make_config(TASK, method, list(seeds), "smoke", **values)
+
+
+def use_test_compilation_cache() -> None:
+    """Tests compile the same small steps many times: keep them in a cache under /tmp."""
+    import tempfile
+
+    from mabcq.train import enable_compilation_cache
+
+    enable_compilation_cache(Path(tempfile.gettempdir()) / "mabcq-test-jax-cache")
+
+
+def checkpoint_leaves(run_dir: Path) -> list[np.ndarray]:
+    """Every array of a run's checkpoint (learner states, optimizer states, keys), in order."""
+    with np.load(run_dir / "checkpoint.npz") as archive:
+        return [archive[name] for name in sorted(archive.files) if name.startswith("leaf_")]
+
+
+TIME_COLUMNS = ("time_per_update_ms", "wall_time_s")
+
+
+def deterministic_rows(run_dir: Path) -> list[dict[str, str]]:
+    """metrics.csv rows without the wall-clock columns."""
+    from mabcq.logging_utils import read_csv_rows
+
+    return [{key: value for key, value in row.items() if key not in TIME_COLUMNS}
+            for row in read_csv_rows(run_dir / "metrics.csv")]

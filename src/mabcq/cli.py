@@ -12,6 +12,7 @@ from mabcq.errors import UserError
 
 # Every command group; each module defines `register(subparsers)`.
 COMMAND_MODULES: tuple[str, ...] = (
+    "mabcq.train_commands",
 )
 
 

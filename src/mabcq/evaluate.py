@@ -232,6 +232,11 @@ class Evaluator:
         self.q_value = lambda state, obs, actions: _chunked(q_value, state, obs, actions)
         self.value = value
         self.diagnostic_states = sample_union_states(datasets, diagnostic_states, self.seeds[0])
+        # Each agent's own transitions (a fixed sample) for the lambda_tn distribution.
+        self.own_samples = [_own_sample(dataset, diagnostic_states, self.seeds[0])
+                            for dataset in datasets]
+        self.lambda_tn = jax.jit(lambda state, sample: lambda_tn_values(learner, state, *sample))
+        self.has_tn = bool(getattr(learner.config, "use_tn", False))
 
     def rows(self, states: Any, update: int) -> list[dict[str, Any]]:
         """One dict per seed: returns, extrapolation error, value difference.
@@ -258,6 +263,11 @@ class Evaluator:
                                   jax.random.fold_in(key, 1_000_003))
             if n_agents > 1:
                 row["value_difference"] = value_difference(values)
+            if self.has_tn:
+                row.update(lambda_tn_summary(np.concatenate([
+                    np.asarray(self.lambda_tn(agent_state, sample))
+                    for agent_state, sample in zip(agent_states, self.own_samples, strict=True)
+                ])))
             rows.append(row)
         return rows
 
@@ -284,3 +294,45 @@ def _chunked(fn: Any, state: Any, states: np.ndarray, actions: np.ndarray,
             part_actions = np.concatenate([part_actions, np.repeat(part_actions[-1:], pad, 0)])
         out.append(np.asarray(fn(state, part_states, part_actions))[:rows])
     return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+# The range the paper reports for lambda_tn (section 3.3).
+LAMBDA_TN_PAPER_RANGE = (0.2, 1.4)
+
+
+def lambda_tn_values(learner: Any, agent_state: Any, states: jax.Array, actions: jax.Array,
+                     next_states: jax.Array) -> jax.Array:
+    """[B] lambda_tn = phi(mu1) / phi(mu2) of one agent on its own transitions (s, a_i, s').
+
+    Uses the learner's own G1/G2 and mabcq.weights, the same computation as in its update.
+    """
+    from mabcq import weights
+    from mabcq.learners import common
+    from mabcq.learners.base import Batch
+
+    zeros = jax.numpy.zeros(states.shape[0])
+    batch = Batch(states, actions, zeros, next_states, zeros)
+    vae = common.make_vae(learner.config, actions.shape[-1])
+    params = agent_state.params
+    mu1 = common.latent_means(vae, params["vae1"], batch.states, batch.actions)
+    mu2 = common.latent_means(vae, params["vae2"], common.vae_conditions(batch, "vae2"),
+                              batch.actions)
+    return weights.transition_normalization(mu1, mu2, learner.config.tn_max_log)
+
+
+def lambda_tn_summary(values: np.ndarray) -> dict[str, float]:
+    """Share of samples in the paper's [0.2, 1.4] and the 5/50/95% quantiles."""
+    values = np.asarray(values, dtype=np.float64)
+    low, high = LAMBDA_TN_PAPER_RANGE
+    quantiles = np.quantile(values, [0.05, 0.5, 0.95])
+    return {"lambda_tn_data_in_paper_range": float(np.mean((values >= low) & (values <= high))),
+            "lambda_tn_data_p05": float(quantiles[0]),
+            "lambda_tn_data_median": float(quantiles[1]),
+            "lambda_tn_data_p95": float(quantiles[2])}
+
+
+def _own_sample(dataset: AgentDataset, size: int, seed: int) -> tuple[np.ndarray, ...]:
+    """A fixed seeded sample of one agent's own (s, a_i, s'): three arrays [size, ...]."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, _EVAL_SALT, 2]))
+    rows = rng.choice(len(dataset), size=size, replace=size > len(dataset))
+    return (dataset.observations[rows], dataset.actions[rows], dataset.next_observations[rows])

@@ -122,6 +122,9 @@ def load_training_data(task: Any, data: Path, agent: int | None) -> list[Any]:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from mabcq.train import enable_compilation_cache
+
+    enable_compilation_cache()
     from mabcq.envs.tasks import get_task
     from mabcq.train import make_config, train, validate_datasets
 
@@ -151,6 +154,9 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    from mabcq.train import enable_compilation_cache
+
+    enable_compilation_cache()
     from mabcq.envs.tasks import get_task
     from mabcq.evaluate import evaluate_policy_files
 
@@ -164,6 +170,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from mabcq.train import enable_compilation_cache
+
+    enable_compilation_cache()
     demo(args.task, args.out, args.updates, parse_seeds(args.seeds))
     return 0
 
