@@ -1,0 +1,234 @@
+"""Every agent (and seed) in one compiled step, and the single-agent path it must agree with.
+
+The batched step is a map of the single-agent computation over (seed, agent) pairs, nothing
+more: pair p reads only states[p], keys[p] and its own agent's rows of the data. Whether the map
+is a jax.vmap or a sequential jax.lax.map (cache-friendlier for 3+ agents on a CPU, see
+/work/shared/MEASURED.md) is an implementation detail chosen by `agents_per_chunk`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mabcq.errors import UserError
+from mabcq.learners.base import AgentState, Batch, Learner
+
+INIT_STREAM = 0x1A17  # init keys: fold_in(agent key, INIT_STREAM); training uses the agent key
+
+
+class AgentData(NamedTuple):
+    """All agents' datasets on device, zero-padded to the longest."""
+
+    transitions: Batch  # leaves [agents, T_max, ...]
+    sizes: jax.Array  # [agents] int32, rows actually filled per agent
+
+
+def dataset_transitions(dataset: Any) -> Batch:
+    """An AgentDataset (data/schema.py) as a Batch of numpy arrays, [T, ...].
+
+    Only true terminals stop bootstrapping; timeouts are not dones.
+    """
+    return Batch(
+        states=np.asarray(dataset.observations, np.float32),
+        actions=np.asarray(dataset.actions, np.float32),
+        rewards=np.asarray(dataset.rewards, np.float32),
+        next_states=np.asarray(dataset.next_observations, np.float32),
+        dones=np.asarray(dataset.terminals, np.float32),
+    )
+
+
+def stack_agent_data(datasets: Sequence[Any]) -> AgentData:
+    """Stack agents' datasets ([T_i, ...] each) into AgentData, padding to max T_i with zeros."""
+    if not datasets:
+        raise UserError("no agent datasets given")
+    state_dims = {int(d.observations.shape[1]) for d in datasets}
+    action_dims = {int(d.actions.shape[1]) for d in datasets}
+    if len(state_dims) > 1 or len(action_dims) > 1:
+        raise UserError(
+            f"agents' datasets differ in state dims {sorted(state_dims)} or action dims "
+            f"{sorted(action_dims)}; the batched step needs equal shapes: train such agents "
+            "one at a time with the single-agent path"
+        )
+    sizes = [len(d.observations) for d in datasets]
+    if min(sizes) == 0:
+        raise UserError(f"an agent's dataset is empty (sizes {sizes})")
+    longest = max(sizes)
+
+    def pad(array: np.ndarray) -> np.ndarray:
+        padding = [(0, longest - array.shape[0])] + [(0, 0)] * (array.ndim - 1)
+        return np.pad(array, padding)
+
+    per_agent = [dataset_transitions(d) for d in datasets]
+    stacked = Batch(*(jnp.asarray(np.stack([pad(t[i]) for t in per_agent])) for i in range(5)))
+    return AgentData(stacked, jnp.asarray(sizes, jnp.int32))
+
+
+def agent_key(seed: int, agent_index: int) -> jax.Array:
+    """Agent i's root key: fold_in(PRNGKey(seed), i). Depends on nothing about other agents."""
+    return jax.random.fold_in(jax.random.PRNGKey(seed), agent_index)
+
+
+def agent_keys(seed: int, n_agents: int) -> jax.Array:
+    """[agents, 2]: agent_key(seed, i) for every agent (the training key stream)."""
+    return jnp.stack([agent_key(seed, i) for i in range(n_agents)])
+
+
+def seed_agent_keys(seeds: Sequence[int], n_agents: int) -> jax.Array:
+    """[seeds, agents, 2] training keys for make_multi_update."""
+    return jnp.stack([agent_keys(seed, n_agents) for seed in seeds])
+
+
+def init_agent(
+    learner: Learner, seed: int, agent_index: int, state_dim: int, action_dim: int
+) -> AgentState:
+    """Agent i's initial state, from its own key only (same as its slice of init_agents)."""
+    return learner.init(
+        jax.random.fold_in(agent_key(seed, agent_index), INIT_STREAM), state_dim, action_dim
+    )
+
+
+def init_agents(
+    learner: Learner,
+    seeds: Sequence[int],
+    n_agents: int,
+    state_dim: int,
+    action_dims: int | Sequence[int],
+) -> AgentState:
+    """Initial states of every (seed, agent), leaves [seeds, agents, ...]."""
+    dims = [action_dims] * n_agents if isinstance(action_dims, int) else list(action_dims)
+    if len(set(dims)) != 1 or len(dims) != n_agents:
+        raise UserError(
+            f"batched agents need one action dim each and all equal, got {dims} for {n_agents} "
+            "agents; train such agents one at a time with the single-agent path"
+        )
+    rows = [
+        jax.tree.map(
+            lambda *leaves: jnp.stack(leaves),
+            *[init_agent(learner, seed, i, state_dim, dims[0]) for i in range(n_agents)],
+        )
+        for seed in seeds
+    ]
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *rows)
+
+
+def sample_batch(transitions: Batch, size: jax.Array, key: jax.Array, batch_size: int) -> Batch:
+    """Uniform mini-batch (with replacement) from the first `size` rows of [T, ...] leaves."""
+    rows = jax.random.randint(key, (batch_size,), 0, size)
+    return jax.tree.map(lambda leaf: leaf[rows], transitions)
+
+
+StepFn = Callable[[AgentState, Batch, jax.Array], tuple[AgentState, dict[str, jax.Array]]]
+
+
+def _phase_step(learner: Learner, phase: str) -> StepFn:
+    if phase == "pretrain":
+        return learner.pretrain_update
+    if phase == "train":
+        return learner.update
+    raise ValueError(f"phase must be 'pretrain' or 'train', got {phase!r}")
+
+
+def _run_updates(
+    step: StepFn,
+    agent_state: AgentState,
+    key: jax.Array,
+    sample: Callable[[jax.Array], Batch],
+    updates: int,
+) -> tuple[AgentState, jax.Array, dict[str, jax.Array]]:
+    """`updates` steps of one agent, batches from `sample(key)`; metrics averaged over them."""
+
+    def body(carry, _):
+        state, key = carry
+        key, batch_key, update_key = jax.random.split(key, 3)
+        state, metrics = step(state, sample(batch_key), update_key)
+        return (state, key), metrics
+
+    (agent_state, key), metrics = jax.lax.scan(body, (agent_state, key), None, length=updates)
+    return agent_state, key, jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics)
+
+
+def make_single_update(
+    learner: Learner, phase: Literal["pretrain", "train"], updates_per_call: int
+) -> Callable[..., tuple[AgentState, jax.Array, dict[str, jax.Array]]]:
+    """Jitted fn(agent_state, transitions [T, ...], size, key) -> (state, key, metrics).
+
+    One agent trained from its own data alone: what a real decentralized deployment runs.
+    """
+    step = _phase_step(learner, phase)
+    batch_size = learner.config.batch_size
+
+    def run(agent_state, transitions, size, key):
+        def sample(batch_key):
+            return sample_batch(transitions, size, batch_key, batch_size)
+
+        return _run_updates(step, agent_state, key, sample, updates_per_call)
+
+    return jax.jit(run)
+
+
+def default_chunk(pairs: int) -> int:
+    """(seed, agent) pairs vmapped together per lax.map step: all of them up to 2, else 1.
+
+    MEASURED.md: vmapping 3+ agents' [agents, 10240, 64] activations falls out of the CPU caches
+    and gets superlinear; a sequential map stays linear.
+    """
+    return pairs if pairs <= 2 else 1
+
+
+def make_multi_update(
+    learner: Learner,
+    phase: Literal["pretrain", "train"],
+    updates_per_call: int,
+    agents_per_chunk: int | None = None,
+    donate: bool = False,
+) -> Callable[..., tuple[AgentState, jax.Array, dict[str, jax.Array]]]:
+    """Jitted fn(states [seeds, agents, ...], data: AgentData, keys [seeds, agents, 2])
+    -> (states, keys, metrics {name: [seeds, agents]} averaged over the call's updates).
+
+    agents_per_chunk: how many (seed, agent) pairs are vmapped together; chunks run one after
+    another (jax.lax.map). None: default_chunk. donate: donate states/keys buffers (the caller
+    must then not reuse the arrays it passed in).
+    """
+    step = _phase_step(learner, phase)
+    batch_size = learner.config.batch_size
+
+    def run(states, data: AgentData, keys):
+        n_seeds, n_agents = keys.shape[0], keys.shape[1]
+        pairs = n_seeds * n_agents
+        chunk = agents_per_chunk or default_chunk(pairs)
+        flat_states = jax.tree.map(lambda x: x.reshape((pairs,) + x.shape[2:]), states)
+        flat_keys = keys.reshape(pairs, -1)
+        agent_index = jnp.tile(jnp.arange(n_agents), n_seeds)
+
+        def one_pair(inputs):
+            state, key, agent = inputs
+
+            def sample(batch_key):
+                # Only agent `agent`'s rows are read: gather (agent, row) pairs directly.
+                rows = jax.random.randint(batch_key, (batch_size,), 0, data.sizes[agent])
+                return jax.tree.map(lambda leaf: leaf[agent, rows], data.transitions)
+
+            return _run_updates(step, state, key, sample, updates_per_call)
+
+        inputs = (flat_states, flat_keys, agent_index)
+        if chunk >= pairs:
+            out = jax.vmap(one_pair)(inputs)
+        else:
+            out = jax.lax.map(one_pair, inputs, batch_size=chunk if chunk > 1 else None)
+        new_states, new_keys, metrics = out
+
+        def unflatten(x):
+            return x.reshape((n_seeds, n_agents) + x.shape[1:])
+
+        return (
+            jax.tree.map(unflatten, new_states),
+            unflatten(new_keys),
+            jax.tree.map(unflatten, metrics),
+        )
+
+    return jax.jit(run, donate_argnums=(0, 2) if donate else ())
