@@ -187,17 +187,19 @@ def evaluate_policy_files(task: Any, paths: Sequence[Any], episodes: int, seed: 
 
     from mabcq.envs.rollout import run_episodes
     from mabcq.errors import UserError
-    from mabcq.learners.batched import load_policy
 
     if len(paths) != task.n_agents:
         raise UserError(f"--policies: {task.name} has {task.n_agents} agents, got {len(paths)} "
                         "files; give one policy file per agent in agent order")
     if episodes < 1:
         raise UserError(f"--episodes must be >= 1, got {episodes}")
+    missing = [str(path) for path in paths if not Path(path).is_file()]
+    if missing:
+        raise UserError(f"{missing[0]}: no such policy file (look under RUN_DIR/policies/)")
+    from mabcq.learners.batched import load_policy
+
     loaded = []
     for agent, path in enumerate(paths):
-        if not Path(path).is_file():
-            raise UserError(f"{path}: no such policy file (look under RUN_DIR/policies/)")
         policy = load_policy(path)
         metadata = getattr(policy, "metadata", {}) or {}
         if metadata.get("task") not in (None, task.name):
