@@ -12,6 +12,8 @@ from mabcq.errors import UserError
 
 # Every command group; each module defines `register(subparsers)`.
 COMMAND_MODULES: tuple[str, ...] = (
+    "mabcq.behavior.commands",
+    "mabcq.data.commands",
     "mabcq.train_commands",
 )
 

@@ -217,6 +217,7 @@ def save_agent_dataset(dataset: AgentDataset, path: str | os.PathLike) -> Path:
                 file.create_dataset("parts", data=dataset.parts)
         with open(temp_name, "rb+") as flushed:
             os.fsync(flushed.fileno())
+        os.chmod(temp_name, 0o644)  # mkstemp makes 0600; datasets are meant to be shared
         os.replace(temp_name, path)
     except BaseException:
         if os.path.exists(temp_name):

@@ -1,0 +1,1 @@
+"""SAC behavior policies: training, snapshots, and their use as decentralized agent policies."""

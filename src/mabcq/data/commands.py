@@ -1,0 +1,96 @@
+"""`mabcq data build` and `mabcq data info`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "data", help="build and inspect per-agent offline datasets",
+        description="Build the paper's per-agent datasets from SAC behavior policies, or "
+                    "inspect dataset files.")
+    commands = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
+
+    build = commands.add_parser(
+        "build", help="build one HDF5 file per agent for a task and recipe",
+        description="Build OUT/agent_{i}.h5 for every agent. Without --behavior, SAC is "
+                    "trained first (at the preset's scale) into OUT/behavior, resumably.")
+    build.add_argument("task", help="task name, e.g. hopper-3x1 (see `mabcq behavior tasks`)")
+    build.add_argument("--recipe", default="paper", choices=("paper", "low", "medium-replay"),
+                       help="dataset recipe (default: paper)")
+    build.add_argument("--preset", default="smoke", choices=("smoke", "quick", "paper"),
+                       help="sizes and SAC scale: smoke (seconds), quick, paper (10^6 per "
+                            "agent); default smoke")
+    build.add_argument("--out", required=True, type=Path, help="output directory")
+    build.add_argument("--behavior", type=Path,
+                       help="a trained `mabcq behavior train` directory to use")
+    build.add_argument("--size", type=int, help="transitions per agent (overrides the preset)")
+    build.add_argument("--noise", type=float,
+                       help="std of the Gaussian action noise of rollout parts (default 0.1)")
+    build.add_argument("--seed", type=int, default=0, help="seed of SAC and the rollouts")
+    build.add_argument("--num-envs", type=int, help="lockstep envs per rollout")
+    build.add_argument("--intermediate-step", type=int,
+                       help="use the SAC snapshot at this step as the intermediate policy")
+    build.add_argument("--expert-step", type=int,
+                       help="use the SAC snapshot at this step as the expert policy")
+    build.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    build.set_defaults(handler=_build)
+
+    info = commands.add_parser(
+        "info", help="size, parts, returns and per-dimension stats of dataset files",
+        description="Summarize an agent file or a directory of agent files (validated).")
+    info.add_argument("path", type=Path, help="an agent_*.h5 file or a dataset directory")
+    info.add_argument("--json", action="store_true", help="print JSON instead of text")
+    info.add_argument("--no-dims", action="store_true", help="omit per-dimension stats")
+    info.set_defaults(handler=_info)
+
+
+def _build(args: argparse.Namespace) -> int:
+    from mabcq.behavior.commands import enable_compilation_cache
+    from mabcq.behavior.train import load_behavior, preset_config, train_behavior
+    from mabcq.data.build import build_datasets
+    from mabcq.data.recipes import DATA_PRESETS
+    from mabcq.envs.tasks import get_task
+    from mabcq.errors import UserError
+
+    task = get_task(args.task)
+    preset = DATA_PRESETS[args.preset]
+    size = args.size if args.size is not None else preset.size
+    if size <= 0:
+        raise UserError(f"--size must be positive, got {size}")
+    enable_compilation_cache()
+    behavior_dir = args.behavior
+    if behavior_dir is None:
+        behavior_dir = args.out / "behavior"
+        if not (behavior_dir / "behavior.json").exists():
+            print(f"training SAC ({preset.behavior_preset} preset) into {behavior_dir}")
+            train_behavior(task, preset_config(preset.behavior_preset), behavior_dir,
+                           seed=args.seed, progress=not args.no_progress)
+    else:
+        load_behavior(behavior_dir)
+    paths = build_datasets(task, args.recipe, size, behavior_dir, args.out, seed=args.seed,
+                           noise=preset.noise if args.noise is None else args.noise,
+                           num_envs=args.num_envs or preset.num_envs,
+                           progress=not args.no_progress,
+                           intermediate_step=args.intermediate_step,
+                           expert_step=args.expert_step)
+    for path in paths:
+        print(path)
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from mabcq.data.info import format_summary, summarize_path
+    from mabcq.errors import UserError
+
+    if not args.path.exists():
+        raise UserError(f"{args.path}: no such file or directory")
+    summaries = summarize_path(args.path)
+    if args.json:
+        print(json.dumps(summaries, indent=2))
+    else:
+        print("\n\n".join(format_summary(s, dims=not args.no_dims) for s in summaries))
+    return 0
