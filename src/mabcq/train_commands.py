@@ -211,9 +211,11 @@ def demo(task_name: str, out: Path, updates: int, seeds: list[int]) -> list[dict
 
 
 def build_smoke_data(task_name: str, data_dir: Path) -> None:
-    from mabcq.data.commands import build_dataset
+    """`mabcq data build TASK --preset smoke --out DATA_DIR` (the data package's own command)."""
+    from mabcq.cli import main
 
-    build_dataset(task_name, recipe="paper", preset="smoke", out=data_dir)
+    if main(["data", "build", task_name, "--preset", "smoke", "--out", str(data_dir)]) != 0:
+        raise UserError(f"building the smoke dataset in {data_dir} failed (see above)")
 
 
 def format_table(summaries: list[dict[str, Any]]) -> str:
