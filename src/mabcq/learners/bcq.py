@@ -210,7 +210,7 @@ class BCQLearner:
         self, params: dict[str, Any], states: jax.Array, key: jax.Array
     ) -> tuple[jax.Array, jax.Array]:
         """n perturbed candidates per state and their Q1: ([B, n, A], [B, n])."""
-        action_dim = _output_dim(params["actor"])
+        action_dim = common.output_dim(params["actor"])
         n = self.config.n_candidates
         repeated = jnp.repeat(states, n, axis=0)
         vae = common.make_vae(self.config, action_dim)
@@ -231,14 +231,3 @@ class BCQLearner:
 
     def q_value(self, agent_state: AgentState, states: jax.Array, actions: jax.Array) -> jax.Array:
         return self.critic.apply(agent_state.params["critic"], states, actions)[0]
-
-
-def _output_dim(module_params: Any) -> int:
-    """Action dim of a network whose last Dense layer emits the action: that layer's bias size."""
-    biases = {
-        jax.tree_util.keystr(path): leaf
-        for path, leaf in jax.tree_util.tree_leaves_with_path(module_params)
-        if "bias" in jax.tree_util.keystr(path)
-    }
-    last = max(biases, key=lambda name: int(name.split("Dense_")[-1].split("'")[0]))
-    return int(biases[last].shape[-1])

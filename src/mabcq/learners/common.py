@@ -90,3 +90,14 @@ def init_vae(
         jnp.zeros((1, action_dim)),
         jnp.zeros((1, config.latent_dim)),
     )
+
+
+def output_dim(module_params: Any) -> int:
+    """Action dim of a network whose last Dense layer emits the action: that layer's bias size."""
+    biases = {
+        jax.tree_util.keystr(path): leaf
+        for path, leaf in jax.tree_util.tree_leaves_with_path(module_params)
+        if "bias" in jax.tree_util.keystr(path)
+    }
+    last = max(biases, key=lambda name: int(name.split("Dense_")[-1].split("'")[0]))
+    return int(biases[last].shape[-1])
