@@ -87,7 +87,7 @@ def test_agent_trained_alone_equals_its_slice_of_the_joint_run(tmp_path: Path, d
                                                                straight_run: Path) -> None:
     import jax
 
-    from mabcq.learners.batched import load_policy
+    from mabcq.learners.export import load_policy
 
     agent = 1
     own_file = load_agent_dataset(data_dir / "agent_1.h5")

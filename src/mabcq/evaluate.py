@@ -196,7 +196,7 @@ def evaluate_policy_files(task: Any, paths: Sequence[Any], episodes: int, seed: 
     missing = [str(path) for path in paths if not Path(path).is_file()]
     if missing:
         raise UserError(f"{missing[0]}: no such policy file (look under RUN_DIR/policies/)")
-    from mabcq.learners.batched import load_policy
+    from mabcq.learners.export import load_policy
 
     loaded = []
     for agent, path in enumerate(paths):

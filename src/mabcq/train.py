@@ -368,7 +368,7 @@ def export_policies(learner: Any, config: TrainConfig, states: Any, out_dir: Pat
     runnable without the other agents' files."""
     import jax
 
-    from mabcq.learners.batched import export_policy
+    from mabcq.learners.export import export_policy
 
     paths = []
     for seed_index, seed in enumerate(config.seeds):
