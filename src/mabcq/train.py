@@ -28,14 +28,15 @@ from mabcq.errors import UserError
 
 # Presets: what each scale trains for. Learner sizes stay at the paper's Table 8 unless a preset
 # overrides them (the smoke preset uses tiny nets so the whole pipeline runs in seconds).
+# pretrain_updates None: the learner config's vae_pretrain_steps (G1/G2 fitted first, Alg. 1).
 PRESETS: dict[str, dict[str, Any]] = {
     "smoke": dict(updates=200, pretrain_updates=100, eval_every=100, eval_episodes=1,
                   eval_max_steps=50, diagnostic_states=256, updates_per_call=50,
                   learner_overrides={"hidden_sizes": (32, 32), "batch_size": 64}),
-    "quick": dict(updates=5000, pretrain_updates=1000, eval_every=1000, eval_episodes=2,
+    "quick": dict(updates=5000, pretrain_updates=5000, eval_every=1000, eval_episodes=2,
                   eval_max_steps=1000, diagnostic_states=1000, updates_per_call=100,
                   learner_overrides={"batch_size": 256}),
-    "paper": dict(updates=50_000, pretrain_updates=5000, eval_every=5000, eval_episodes=10,
+    "paper": dict(updates=50_000, pretrain_updates=None, eval_every=5000, eval_episodes=10,
                   eval_max_steps=1000, diagnostic_states=10_000, updates_per_call=100,
                   learner_overrides={}),
 }
@@ -85,7 +86,13 @@ def make_config(task: str, method: str, seeds: Sequence[int], preset: str = "qui
             learner_overrides[key] = overrides[key]
         overrides.pop(key, None)
     values.update({key: value for key, value in overrides.items() if value is not None})
-    values.setdefault("checkpoint_every", values["eval_every"])
+    if values.get("checkpoint_every") is None:
+        values["checkpoint_every"] = values["eval_every"]
+    if values["pretrain_updates"] is None:
+        from mabcq.config import learner_config
+
+        values["pretrain_updates"] = learner_config(method, task,
+                                                    **learner_overrides).vae_pretrain_steps
     if not seeds:
         raise UserError("--seeds: give at least one seed, e.g. --seeds 0,1,2")
     config = TrainConfig(task=task, method=method, seeds=tuple(int(s) for s in seeds),
@@ -412,6 +419,10 @@ def write_summary(run_dir: Path, config: TrainConfig, csv_path: Path,
                             float(np.max(column("lambda_tn_max")))],
         "lambda_vd_range": [float(np.min(column("lambda_vd_min"))),
                             float(np.max(column("lambda_vd_max")))],
+        "final_lambda_vd_mean": float(np.mean(column("lambda_vd_mean"))),
+        "final_lambda_tn_data_median": float(np.mean(column("lambda_tn_data_median"))),
+        "final_lambda_tn_data_in_paper_range": float(
+            np.mean(column("lambda_tn_data_in_paper_range"))),
         "policies": str(run_dir / "policies"),
     }
     write_json_atomic(run_dir / "summary.json", summary)

@@ -220,14 +220,19 @@ def build_smoke_data(task_name: str, data_dir: Path) -> None:
 
 def format_table(summaries: list[dict[str, Any]]) -> str:
     """A markdown table of final returns and diagnostics, one row per method."""
-    lines = ["| method | return (mean +- std over seeds) | value difference | "
-             "extrapolation error (all states) | lambda_tn range | lambda_vd range |",
-             "|---|---|---|---|---|---|"]
+    def number(value: float, digits: int) -> str:
+        return "-" if value != value else f"{value:.{digits}f}"  # NaN: not reported
+
+    lines = ["| method | return (mean +- std over seeds) | value difference | extrapolation "
+             "error (all states) | lambda_vd mean | lambda_tn median | lambda_tn in [0.2, 1.4] |",
+             "|---|---|---|---|---|---|---|"]
     for summary in summaries:
-        tn, vd = summary["lambda_tn_range"], summary["lambda_vd_range"]
         lines.append(
             f"| {summary['method']} | {summary['final_return_mean']:.1f} +- "
-            f"{summary['final_return_std']:.1f} | {summary['final_value_difference_mean']:.3f} | "
-            f"{summary['final_extrapolation_error_all_mean']:.2f} | "
-            f"[{tn[0]:.2f}, {tn[1]:.2f}] | [{vd[0]:.2f}, {vd[1]:.2f}] |")
+            f"{summary['final_return_std']:.1f} | "
+            f"{number(summary['final_value_difference_mean'], 3)} | "
+            f"{number(summary['final_extrapolation_error_all_mean'], 2)} | "
+            f"{number(summary['final_lambda_vd_mean'], 3)} | "
+            f"{number(summary['final_lambda_tn_data_median'], 3)} | "
+            f"{number(summary['final_lambda_tn_data_in_paper_range'], 2)} |")
     return "\n".join(lines)
