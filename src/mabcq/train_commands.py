@@ -147,6 +147,11 @@ def run_train(args: argparse.Namespace) -> int:
     summary = train(config, datasets, run_dir, resume=args.resume,
                     progress=not args.no_progress)
     assert summary is not None
+    if args.agent is not None:
+        print(f"{config.method}: agent {args.agent} of {task.name} trained alone from "
+              f"{args.data}, seeds {list(config.seeds)}; policies in {run_dir / 'policies'}. "
+              f"Run all agents together with `mabcq evaluate {task.name} --policies ...`")
+        return 0
     print(f"{config.method} on {task.name}, seeds {list(config.seeds)}: final return "
           f"{summary['final_return_mean']:.1f} +- {summary['final_return_std']:.1f}; "
           f"run dir {run_dir}")
