@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mabcq.errors import UserError
+
 # metrics.csv columns, in order (docs/training.md explains each).
 CSV_COLUMNS: tuple[str, ...] = (
     "update",
@@ -78,6 +80,33 @@ def _json_safe(value: Any) -> Any:
 def write_json_atomic(path: str | Path, payload: Mapping[str, Any]) -> None:
     text = json.dumps(_json_safe(payload), indent=2, sort_keys=True)
     write_bytes_atomic(path, (text + "\n").encode())
+
+
+def open_run_dir(run_dir: Path, config: dict[str, Any], resume: bool) -> bool:
+    """Create RUN_DIR with config.json, or check an existing one against `config` (only with
+    `resume`); returns True if there is a checkpoint to resume from."""
+    config_path = run_dir / "config.json"
+    if config_path.exists():
+        if not resume:
+            raise UserError(f"{run_dir}: already holds a run; pass --resume to continue it "
+                            "or choose another --out")
+        try:
+            saved = json.loads(config_path.read_text())
+        except json.JSONDecodeError as error:
+            raise UserError(f"{config_path}: not valid JSON ({error}); delete the run dir"
+                            ) from error
+        current = json.loads(json.dumps(config))
+        differing = sorted(key for key in set(saved) | set(current)
+                           if saved.get(key) != current.get(key))
+        if differing:
+            details = ", ".join(f"{key}: {saved.get(key)!r} -> {current.get(key)!r}"
+                                for key in differing)
+            raise UserError(f"{config_path}: --resume with different settings ({details}); "
+                            "use the run's original flags")
+        return (run_dir / "checkpoint.npz").exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(config_path, config)
+    return False
 
 
 def _format_cell(value: Any) -> str:

@@ -13,7 +13,6 @@ run killed and resumed writes the same parameters and the same metrics rows as a
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
 from collections.abc import Sequence
@@ -175,34 +174,6 @@ def validate_datasets(task: Any, datasets: Sequence[AgentDataset], agent: int | 
             raise UserError(f"{source}: agent {agent_id}'s dataset is empty")
 
 
-def prepare_run_dir(run_dir: Path, config: TrainConfig, resume: bool) -> bool:
-    """Create or check RUN_DIR; returns True if a checkpoint should be resumed."""
-    from mabcq.logging_utils import write_json_atomic
-
-    config_path = run_dir / "config.json"
-    if config_path.exists():
-        if not resume:
-            raise UserError(f"{run_dir}: already holds a run; pass --resume to continue it "
-                            "or choose another --out")
-        try:
-            saved = json.loads(config_path.read_text())
-        except json.JSONDecodeError as error:
-            raise UserError(f"{config_path}: not valid JSON ({error}); delete the run dir"
-                            ) from error
-        current = json.loads(json.dumps(config.to_json()))
-        differing = sorted(key for key in set(saved) | set(current)
-                           if saved.get(key) != current.get(key))
-        if differing:
-            details = ", ".join(f"{key}: {saved.get(key)!r} -> {current.get(key)!r}"
-                                for key in differing)
-            raise UserError(f"{config_path}: --resume with different settings ({details}); "
-                            "use the run's original flags")
-        return (run_dir / "checkpoint.npz").exists()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(config_path, config.to_json())
-    return False
-
-
 def enable_compilation_cache(directory: str | Path | None = None) -> Path | None:
     """Keep XLA's compiled steps on disk so the next run starts in seconds, not tens of seconds.
 
@@ -227,7 +198,7 @@ def enable_compilation_cache(directory: str | Path | None = None) -> Path | None
     return path
 
 
-def timed(fn, *args):
+def timed(fn: Any, *args: Any) -> tuple[Any, float]:
     """Call fn, wait for its result, return (result, seconds)."""
     import jax
 
@@ -259,14 +230,14 @@ def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | 
         make_multi_update,
         stack_agent_data,
     )
-    from mabcq.logging_utils import CsvLog, TensorBoardLog
+    from mabcq.logging_utils import CsvLog, TensorBoardLog, open_run_dir
 
     run_dir = Path(run_dir)
     task = get_task(config.task)
     validate_datasets(task, datasets, config.agent, str(run_dir))
     learner = make_learner(config.method,
                            learner_config(config.method, config.task, **config.learner_overrides))
-    resuming = prepare_run_dir(run_dir, config, resume)
+    resuming = open_run_dir(run_dir, config.to_json(), resume)
     n_all_agents = task.n_agents
     agent_ids = [config.agent] if config.agent is not None else list(range(n_all_agents))
     data = stack_agent_data(datasets)
