@@ -155,7 +155,46 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"{config.method} on {task.name}, seeds {list(config.seeds)}: final return "
           f"{summary['final_return_mean']:.1f} +- {summary['final_return_std']:.1f}; "
           f"run dir {run_dir}")
+    print(weights_report(run_dir / "metrics.csv"))
     return 0
+
+
+def weights_report(metrics_csv: Path) -> str:
+    """Lines on the importance weights and NaN over every row of a run's metrics.csv."""
+    import math
+
+    from mabcq.logging_utils import read_csv_rows
+
+    rows = read_csv_rows(metrics_csv)
+
+    def values(column: str) -> list[float]:
+        return [float(row[column]) for row in rows if row.get(column, "") != ""]
+
+    lines = []
+    checked = [value for column in ("critic_loss", "actor_loss", "q_mean", "lambda_vd_mean",
+                                    "lambda_vd_max", "lambda_tn_mean", "lambda_tn_max",
+                                    "return_mean")
+               for value in values(column)]
+    bad = sum(1 for value in checked if not math.isfinite(value))
+    lines.append(f"losses, lambdas, returns over {len(rows)} rows: "
+                 f"{'no NaN/inf' if not bad else f'{bad} NaN/inf values'}")
+    if values("lambda_vd_mean"):
+        lines.append(f"lambda_vd over batches: mean {min(values('lambda_vd_mean')):.3f}.."
+                     f"{max(values('lambda_vd_mean')):.3f}, min {min(values('lambda_vd_min')):.3f},"
+                     f" max {max(values('lambda_vd_max')):.3f}")
+    if values("lambda_tn_mean"):
+        lines.append(f"lambda_tn over batches: mean {min(values('lambda_tn_mean')):.3f}.."
+                     f"{max(values('lambda_tn_mean')):.3f}, min {min(values('lambda_tn_min')):.4f},"
+                     f" max {max(values('lambda_tn_max')):.2f}")
+        last = rows[-len({row["seed"] for row in rows}):]
+        for row in last:
+            lines.append(
+                f"lambda_tn on seed {row['seed']}'s own-data sample at update {row['update']}: "
+                f"{float(row['lambda_tn_data_in_paper_range']):.1%} in [0.2, 1.4], "
+                f"p05 {float(row['lambda_tn_data_p05']):.3f}, "
+                f"median {float(row['lambda_tn_data_median']):.3f}, "
+                f"p95 {float(row['lambda_tn_data_p95']):.3f}")
+    return "\n".join(lines)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
