@@ -76,3 +76,20 @@ def test_evaluate_needs_one_policy_file_per_agent(tmp_path: Path,
     missing = [str(tmp_path / f"agent_{i}.msgpack") for i in range(3)]
     assert "no such policy file" in _error(["evaluate", "hopper-3x1", "--policies", *missing],
                                            capsys)
+
+
+def test_weights_report_counts_nan_and_summarizes_lambdas(tmp_path: Path) -> None:
+    from mabcq.logging_utils import CsvLog
+    from mabcq.train_commands import weights_report
+
+    log = CsvLog(tmp_path / "metrics.csv")
+    row = {"update": 100, "seed": 0, "critic_loss": 1.0, "actor_loss": -2.0, "q_mean": 3.0,
+           "return_mean": 10.0, "lambda_vd_mean": 1.1, "lambda_vd_min": 0.2,
+           "lambda_vd_max": 1.8, "lambda_tn_mean": 0.9, "lambda_tn_min": 0.1,
+           "lambda_tn_max": 4.0, "lambda_tn_data_in_paper_range": 0.75,
+           "lambda_tn_data_p05": 0.3, "lambda_tn_data_median": 0.95, "lambda_tn_data_p95": 1.6}
+    log.append([row])
+    report = weights_report(tmp_path / "metrics.csv")
+    assert "no NaN/inf" in report and "75.0% in [0.2, 1.4]" in report
+    log.append([{**row, "update": 200, "critic_loss": float("nan")}])
+    assert "1 NaN/inf values" in weights_report(tmp_path / "metrics.csv")
