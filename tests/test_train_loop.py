@@ -118,3 +118,13 @@ def test_window_summary_means_and_extremes() -> None:
               "lambda_tn_max": [np.array([[1.5, 1.3]]), np.array([[2.4, 0.9]])]}
     assert window_summary(window, 0) == {"critic_loss": 4.0, "lambda_tn_min": 0.3,
                                          "lambda_tn_max": 2.4}
+
+
+def test_exported_policies_run_together_from_their_files(straight_run: Path, capsys) -> None:
+    from mabcq.cli import main
+
+    files = [str(straight_run / "policies" / "seed_1" / f"agent_{agent}.msgpack")
+             for agent in range(3)]
+    assert main(["evaluate", "hopper-3x1", "--policies", *files, "--episodes", "2",
+                 "--max-steps", "10"]) == 0
+    assert "3 independently loaded policies, 2 episodes" in capsys.readouterr().out
