@@ -194,7 +194,7 @@ def enable_compilation_cache(directory: str | Path | None = None) -> Path | None
     except OSError:
         return None  # a read-only home is no reason to fail a run
     jax.config.update("jax_compilation_cache_dir", str(path))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     return path
 
 
