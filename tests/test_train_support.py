@@ -51,12 +51,16 @@ def tiny_config(method: str = "mabcq", seeds: tuple[int, ...] = (0,), **override
 
 
 def use_test_compilation_cache() -> None:
-    """Tests compile the same small steps many times: keep them in a cache under /tmp."""
+    """Tests compile the same small steps many times: keep them in a cache under /tmp
+    ($MABCQ_JAX_CACHE if set; the data package's builder reads the same variable)."""
+    import os
     import tempfile
 
     from mabcq.train import enable_compilation_cache
 
-    enable_compilation_cache(Path(tempfile.gettempdir()) / "mabcq-test-jax-cache")
+    default = Path(tempfile.gettempdir()) / "mabcq-test-jax-cache"
+    os.environ.setdefault("MABCQ_JAX_CACHE", str(default))
+    enable_compilation_cache(os.environ["MABCQ_JAX_CACHE"])
 
 
 def checkpoint_leaves(run_dir: Path) -> list[np.ndarray]:
