@@ -209,10 +209,14 @@ def evaluate_policy_files(task: Any, paths: Sequence[Any], episodes: int, seed: 
             raise UserError(f"{path}: holds agent {metadata['agent']}'s policy but is given in "
                             f"position {agent}; list the files in agent order")
         loaded.append(policy)
-    key = evaluation_key(seed, 0)
-    policies = make_agent_policies(lambda policy, states, k: policy.act(states, k), loaded, key)
+    envs = min(8, episodes)
+
+    def act(policy: Any, states: np.ndarray, key: jax.Array) -> np.ndarray:
+        return _padded(lambda p, obs, k: p.act(obs, k), policy, (states,), key, envs)
+
+    policies = make_agent_policies(act, loaded, evaluation_key(seed, 0))
     return run_episodes(task, policies, episodes, seed=evaluation_env_seed(seed, 0),
-                        max_steps=max_steps, num_envs=min(8, episodes))
+                        max_steps=max_steps, num_envs=envs)
 
 
 class Evaluator:
