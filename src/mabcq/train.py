@@ -335,9 +335,15 @@ def _stack(trees: Sequence[Any]) -> Any:
 
 
 def _postfix(rows: Sequence[dict[str, Any]]) -> dict[str, str]:
-    returns = [row.get("return_mean", float("nan")) for row in rows]
-    lambdas = [row.get("lambda_tn_mean", float("nan")) for row in rows]
-    return {"return": f"{np.mean(returns):.1f}", "lambda_tn": f"{np.mean(lambdas):.2f}"}
+    """Progress-bar fields: mean latest return over seeds, median lambda_tn on own data."""
+    postfix = {}
+    returns = [row["return_mean"] for row in rows if "return_mean" in row]
+    if returns:
+        postfix["return"] = f"{np.mean(returns):.1f}"
+    lambdas = [row["lambda_tn_data_median"] for row in rows if "lambda_tn_data_median" in row]
+    if lambdas:
+        postfix["lambda_tn_median"] = f"{np.mean(lambdas):.2f}"
+    return postfix
 
 
 def export_policies(learner: Any, config: TrainConfig, states: Any, out_dir: Path, task: Any,
