@@ -21,30 +21,37 @@ FAST = batched.FAST_COMPILE
 LEARNER = make_learner(
     "mabcq", learner_config("mabcq", hidden_sizes=(16, 16), batch_size=32, vae_in_update=True)
 )
-# Jitted once per module, so both datasets reuse one compilation.
-STEPS = {
-    chunk: (
-        batched.make_multi_update(LEARNER, "pretrain", 3, chunk, compiler_options=FAST),
-        batched.make_multi_update(LEARNER, "train", 3, chunk, compiler_options=FAST),
-    )
-    for chunk in (6, 1)
-}
+OWN = synthetic_dataset(0, 90, STATE_DIM, ACTION_DIM)
 
 
-@pytest.fixture(scope="module")
-def learner():
-    return LEARNER
-
-
-def train(learner, datasets, agents_per_chunk):
+def train(datasets, agents_per_chunk):
     """3 pretrain + 2x3 train updates of every (seed, agent); returns states [seeds, agents]."""
     data = batched.stack_agent_data(datasets)
-    states = batched.init_agents(learner, SEEDS, len(datasets), STATE_DIM, ACTION_DIM, FAST)
+    states = batched.init_agents(LEARNER, SEEDS, len(datasets), STATE_DIM, ACTION_DIM, FAST)
     keys = batched.seed_agent_keys(SEEDS, len(datasets))
-    pretrain, update = STEPS[agents_per_chunk]
+    pretrain = batched.make_multi_update(LEARNER, "pretrain", 3, agents_per_chunk, False, FAST)
+    update = batched.make_multi_update(LEARNER, "train", 3, agents_per_chunk, False, FAST)
     states, keys, _ = pretrain(states, data, keys)
     for _ in range(2):
         states, keys, _ = update(states, data, keys)
+    return states
+
+
+@pytest.fixture(scope="module")
+def alone():
+    """Agent 0 of each seed trained alone from its own dataset (the single-agent path)."""
+    transitions = jax.tree.map(jnp.asarray, batched.dataset_transitions(OWN))
+    size = jnp.int32(len(OWN))
+    pretrain = batched.make_single_update(LEARNER, "pretrain", 3, FAST)
+    update = batched.make_single_update(LEARNER, "train", 3, FAST)
+    states = []
+    for seed in SEEDS:
+        state = batched.init_agent(LEARNER, seed, 0, STATE_DIM, ACTION_DIM, FAST)
+        key = batched.agent_key(seed, 0)
+        state, key, _ = pretrain(state, transitions, size, key)
+        for _ in range(2):
+            state, key, _ = update(state, transitions, size, key)
+        states.append(state)
     return states
 
 
@@ -54,12 +61,11 @@ def agent_slice(states, agent):
 
 # agents_per_chunk 6 = all 2 seeds x 3 agents vmapped at once; 1 = one after another (lax.map).
 @pytest.mark.parametrize("agents_per_chunk", [6, 1])
-def test_agent_params_ignore_other_agents_data(learner, agents_per_chunk):
-    own = synthetic_dataset(0, 90, STATE_DIM, ACTION_DIM)
+def test_agent_params_ignore_other_agents_data(alone, agents_per_chunk):
     others = [synthetic_dataset(s, 120, STATE_DIM, ACTION_DIM) for s in (1, 2)]
     replaced = [synthetic_dataset(s, n, STATE_DIM, ACTION_DIM) for s, n in ((7, 60), (8, 120))]
-    baseline = train(learner, [own, *others], agents_per_chunk)
-    swapped = train(learner, [own, *replaced], agents_per_chunk)
+    baseline = train([OWN, *others], agents_per_chunk)
+    swapped = train([OWN, *replaced], agents_per_chunk)
     same = jax.tree.map(
         lambda a, b: bool(jnp.array_equal(a, b)), agent_slice(baseline, 0), agent_slice(swapped, 0)
     )
@@ -71,17 +77,8 @@ def test_agent_params_ignore_other_agents_data(learner, agents_per_chunk):
         agent_slice(swapped, 1).params,
     )
     assert any(jax.tree.leaves(changed))
-
-    # ... and equals training each seed's agent 0 alone from its own dataset (single-agent path).
-    transitions = jax.tree.map(jnp.asarray, batched.dataset_transitions(own))
-    pretrain = batched.make_single_update(learner, "pretrain", 3, FAST)
-    update = batched.make_single_update(learner, "train", 3, FAST)
-    for seed_index, seed in enumerate(SEEDS):
-        state = batched.init_agent(learner, seed, 0, STATE_DIM, ACTION_DIM, FAST)
-        key = batched.agent_key(seed, 0)
-        state, key, _ = pretrain(state, transitions, jnp.int32(len(own)), key)
-        for _ in range(2):
-            state, key, _ = update(state, transitions, jnp.int32(len(own)), key)
+    # ... and agent 0 equals training it alone from its own dataset (single-agent path).
+    for seed_index, state in enumerate(alone):
         batched_state = jax.tree.map(lambda leaf, i=seed_index: leaf[i, 0], baseline)
         jax.tree.map(
             lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
