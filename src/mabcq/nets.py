@@ -26,6 +26,27 @@ class MLP(nn.Module):
         return nn.Dense(self.output_dim)(hidden)
 
 
+class PairMLP(nn.Module):
+    """MLP over the concatenation [first, second]: [..., F] x [..., E] -> [..., output_dim].
+
+    The first layer is computed as Dense(first) + Dense(second), which equals one Dense over the
+    concatenation but lets `first` broadcast: one state [B, 1, S] against its n candidate actions
+    [B, n, A] costs the state's share of the first layer once, not n times.
+    """
+
+    hidden_sizes: Sequence[int]
+    output_dim: int
+
+    @nn.compact
+    def __call__(self, first: jax.Array, second: jax.Array) -> jax.Array:
+        width = self.hidden_sizes[0]
+        hidden = nn.Dense(width, name="first_in")(first)
+        hidden = nn.relu(hidden + nn.Dense(width, use_bias=False, name="second_in")(second))
+        for width in self.hidden_sizes[1:]:
+            hidden = nn.relu(nn.Dense(width)(hidden))
+        return nn.Dense(self.output_dim)(hidden)
+
+
 class TwinCritic(nn.Module):
     """`num_heads` independent Q networks in one module: ([..., S], [..., A]) -> [heads, ...].
 
@@ -38,16 +59,16 @@ class TwinCritic(nn.Module):
 
     @nn.compact
     def __call__(self, states: jax.Array, actions: jax.Array) -> jax.Array:
-        inputs = jnp.concatenate([states, actions], axis=-1)
+        """states [..., S] may broadcast against actions [..., A] (e.g. [B, 1, S], [B, n, A])."""
         heads = nn.vmap(
-            MLP,
+            PairMLP,
             variable_axes={"params": 0},
             split_rngs={"params": True},
             in_axes=None,
             out_axes=0,
             axis_size=self.num_heads,
         )(self.hidden_sizes, 1)
-        return heads(inputs)[..., 0]
+        return heads(states, actions)[..., 0]
 
 
 class Perturbation(nn.Module):
@@ -63,7 +84,7 @@ class Perturbation(nn.Module):
 
     @nn.compact
     def __call__(self, states: jax.Array, actions: jax.Array) -> jax.Array:
-        raw = MLP(self.hidden_sizes, self.action_dim)(jnp.concatenate([states, actions], -1))
+        raw = PairMLP(self.hidden_sizes, self.action_dim)(states, actions)
         perturbation = self.scale * self.max_action * jnp.tanh(raw)
         return jnp.clip(actions + perturbation, -self.max_action, self.max_action)
 
@@ -93,16 +114,17 @@ class ConditionalVAE(nn.Module):
     max_action: float
 
     def setup(self) -> None:
-        self.encoder = MLP(self.hidden_sizes, 2 * self.latent_dim)
-        self.decoder = MLP(self.hidden_sizes, self.action_dim)
+        self.encoder = PairMLP(self.hidden_sizes, 2 * self.latent_dim)
+        self.decoder = PairMLP(self.hidden_sizes, self.action_dim)
 
     def encode(self, conditions: jax.Array, actions: jax.Array) -> tuple[jax.Array, jax.Array]:
-        out = self.encoder(jnp.concatenate([conditions, actions], -1))
+        out = self.encoder(conditions, actions)
         mean, log_std = jnp.split(out, 2, axis=-1)
         return mean, jnp.clip(log_std, -4.0, 15.0)  # BCQ's clamp keeps std finite
 
     def decode(self, conditions: jax.Array, latents: jax.Array) -> jax.Array:
-        out = self.decoder(jnp.concatenate([conditions, latents], -1))
+        """conditions [..., C] may broadcast against latents [..., latent]."""
+        out = self.decoder(conditions, latents)
         return self.max_action * jnp.tanh(out)
 
     def __call__(

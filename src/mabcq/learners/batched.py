@@ -20,6 +20,9 @@ from mabcq.learners.base import AgentState, Batch, Learner
 
 INIT_STREAM = 0x1A17  # init keys: fold_in(agent key, INIT_STREAM); training uses the agent key
 
+# XLA options that compile ~3x faster and run slower: for tests and smoke runs, never benchmarks.
+FAST_COMPILE: dict[str, Any] = {"xla_backend_optimization_level": 0}
+
 
 class AgentData(NamedTuple):
     """All agents' datasets on device, zero-padded to the longest."""
@@ -84,12 +87,17 @@ def seed_agent_keys(seeds: Sequence[int], n_agents: int) -> jax.Array:
 
 
 def init_agent(
-    learner: Learner, seed: int, agent_index: int, state_dim: int, action_dim: int
+    learner: Learner,
+    seed: int,
+    agent_index: int,
+    state_dim: int,
+    action_dim: int,
+    compiler_options: dict[str, Any] | None = None,
 ) -> AgentState:
     """Agent i's initial state, from its own key only (same as its slice of init_agents)."""
-    return learner.init(
-        jax.random.fold_in(agent_key(seed, agent_index), INIT_STREAM), state_dim, action_dim
-    )
+    key = jax.random.fold_in(agent_key(seed, agent_index), INIT_STREAM)
+    init = jax.jit(learner.init, static_argnums=(1, 2), compiler_options=compiler_options)
+    return init(key, state_dim, action_dim)
 
 
 def init_agents(
@@ -98,6 +106,7 @@ def init_agents(
     n_agents: int,
     state_dim: int,
     action_dims: int | Sequence[int],
+    compiler_options: dict[str, Any] | None = None,
 ) -> AgentState:
     """Initial states of every (seed, agent), leaves [seeds, agents, ...]."""
     dims = [action_dims] * n_agents if isinstance(action_dims, int) else list(action_dims)
@@ -106,14 +115,11 @@ def init_agents(
             f"batched agents need one action dim each and all equal, got {dims} for {n_agents} "
             "agents; train such agents one at a time with the single-agent path"
         )
-    rows = [
-        jax.tree.map(
-            lambda *leaves: jnp.stack(leaves),
-            *[init_agent(learner, seed, i, state_dim, dims[0]) for i in range(n_agents)],
-        )
-        for seed in seeds
-    ]
-    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *rows)
+    init_keys = jax.vmap(jax.vmap(lambda key: jax.random.fold_in(key, INIT_STREAM)))(
+        seed_agent_keys(seeds, n_agents)
+    )
+    init = jax.vmap(jax.vmap(lambda key: learner.init(key, state_dim, dims[0])))
+    return jax.jit(init, compiler_options=compiler_options)(init_keys)
 
 
 def sample_batch(transitions: Batch, size: jax.Array, key: jax.Array, batch_size: int) -> Batch:
@@ -153,7 +159,10 @@ def _run_updates(
 
 
 def make_single_update(
-    learner: Learner, phase: Literal["pretrain", "train"], updates_per_call: int
+    learner: Learner,
+    phase: Literal["pretrain", "train"],
+    updates_per_call: int,
+    compiler_options: dict[str, Any] | None = None,
 ) -> Callable[..., tuple[AgentState, jax.Array, dict[str, jax.Array]]]:
     """Jitted fn(agent_state, transitions [T, ...], size, key) -> (state, key, metrics).
 
@@ -168,7 +177,7 @@ def make_single_update(
 
         return _run_updates(step, agent_state, key, sample, updates_per_call)
 
-    return jax.jit(run)
+    return jax.jit(run, compiler_options=compiler_options)
 
 
 def default_chunk(pairs: int) -> int:
@@ -186,13 +195,14 @@ def make_multi_update(
     updates_per_call: int,
     agents_per_chunk: int | None = None,
     donate: bool = False,
+    compiler_options: dict[str, Any] | None = None,
 ) -> Callable[..., tuple[AgentState, jax.Array, dict[str, jax.Array]]]:
     """Jitted fn(states [seeds, agents, ...], data: AgentData, keys [seeds, agents, 2])
     -> (states, keys, metrics {name: [seeds, agents]} averaged over the call's updates).
 
     agents_per_chunk: how many (seed, agent) pairs are vmapped together; chunks run one after
     another (jax.lax.map). None: default_chunk. donate: donate states/keys buffers (the caller
-    must then not reuse the arrays it passed in).
+    must then not reuse the arrays it passed in). compiler_options: e.g. FAST_COMPILE.
     """
     step = _phase_step(learner, phase)
     batch_size = learner.config.batch_size
@@ -231,4 +241,5 @@ def make_multi_update(
             jax.tree.map(unflatten, metrics),
         )
 
-    return jax.jit(run, donate_argnums=(0, 2) if donate else ())
+    donated = (0, 2) if donate else ()
+    return jax.jit(run, donate_argnums=donated, compiler_options=compiler_options)

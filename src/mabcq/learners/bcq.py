@@ -112,35 +112,31 @@ class BCQLearner:
         action_dim = batch.actions.shape[-1]
         actor = self._actor(action_dim)
         vae = common.make_vae(cfg, action_dim)
-        batch_size, n = batch.states.shape[0], cfg.n_candidates
+        n = cfg.n_candidates
 
-        # Target pass over n candidates per next state (the bulk of the FLOPs). With lambda_vd,
-        # the data actions (s, a_i) ride along in the same target-critic call for E[V].
-        next_states = jnp.repeat(batch.next_states, n, axis=0)  # [B*n, S]
+        # Target pass over n candidates per next state (the bulk of the FLOPs): each next state
+        # [B, 1, S] is broadcast against its candidates [B, n, A], never repeated.
+        next_states = batch.next_states[:, None, :]
         candidates = common.sample_from_vae(
-            vae, params["vae1"], next_states, target_key, cfg.latent_clip
-        )
+            vae, params["vae1"], batch.next_states, target_key, cfg.latent_clip, n
+        )  # [B, n, A]
         candidates = actor.apply(agent_state.target_params["actor"], next_states, candidates)
-        critic_states, critic_actions = next_states, candidates
-        if cfg.use_vd:
-            critic_states = jnp.concatenate([next_states, batch.states], axis=0)
-            critic_actions = jnp.concatenate([candidates, batch.actions], axis=0)
-        target_q = self.critic.apply(
-            agent_state.target_params["critic"], critic_states, critic_actions
-        )  # [2, B*n (+ B)]
-        candidate_q = target_q[:, : batch_size * n]
+        target_critic = agent_state.target_params["critic"]
+        candidate_q = self.critic.apply(target_critic, next_states, candidates)  # [2, B, n]
         mixed = cfg.double_q_mix * jnp.min(candidate_q, 0) + (1.0 - cfg.double_q_mix) * jnp.max(
             candidate_q, 0
         )
-        next_values = jnp.max(mixed.reshape(batch_size, n), axis=1)  # V(s') = Q^(s', pi^(s'))
+        next_values = jnp.max(mixed, axis=1)  # V(s') = Q^(s', pi^(s')), [B]
         targets = batch.rewards + cfg.gamma * (1.0 - batch.dones) * next_values
         targets = jax.lax.stop_gradient(targets)
 
         sample_weights = jnp.ones_like(batch.rewards)
         if cfg.use_vd:
+            # E[V] = (Q^(s, a_i) - r) / gamma with the first target critic (one extra pass).
+            target_q_data = self.critic.apply(target_critic, batch.states, batch.actions)[0]
             lambda_vd = weights.value_deviation(
                 next_values,
-                target_q[0, batch_size * n :],  # Q^_1(s, a_i)
+                target_q_data,
                 batch.rewards,
                 batch.dones,
                 cfg.gamma,
@@ -211,15 +207,13 @@ class BCQLearner:
     ) -> tuple[jax.Array, jax.Array]:
         """n perturbed candidates per state and their Q1: ([B, n, A], [B, n])."""
         action_dim = common.output_dim(params["actor"])
-        n = self.config.n_candidates
-        repeated = jnp.repeat(states, n, axis=0)
         vae = common.make_vae(self.config, action_dim)
         sampled = common.sample_from_vae(
-            vae, params["vae1"], repeated, key, self.config.latent_clip
+            vae, params["vae1"], states, key, self.config.latent_clip, self.config.n_candidates
         )
-        perturbed = self._actor(action_dim).apply(params["actor"], repeated, sampled)
-        q1 = self.critic.apply(params["critic"], repeated, perturbed)[0]
-        return perturbed.reshape(states.shape[0], n, action_dim), q1.reshape(-1, n)
+        perturbed = self._actor(action_dim).apply(params["actor"], states[:, None, :], sampled)
+        q1 = self.critic.apply(params["critic"], states[:, None, :], perturbed)[0]
+        return perturbed, q1
 
     def act(self, agent_state: AgentState, states: jax.Array, key: jax.Array) -> jax.Array:
         candidates, q1 = self._candidates(agent_state.params, states, key)

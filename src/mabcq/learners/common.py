@@ -66,11 +66,24 @@ def vae_step(
 
 
 def sample_from_vae(
-    vae: ConditionalVAE, params: Any, conditions: jax.Array, key: jax.Array, latent_clip: float
+    vae: ConditionalVAE,
+    params: Any,
+    conditions: jax.Array,
+    key: jax.Array,
+    latent_clip: float,
+    num_samples: int | None = None,
 ) -> jax.Array:
-    """BCQ's sampling: latent ~ N(0, 1) clipped to [-c, c], decoded; [N, C] -> [N, A]."""
-    latents = jax.random.normal(key, (conditions.shape[0], vae.latent_dim))
-    latents = jnp.clip(latents, -latent_clip, latent_clip)
+    """BCQ's sampling: latent ~ N(0, 1) clipped to [-c, c], decoded.
+
+    [B, C] -> [B, A], or with num_samples=n: [B, C] -> [B, n, A] (the condition is broadcast,
+    not repeated, so its share of the decoder's first layer is computed once per row).
+    """
+    if num_samples is None:
+        shape = (conditions.shape[0], vae.latent_dim)
+    else:
+        shape = (conditions.shape[0], num_samples, vae.latent_dim)
+        conditions = conditions[:, None, :]
+    latents = jnp.clip(jax.random.normal(key, shape), -latent_clip, latent_clip)
     return vae.apply(params, conditions, latents, method=ConditionalVAE.decode)
 
 
@@ -97,7 +110,7 @@ def output_dim(module_params: Any) -> int:
     biases = {
         jax.tree_util.keystr(path): leaf
         for path, leaf in jax.tree_util.tree_leaves_with_path(module_params)
-        if "bias" in jax.tree_util.keystr(path)
+        if "bias" in jax.tree_util.keystr(path) and "Dense_" in jax.tree_util.keystr(path)
     }
     last = max(biases, key=lambda name: int(name.split("Dense_")[-1].split("'")[0]))
     return int(biases[last].shape[-1])

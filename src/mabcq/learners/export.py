@@ -27,10 +27,10 @@ POLICY_FORMAT = "mabcq-policy/1"
 ACTING_NETWORKS = ("critic", "actor", "vae1")
 
 
-def _critic_input_dim(critic_params: Any) -> int:
+def _critic_state_dim(critic_params: Any) -> int:
     for path, leaf in jax.tree_util.tree_leaves_with_path(critic_params):
         name = jax.tree_util.keystr(path)
-        if "Dense_0" in name and "kernel" in name:
+        if "first_in" in name and "kernel" in name:
             return int(leaf.shape[-2])
     raise ValueError("critic parameters without a first Dense layer")
 
@@ -85,15 +85,15 @@ def export_policy(
 
 
 def _policy_dims(params: dict[str, Any]) -> tuple[int, int]:
-    """(state_dim, action_dim) from the shapes: the critic reads [S + A], the actor (or G1's
-    decoder, for Behavior) emits A."""
+    """(state_dim, action_dim) from the shapes: the critic's state input layer reads S, the actor
+    (or G1's decoder, for Behavior) emits A."""
     from mabcq.learners.common import output_dim
 
     if "actor" in params:
         action_dim = output_dim(params["actor"])
     else:
         action_dim = output_dim(params["vae1"]["params"]["decoder"])
-    return _critic_input_dim(params["critic"]) - action_dim, action_dim
+    return _critic_state_dim(params["critic"]), action_dim
 
 
 @dataclass

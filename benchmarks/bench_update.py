@@ -1,0 +1,206 @@
+"""Benchmark: ms per update of MABCQ and BCQ (paper sizes) for N agents and batched seeds.
+
+Prints one table; the MABCQ/BCQ ratio of a row comes from calls interleaved in the same run
+(median of `--rounds` calls each), so load from other processes hits both alike. With d3rlpy
+importable (the optional `bench` extra), it also times d3rlpy's BCQ at the same sizes (one agent).
+
+    PYTHONPATH=src python benchmarks/bench_update.py                  # N = 1..4, and 2 x 5 seeds
+    PYTHONPATH=src python benchmarks/bench_update.py --agents 2 --seeds 1 --rounds 20 --flops
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--agents", default="1,2,3,4", help="agent counts, comma separated")
+    parser.add_argument(
+        "--seeds-rows",
+        default="2x5",
+        help="extra rows AGENTSxSEEDS with seeds batched in the same step (empty: none)",
+    )
+    parser.add_argument("--seeds", type=int, default=1, help="seeds for the --agents rows")
+    parser.add_argument("--methods", default="mabcq,bcq", help="methods to time (first/second "
+                        "give the ratio column)")
+    parser.add_argument("--batch", type=int, default=1024)
+    parser.add_argument("--state-dim", type=int, default=17, help="HalfCheetah: 17")
+    parser.add_argument("--action-dim", type=int, default=3, help="HalfCheetah 2x3: 3 per agent")
+    parser.add_argument("--hidden", default="64,64")
+    parser.add_argument("--dataset-size", type=int, default=100_000, help="rows per agent")
+    parser.add_argument("--updates-per-call", type=int, default=10, help="updates per jit call")
+    parser.add_argument("--rounds", type=int, default=7, help="timed calls per method (median)")
+    parser.add_argument(
+        "--chunk", default="auto", help="(seed, agent) pairs vmapped together: auto or an int"
+    )
+    parser.add_argument(
+        "--vae-in-update",
+        action="store_true",
+        help="also train G1 (and G2) in every update, as the original BCQ trains its VAE",
+    )
+    parser.add_argument("--flops", action="store_true", help="print XLA's FLOP count per update")
+    parser.add_argument("--no-d3rlpy", action="store_true", help="skip the d3rlpy row")
+    return parser.parse_args(argv)
+
+
+@dataclass
+class Timed:
+    label: str
+    agents: int
+    seeds: int
+    times_ms: dict[str, list[float]]
+    mflop: dict[str, float]
+
+
+def time_row(args: argparse.Namespace, agents: int, seeds: int, methods: list[str]) -> Timed:
+    import jax
+
+    from mabcq.config import learner_config
+    from mabcq.learners import batched
+    from mabcq.learners.base import make_learner
+    from mabcq.learners.synthetic import synthetic_dataset
+
+    hidden = tuple(int(width) for width in args.hidden.split(","))
+    chunk = None if args.chunk == "auto" else int(args.chunk)
+    datasets = [
+        synthetic_dataset(i, args.dataset_size, args.state_dim, args.action_dim)
+        for i in range(agents)
+    ]
+    data = batched.stack_agent_data(datasets)
+    runs = {}
+    mflop = {}
+    for method in methods:
+        config = learner_config(
+            method, hidden_sizes=hidden, batch_size=args.batch, vae_in_update=args.vae_in_update
+        )
+        learner = make_learner(method, config)
+        seed_list = list(range(seeds))
+        states = batched.init_agents(learner, seed_list, agents, args.state_dim, args.action_dim)
+        keys = batched.seed_agent_keys(seed_list, agents)
+        step = batched.make_multi_update(learner, "train", args.updates_per_call, chunk)
+        if args.flops:  # XLA counts a loop body once: analyse one agent's single update
+            one = batched.make_single_update(learner, "train", 1)
+            first = jax.tree.map(lambda leaf: leaf[0, 0], states)
+            own = jax.tree.map(lambda leaf: leaf[0], data.transitions)
+            lowered = one.lower(first, own, data.sizes[0], keys[0, 0])
+            cost = lowered.compile().cost_analysis()
+            cost = cost[0] if isinstance(cost, list) else cost
+            pairs = agents * seeds
+            mflop[method] = pairs * float(cost.get("flops", float("nan"))) / 1e6
+        states, keys, _ = step(states, data, keys)  # compile + warm up
+        jax.block_until_ready(states)
+        runs[method] = [step, states, keys]
+    times: dict[str, list[float]] = {method: [] for method in methods}
+    for _ in range(args.rounds):  # interleaved: each round times every method once
+        for method in methods:
+            step, states, keys = runs[method]
+            start = time.perf_counter()
+            states, keys, metrics = step(states, data, keys)
+            jax.block_until_ready((states, metrics))
+            times[method].append(1e3 * (time.perf_counter() - start) / args.updates_per_call)
+            runs[method][1:] = [states, keys]
+    return Timed(f"{agents} x {seeds}", agents, seeds, times, mflop)
+
+
+def time_d3rlpy(args: argparse.Namespace) -> float | None:
+    """ms per update of d3rlpy's BCQ, one agent, same sizes; None if d3rlpy is not importable."""
+    try:
+        import d3rlpy
+        import numpy as np
+    except ImportError:
+        return None
+    hidden = [int(width) for width in args.hidden.split(",")]
+    rng = np.random.default_rng(0)
+    size = min(args.dataset_size, 100_000)
+    observations = rng.normal(size=(size, args.state_dim)).astype(np.float32)
+    actions = np.tanh(rng.normal(size=(size, args.action_dim))).astype(np.float32)
+    terminals = np.zeros(size, np.float32)
+    terminals[999::1000] = 1.0
+    dataset = d3rlpy.dataset.MDPDataset(
+        observations, actions, rng.normal(size=size).astype(np.float32), terminals
+    )
+    encoder = d3rlpy.models.encoders.VectorEncoderFactory(hidden)
+    algo = d3rlpy.algos.BCQConfig(
+        actor_encoder_factory=encoder,
+        critic_encoder_factory=encoder,
+        imitator_encoder_factory=encoder,
+        batch_size=args.batch,
+        n_action_samples=10,
+        action_flexibility=0.05,
+    ).create(device="cpu:0")
+    algo.build_with_dataset(dataset)
+    times = []
+    for index in range(3 + args.rounds * args.updates_per_call):
+        batch = dataset.sample_transition_batch(args.batch)
+        start = time.perf_counter()
+        algo.update(batch)
+        if index >= 3:
+            times.append(1e3 * (time.perf_counter() - start))
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import jax
+
+    methods = args.methods.split(",")
+    shapes = [(int(n), args.seeds) for n in args.agents.split(",") if n]
+    for row in filter(None, args.seeds_rows.split(",")):
+        agents, seeds = row.lower().split("x")
+        shapes.append((int(agents), int(seeds)))
+    print(
+        f"# update timing: batch {args.batch}, state {args.state_dim}, action {args.action_dim}"
+        f" per agent, hidden ({args.hidden}), n=10 candidates, {args.updates_per_call} updates"
+        f" per jit call, median of {args.rounds} interleaved calls; G1/G2 trained in update:"
+        f" {args.vae_in_update}; jax {jax.__version__} on {jax.devices()[0].platform}",
+        flush=True,
+    )
+    rows = []
+    for agents, seeds in shapes:
+        print(f"# timing {agents} agents x {seeds} seeds ...", file=sys.stderr, flush=True)
+        rows.append(time_row(args, agents, seeds, methods))
+    head = ["agents x seeds"]
+    for method in methods:
+        head += [f"{method} ms/update", f"{method} ms/agent-update"]
+    if len(methods) >= 2:
+        head.append(f"{methods[0]}/{methods[1]}")
+    if args.flops:
+        head += [f"{m} MFLOP/update" for m in methods] + [f"{m} GFLOPS" for m in methods]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for row in rows:
+        medians = {m: statistics.median(row.times_ms[m]) for m in methods}
+        pairs = row.agents * row.seeds
+        cells = [row.label]
+        for method in methods:
+            cells += [f"{medians[method]:.2f}", f"{medians[method] / pairs:.2f}"]
+        if len(methods) >= 2:
+            # Ratio of per-round times (same round = same machine load), then the median.
+            pairs_ms = zip(row.times_ms[methods[0]], row.times_ms[methods[1]], strict=True)
+            ratios = [a / b for a, b in pairs_ms]
+            cells.append(f"{statistics.median(ratios):.3f}")
+        if args.flops:
+            cells += [f"{row.mflop[m]:.0f}" for m in methods]
+            cells += [f"{row.mflop[m] / medians[m]:.0f}" for m in methods]
+        print("| " + " | ".join(cells) + " |", flush=True)
+    if not args.no_d3rlpy:
+        d3rlpy_ms = time_d3rlpy(args)
+        if d3rlpy_ms is None:
+            print("# d3rlpy not importable (optional `bench` extra): d3rlpy BCQ row skipped")
+        else:
+            ours = [r for r in rows if r.agents * r.seeds == 1]
+            ours_ms = statistics.median(ours[0].times_ms["bcq"]) if ours else float("nan")
+            print(
+                f"| d3rlpy 2.8 BCQ, 1 agent | {d3rlpy_ms:.2f} ms/update | ours (bcq, 1 agent) "
+                f"{ours_ms:.2f} ms | ours/d3rlpy {ours_ms / d3rlpy_ms:.3f} |"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
