@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from mabcq.envs.tasks import TASKS, get_task, make_env
+from mabcq.envs.tasks import TASKS, get_task, make_env, quiet_mujoco_warnings
 from mabcq.errors import UserError
 
 EXPECTED = {  # name: (state_dim, n_agents, joint_action_dim), from the paper / issue
@@ -20,7 +20,7 @@ EXPECTED = {  # name: (state_dim, n_agents, joint_action_dim), from the paper / 
 
 
 def _mamujoco_env(task):
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    with quiet_mujoco_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         from gymnasium_robotics import mamujoco_v1
 

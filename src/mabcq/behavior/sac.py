@@ -23,16 +23,19 @@ LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
 @dataclass(frozen=True)
 class SACConfig:
-    """SAC hyperparameters (Spinning Up / Haarnoja et al. defaults unless a preset changes them)."""
+    """SAC hyperparameters. The paper trained its behavior policies with OpenAI Spinning Up's
+    SAC, so these are Spinning Up's defaults (hidden (256, 256), lr 1e-3, batch 100, polyak
+    0.995), except that the temperature is tuned automatically (Haarnoja et al., 2018b) instead
+    of fixed at 0.2: one setting for five tasks."""
 
     hidden_sizes: tuple[int, ...] = (256, 256)
     gamma: float = 0.99
     tau: float = 0.005
-    actor_lr: float = 3e-4
-    critic_lr: float = 3e-4
-    alpha_lr: float = 3e-4
+    actor_lr: float = 1e-3
+    critic_lr: float = 1e-3
+    alpha_lr: float = 1e-3
     init_alpha: float = 1.0
-    batch_size: int = 256
+    batch_size: int = 100
 
 
 class Actor(nn.Module):

@@ -9,8 +9,10 @@ The replay in checkpoint.npz is SAC's experience in order; recipes take its earl
 
 from __future__ import annotations
 
+import functools
 import json
 import time
+import zipfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -30,17 +32,21 @@ REPLAY_FIELDS = ("observations", "actions", "rewards", "next_observations", "ter
 
 @dataclass(frozen=True)
 class BehaviorConfig:
-    """How long and how SAC trains; `total_steps` counts env transitions over all envs."""
+    """How long and how SAC trains; `total_steps` counts env transitions over all envs.
 
-    total_steps: int = 1_000_000
+    The defaults are the paper preset: Spinning Up's default run (100 epochs of 4000 steps,
+    10^4 random steps first, one update per transition); the paper states no step count.
+    """
+
+    total_steps: int = 400_000
     num_envs: int = 4
     start_steps: int = 10_000  # uniform random actions first (Spinning Up)
-    update_every: int = 16  # lockstep env steps between update calls
+    update_every: int = 12  # lockstep env steps between update calls (48 ~ Spinning Up's 50)
     updates_per_transition: float = 1.0
-    eval_every: int = 20_000
+    eval_every: int = 10_000
     eval_episodes: int = 5
     eval_max_steps: int = 1000
-    checkpoint_every: int = 100_000
+    checkpoint_every: int = 50_000
     intermediate_fraction: float = 0.5  # of the way from the first eval return to the expert's
     sac: SACConfig = field(default_factory=SACConfig)
 
@@ -68,18 +74,24 @@ def _replay_arrays(task: Task, capacity: int) -> dict[str, np.ndarray]:
     }
 
 
+@functools.lru_cache(maxsize=8)
+def _jitted(sac: SAC):
+    """update_many, sample, init jitted once per SAC shape/config (reused across runs)."""
+    import jax
+
+    return jax.jit(sac.update_many), jax.jit(sac.sample), jax.jit(sac.init)
+
+
 class _Trainer:
     """The mutable loop around the pure SAC update; everything needed to resume is saved."""
 
     def __init__(self, task: Task, config: BehaviorConfig, out: Path, seed: int):
-        import jax
 
         self.task, self.config, self.out, self.seed = task, config, out, seed
         self.sac = SAC(task.state_dim, task.joint_action_dim, config.sac)
         self.n_updates = max(1, round(config.num_envs * config.update_every
                                       * config.updates_per_transition))
-        self.update_fn = jax.jit(self.sac.update_many)
-        self.sample_fn = jax.jit(self.sac.sample)
+        self.update_fn, self.sample_fn, self.init_fn = _jitted(self.sac)
         self.envs = [make_env(task).unwrapped for _ in range(config.num_envs)]
         self.replay = _replay_arrays(task, config.total_steps + config.num_envs)
         self.size = 0
@@ -94,7 +106,7 @@ class _Trainer:
 
         self.key = jax.random.PRNGKey(self.seed)
         self.key, init_key = jax.random.split(self.key)
-        self.state = jax.jit(self.sac.init)(init_key)
+        self.state = self.init_fn(init_key)
         self.rng = np.random.default_rng([self.seed, 7])
         self.obs = np.stack([env.reset(seed=self.seed * 1000 + i)[0]
                              for i, env in enumerate(self.envs)]).astype(np.float32)
@@ -125,11 +137,10 @@ class _Trainer:
         from flax import serialization
 
         self.fresh()  # structure for from_bytes, env RNG objects
-        if not path.stat().st_size:
-            raise UserError(f"{path}: empty checkpoint; delete it to restart")
         try:
             with np.load(path) as data:
                 progress = json.loads(data["progress_json"].tobytes())
+                self._check_compatible(path, progress)
                 self.state = serialization.from_bytes(self.state, data["sac_state"].tobytes())
                 self.key = jnp.asarray(data["key"])
                 for i, env in enumerate(self.envs):
@@ -137,23 +148,34 @@ class _Trainer:
                 self.obs, self.ep_len = data["obs"], data["ep_len"]
                 self.ep_return = data["ep_return"]
                 size = int(progress["size"])
-                if size > len(self.replay["rewards"]):
-                    raise UserError(f"{path}: holds {size} transitions, more than "
-                                    f"--total-steps allows; raise it or use a new --out")
                 for name in REPLAY_FIELDS:
                     self.replay[name][:size] = data[name]
-        except (OSError, KeyError, ValueError) as error:
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as error:
             raise UserError(
                 f"{path}: unreadable checkpoint ({error}); delete it to restart") from None
-        if progress["task"] != self.task.name or progress["seed"] != self.seed:
-            raise UserError(f"{path}: checkpoint is for task {progress['task']} seed "
-                            f"{progress['seed']}; use another --out")
         self.size, self.lockstep = size, int(progress["lockstep"])
         self.evals, self.train_returns = progress["evals"], progress["train_returns"]
         self.wall_seconds = float(progress["wall_seconds"])
         self.rng.bit_generator.state = progress["rng"]
         for env, state in zip(self.envs, progress["env_rngs"], strict=True):
             env.np_random.bit_generator.state = state
+
+    def _check_compatible(self, path: Path, progress: dict[str, Any]) -> None:
+        """Only --total-steps may change between a checkpoint and its resumption."""
+        if progress["task"] != self.task.name or progress["seed"] != self.seed:
+            raise UserError(f"{path}: checkpoint is for task {progress['task']} seed "
+                            f"{progress['seed']}; use another --out")
+        saved = {k: v for k, v in progress["config"].items() if k != "total_steps"}
+        wanted = {k: v for k, v in json.loads(json.dumps(asdict(self.config))).items()
+                  if k != "total_steps"}
+        if saved != wanted:
+            changed = sorted(k for k in wanted if saved.get(k) != wanted[k])
+            raise UserError(f"{path}: checkpoint was trained with other settings "
+                            f"({', '.join(changed)}); use another --out (only --total-steps "
+                            "may change on resume)")
+        if int(progress["size"]) > len(self.replay["rewards"]):
+            raise UserError(f"{path}: holds {progress['size']} transitions, more than "
+                            "--total-steps allows; raise it or use another --out")
 
     # ------------------------------------------------------------ loop pieces
     def act(self) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,7 @@ class Behavior:
             try:
                 with np.load(path) as data:
                     self._replay = {key: data[key] for key in REPLAY_KEYS}
-            except (OSError, KeyError, ValueError) as error:
+            except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as error:
                 raise UserError(f"{path}: cannot read SAC's replay ({error})") from None
         return self._replay
 
@@ -165,7 +166,8 @@ def build_agent_dataset(behavior: Behavior, recipe: str, size: int, agent: int, 
         "task": task.name, "agent": agent, "n_agents": task.n_agents,
         "action_slice": [start, stop], "state_dim": task.state_dim,
         "recipe": recipe, "parts": [part.name for part in parts], "part_sizes": sizes,
-        "part_details": details, "size": int(sum(sizes)), "seed": seed, "noise": noise,
+        "part_details": details, "size": int(sum(sizes)), "requested_size": size,
+        "seed": seed, "noise": noise,
         "behavior": {"directory": str(behavior.directory), "seed": behavior.record["seed"],
                      "env_steps": behavior.record["env_steps"], "levels": behavior.levels},
         "episode_returns": return_summary(episode_returns(
@@ -187,9 +189,31 @@ def build_datasets(task: Task, recipe: str, size: int, behavior_dir: Path, out: 
     behavior = Behavior(task, behavior_dir, intermediate_step, expert_step)
     paths = []
     for agent in range(task.n_agents):
+        path = Path(out) / agent_file_name(agent)
+        if _already_built(path, recipe, size, seed, noise, behavior):
+            paths.append(path)  # a rerun after a kill keeps the finished agents' files
+            continue
         with tqdm(total=size, desc=f"{task.name} agent {agent}", unit="tr",
                   disable=not progress) as bar:
             dataset = build_agent_dataset(behavior, recipe, size, agent, seed, noise, num_envs,
                                           progress=bar.update)
-        paths.append(save_agent_dataset(dataset, Path(out) / agent_file_name(agent)))
+        paths.append(save_agent_dataset(dataset, path))
     return paths
+
+
+def _already_built(path: Path, recipe: str, size: int, seed: int, noise: float,
+                   behavior: Behavior) -> bool:
+    """True when `path` is a valid file built with exactly these settings and levels."""
+    from mabcq.data.io import load_agent_dataset
+
+    if not path.exists():
+        return False
+    try:
+        meta = load_agent_dataset(path).metadata
+    except UserError:
+        return False
+    levels = {level: value["step"] for level, value in meta["behavior"]["levels"].items()}
+    return (meta.get("recipe"), meta.get("seed"), meta.get("noise"), meta.get("task"),
+            meta["behavior"].get("directory"), levels, meta.get("requested_size")) == (
+        recipe, seed, noise, behavior.task.name, str(behavior.directory),
+        {level: value["step"] for level, value in behavior.levels.items()}, size)

@@ -69,6 +69,14 @@ def _build(args: argparse.Namespace) -> int:
             print(f"training SAC ({preset.behavior_preset} preset) into {behavior_dir}")
             train_behavior(task, preset_config(preset.behavior_preset), behavior_dir,
                            seed=args.seed, progress=not args.no_progress)
+        else:
+            trained = load_behavior(behavior_dir)["config"]["total_steps"]
+            wanted = preset_config(preset.behavior_preset).total_steps
+            if trained != wanted:
+                raise UserError(
+                    f"{behavior_dir}: SAC there was trained for {trained} steps, the "
+                    f"{args.preset} preset trains {wanted}; use another --out, or pass "
+                    f"--behavior {behavior_dir} to build from it anyway")
     else:
         load_behavior(behavior_dir)
     paths = build_datasets(task, args.recipe, size, behavior_dir, args.out, seed=args.seed,

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from mabcq.data.io import FILE_SUFFIX, load_agent_dataset, load_dataset_dir
+from mabcq.data.io import load_agent_dataset, load_dataset_dir_with_paths
 from mabcq.data.recipes import episode_returns, return_summary
 from mabcq.data.schema import AgentDataset
 
@@ -51,10 +51,8 @@ def dataset_summary(dataset: AgentDataset, path: Path) -> dict[str, Any]:
 
 def summarize_path(path: Path) -> list[dict[str, Any]]:
     if path.is_dir():
-        datasets = load_dataset_dir(path)
-        files = sorted(path.glob(f"*{FILE_SUFFIX}"))
-        by_agent = {load_agent_dataset(f).metadata["agent"]: f for f in files}
-        return [dataset_summary(d, by_agent[d.metadata["agent"]]) for d in datasets]
+        return [dataset_summary(dataset, file)
+                for file, dataset in load_dataset_dir_with_paths(path)]
     return [dataset_summary(load_agent_dataset(path), path)]
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -164,7 +165,7 @@ def load_npz(path: str | os.PathLike, *, task: str, agent: int, n_agents: int) -
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise UserError(f"{source}: cannot read as .npz ({error})") from None
     missing = [n for n in ARRAY_FIELDS if n not in arrays and n != "timeouts"]
     if missing:
@@ -269,6 +270,12 @@ def save_dataset_dir(datasets: list[AgentDataset], directory: str | os.PathLike)
 
 def load_dataset_dir(directory: str | os.PathLike) -> list[AgentDataset]:
     """All agents' files of one dataset, sorted by agent index, checked as a set."""
+    return [dataset for _, dataset in load_dataset_dir_with_paths(directory)]
+
+
+def load_dataset_dir_with_paths(directory: str | os.PathLike
+                                ) -> list[tuple[Path, AgentDataset]]:
+    """Like load_dataset_dir, with each dataset's file path."""
     directory = Path(directory)
     if not directory.is_dir():
         raise UserError(f"{directory}: not a directory")
@@ -290,4 +297,4 @@ def load_dataset_dir(directory: str | os.PathLike) -> list[AgentDataset]:
     if indices != list(range(n_agents)):
         raise UserError(f"{directory}: agent files cover agents {indices}, expected "
                         f"0..{n_agents - 1} (one file per agent)")
-    return [dataset for _, dataset in sorted(loaded, key=lambda item: item[1].metadata["agent"])]
+    return sorted(loaded, key=lambda item: item[1].metadata["agent"])

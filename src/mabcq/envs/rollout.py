@@ -106,31 +106,35 @@ def run_episodes(
     envs = [make_env(task).unwrapped for _ in range(num_envs)]
     finished: dict[int, _Episode] = {}
     running: dict[int, _Episode] = {}  # env slot -> episode
-    next_episode = 0
+    live_by_index: dict[int, _Episode] = {}
+    counts = {"next_episode": 0, "finished_rows": 0, "prefix_index": 0, "prefix_rows": 0}
 
     def collected_prefix() -> int:
         """Transitions of episodes 0, 1, ... usable as a prefix (stops inside a running one)."""
-        total = 0
-        for index in range(next_episode):
-            episode = finished.get(index)
-            if episode is None:
-                live = next(e for e in running.values() if e.index == index)
-                return total + len(live.rows)
-            total += len(episode.rows)
-        return total
+        live = live_by_index.get(counts["prefix_index"])
+        return counts["prefix_rows"] + (len(live.rows) if live is not None else 0)
 
     def want_new_episode() -> bool:
         if episodes is not None:
-            return next_episode < episodes
-        started = sum(len(e.rows) for e in finished.values())
-        started += sum(len(e.rows) for e in running.values())
+            return counts["next_episode"] < episodes
+        started = counts["finished_rows"] + sum(len(e.rows) for e in running.values())
         return started < transitions
+
+    def finish(slot: int, episode: _Episode) -> None:
+        episode.done = True
+        finished[episode.index] = episode
+        del running[slot], live_by_index[episode.index]
+        counts["finished_rows"] += len(episode.rows)
+        while counts["prefix_index"] in finished:
+            counts["prefix_rows"] += len(finished[counts["prefix_index"]].rows)
+            counts["prefix_index"] += 1
 
     while True:
         for slot in range(num_envs):
             if slot not in running and want_new_episode():
-                running[slot] = _Episode(next_episode, seed, envs[slot], record_physics)
-                next_episode += 1
+                episode = _Episode(counts["next_episode"], seed, envs[slot], record_physics)
+                running[slot] = live_by_index[episode.index] = episode
+                counts["next_episode"] += 1
         if not running or (transitions is not None and collected_prefix() >= transitions):
             break
         slots = sorted(running)
@@ -153,14 +157,11 @@ def run_episodes(
             episode.rows.append((episode.obs, action, reward, next_obs, terminated, timeout))
             episode.obs = next_obs
             if terminated or timeout:
-                episode.done = True
-                finished[episode.index] = episode
-                del running[slot]
+                finish(slot, episode)
         if progress is not None:
             progress(len(slots))
     return _assemble(
-        [finished.get(i) or next(e for e in running.values() if e.index == i)
-         for i in range(next_episode)],
+        [finished.get(i) or live_by_index[i] for i in range(counts["next_episode"])],
         gamma,
         transitions,
         record_physics,
@@ -180,7 +181,7 @@ def _assemble(
         if remaining is not None:
             if remaining <= 0:
                 break
-            if len(rows) > remaining or not episode.done:
+            if rows and (len(rows) > remaining or not episode.done):
                 rows = rows[:remaining]
                 last = rows[-1]
                 rows[-1] = last[:5] + (not last[4],)  # cut episode: timeout unless terminal

@@ -18,11 +18,14 @@ import io
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mabcq.errors import UserError
+
+if TYPE_CHECKING:
+    import gymnasium
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,9 @@ class Task:
 
 def mamujoco_partition(scenario: str, conf: str) -> tuple[tuple[int, ...], ...]:
     """MaMuJoCo's actuator indices per agent, in MaMuJoCo's local order."""
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    # Importing gymnasium_robotics prints a notice about its Adroit envs to stderr: not ours.
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+            contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
         from gymnasium_robotics.envs.multiagent_mujoco.obsk import get_parts_and_edges
 
@@ -144,18 +149,37 @@ def get_task(name: str) -> Task:
         ) from None
 
 
-def make_env(task: Task, seed: int | None = None):  # -> gymnasium.Env
+def _mujoco_warning(message: str) -> None:
+    if "settotalmass" not in message:
+        warnings.warn(f"MuJoCo: {message}", RuntimeWarning, stacklevel=2)
+
+
+@contextlib.contextmanager
+def quiet_mujoco_warnings():
+    """While building envs: HalfCheetah's XML uses a deprecated attribute, and MuJoCo's default
+    handler appends that warning to ./MUJOCO_LOG.TXT on every env creation. Drop that one,
+    route other MuJoCo warnings to Python's, and hide Gymnasium's deprecation chatter."""
+    import mujoco
+
+    previous = mujoco.get_mju_user_warning()
+    mujoco.set_mju_user_warning(_mujoco_warning)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            yield
+    finally:
+        mujoco.set_mju_user_warning(previous)
+
+
+def make_env(task: Task, seed: int | None = None) -> gymnasium.Env:
     """The single-agent Gymnasium env of `task` (global-state observations, TimeLimit horizon).
 
     `seed` seeds the first reset's RNG (call `env.reset(seed=seed)` yourself to start).
     """
     import gymnasium
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        env = gymnasium.make(
-            task.gym_id, max_episode_steps=task.horizon, **dict(task.env_kwargs)
-        )
+    with quiet_mujoco_warnings():
+        env = gymnasium.make(task.gym_id, max_episode_steps=task.horizon, **dict(task.env_kwargs))
     if env.observation_space.shape != (task.state_dim,):
         raise RuntimeError(
             f"{task.name}: env state has shape {env.observation_space.shape}, "
