@@ -97,8 +97,10 @@ def test_agent_trained_alone_equals_its_slice_of_the_joint_run(tmp_path: Path, d
     train(tiny_config(seeds=(0, 1), agent=agent), [own_file], run_dir, progress=False)
     alone, joint = checkpoint_leaves(run_dir), checkpoint_leaves(straight_run)
     assert len(alone) == len(joint)
+    # Different programs (vmap over 2 pairs vs lax.map over 6) after 150 Adam steps: equal to
+    # float tolerance, not bitwise.
     for leaf_alone, leaf_joint in zip(alone, joint, strict=True):
-        np.testing.assert_allclose(leaf_alone[:, 0], leaf_joint[:, agent], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(leaf_alone[:, 0], leaf_joint[:, agent], rtol=1e-4, atol=1e-5)
     rows = deterministic_rows(run_dir)
     assert all(row["return_mean"] == "" for row in rows)  # no simulator without the others
     policy = load_policy(run_dir / "policies" / "seed_0" / "agent_1.msgpack")

@@ -226,13 +226,16 @@ class Evaluator:
     def __init__(self, learner: Any, task: Any, seeds: Sequence[int],
                  datasets: Sequence[AgentDataset], *, gamma: float, episodes: int,
                  max_steps: int | None, diagnostic_states: int, min_steps_left: int,
-                 with_returns: bool = True) -> None:
+                 with_returns: bool = True,
+                 compiler_options: dict[str, Any] | None = None) -> None:
         self.task, self.seeds, self.gamma = task, tuple(seeds), gamma
         self.episodes, self.max_steps, self.min_steps_left = episodes, max_steps, min_steps_left
         self.with_returns = with_returns
         self.envs = min(8, episodes)
-        act, q_value = jax.jit(learner.act), jax.jit(learner.q_value)
-        value = jax.jit(learner.value)
+        def jit(fn: Any) -> Any:
+            return jax.jit(fn, compiler_options=compiler_options)
+
+        act, q_value, value = jit(learner.act), jit(learner.q_value), jit(learner.value)
         # Fixed shapes so the evaluation compiles once: pad the batch, cut the answer.
         self.act = lambda state, obs, key: _padded(act, state, (obs,), key, self.envs)
         self.q_value = lambda state, obs, actions: _chunked(q_value, state, obs, actions)
@@ -241,7 +244,7 @@ class Evaluator:
         # Each agent's own transitions (a fixed sample) for the lambda_tn distribution.
         self.own_samples = [_own_sample(dataset, diagnostic_states, self.seeds[0])
                             for dataset in datasets]
-        self.lambda_tn = jax.jit(lambda state, sample: lambda_tn_values(learner, state, *sample))
+        self.lambda_tn = jit(lambda state, sample: lambda_tn_values(learner, state, *sample))
         self.has_tn = bool(getattr(learner.config, "use_tn", False))
 
     def rows(self, states: Any, update: int) -> list[dict[str, Any]]:
