@@ -208,6 +208,11 @@ def evaluate_policy_files(task: Any, paths: Sequence[Any], episodes: int, seed: 
         if metadata.get("agent") not in (None, agent):
             raise UserError(f"{path}: holds agent {metadata['agent']}'s policy but is given in "
                             f"position {agent}; list the files in agent order")
+        try:  # a file from another version's networks fails only when it first acts
+            policy.act(np.zeros((1, task.state_dim), np.float32), jax.random.PRNGKey(0))
+        except Exception as error:  # flax/jax raise many types for mismatched parameters
+            raise UserError(f"{path}: this policy file does not fit this version's networks "
+                            f"({type(error).__name__}); re-export it by training again") from error
         loaded.append(policy)
     envs = min(8, episodes)
 
