@@ -122,11 +122,10 @@ def load_training_data(task: Any, data: Path, agent: int | None) -> list[Any]:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from mabcq.train import enable_compilation_cache
+    from mabcq.envs.tasks import get_task
+    from mabcq.train import enable_compilation_cache, make_config, train, validate_datasets
 
     enable_compilation_cache()
-    from mabcq.envs.tasks import get_task
-    from mabcq.train import make_config, train, validate_datasets
 
     if args.method not in METHOD_NAMES:
         raise UserError(f"--method {args.method!r}: unknown; choose one of "
@@ -151,6 +150,7 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"{config.method}: agent {args.agent} of {task.name} trained alone from "
               f"{args.data}, seeds {list(config.seeds)}; policies in {run_dir / 'policies'}. "
               f"Run all agents together with `mabcq evaluate {task.name} --policies ...`")
+        print(weights_report(run_dir / "metrics.csv"))
         return 0
     print(f"{config.method} on {task.name}, seeds {list(config.seeds)}: final return "
           f"{summary['final_return_mean']:.1f} +- {summary['final_return_std']:.1f}; "
