@@ -75,6 +75,21 @@ def test_killed_and_resumed_run_equals_straight_run(tmp_path: Path, data_dir: Pa
     assert deterministic_rows(run_dir) == deterministic_rows(straight_run)
 
 
+def test_resume_inside_an_evaluation_window_restores_the_partial_metrics(
+        tmp_path: Path, data_dir: Path) -> None:
+    datasets = load_dataset_dir(data_dir)
+    config = tiny_config(seeds=(0, 1), checkpoint_every=25)  # two checkpoints per window
+    train(config, datasets, tmp_path / "straight", progress=False)
+    # killed at 75 = pretraining (50) + 25 updates: half of the first window is in the checkpoint
+    assert train(config, datasets, tmp_path / "resumed", stop_after=75, progress=False) is None
+    assert deterministic_rows(tmp_path / "resumed") == []
+    train(config, datasets, tmp_path / "resumed", resume=True, progress=False)
+    assert deterministic_rows(tmp_path / "resumed") == deterministic_rows(tmp_path / "straight")
+    for resumed, straight in zip(checkpoint_leaves(tmp_path / "resumed"),
+                                 checkpoint_leaves(tmp_path / "straight"), strict=True):
+        np.testing.assert_array_equal(resumed, straight)
+
+
 def test_resume_with_other_settings_is_refused(tmp_path: Path, data_dir: Path) -> None:
     datasets = load_dataset_dir(data_dir)
     run_dir = tmp_path / "run"
