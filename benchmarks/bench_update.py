@@ -48,6 +48,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+CALIBRATION = "matmul GFLOPS"
+IDLE_MATMUL_GFLOPS = 338.0  # MEASURED.md: 10240x64 @ 64x64, jitted float32, idle machine
+
+
+def make_calibration():
+    """A probe of the machine's speed right now: GFLOPS of the target pass's matmul shape."""
+    import jax
+
+    left = jax.random.normal(jax.random.PRNGKey(0), (10240, 64))
+    right = jax.random.normal(jax.random.PRNGKey(1), (64, 64))
+    matmul = jax.jit(lambda x, y: x @ y)
+    jax.block_until_ready(matmul(left, right))
+
+    def probe() -> float:
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            jax.block_until_ready(matmul(left, right))
+            best = min(best, time.perf_counter() - start)
+        return 2 * 10240 * 64 * 64 / best / 1e9
+
+    return probe
+
+
 @dataclass
 class Timed:
     label: str
@@ -96,7 +120,10 @@ def time_row(args: argparse.Namespace, agents: int, seeds: int, methods: list[st
         jax.block_until_ready(states)
         runs[method] = [step, states, keys]
     times: dict[str, list[float]] = {method: [] for method in methods}
+    times[CALIBRATION] = []
+    calibrate = make_calibration()
     for _ in range(args.rounds):  # interleaved: each round times every method once
+        times[CALIBRATION].append(calibrate())
         for method in methods:
             step, states, keys = runs[method]
             start = time.perf_counter()
@@ -169,8 +196,14 @@ def main(argv: list[str] | None = None) -> int:
         head += [f"{method} ms/update", f"{method} ms/agent-update"]
     if len(methods) >= 2:
         head.append(f"{methods[0]}/{methods[1]}")
+    head += [CALIBRATION, f"{methods[0]} ms/update scaled to idle"]
     if args.flops:
         head += [f"{m} MFLOP/update" for m in methods] + [f"{m} GFLOPS" for m in methods]
+    print(
+        f"# '{CALIBRATION}': a 10240x64 @ 64x64 matmul timed in the same rounds (idle machine:"
+        f" {IDLE_MATMUL_GFLOPS:.0f}); 'scaled to idle' = ms x GFLOPS now /"
+        f" {IDLE_MATMUL_GFLOPS:.0f}, a rough estimate for an unshared machine, not a measurement"
+    )
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for row in rows:
@@ -184,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
             pairs_ms = zip(row.times_ms[methods[0]], row.times_ms[methods[1]], strict=True)
             ratios = [a / b for a, b in pairs_ms]
             cells.append(f"{statistics.median(ratios):.3f}")
+        gflops_now = statistics.median(row.times_ms[CALIBRATION])
+        scaled = medians[methods[0]] * gflops_now / IDLE_MATMUL_GFLOPS
+        cells += [f"{gflops_now:.0f}", f"{scaled:.2f}"]
         if args.flops:
             cells += [f"{row.mflop[m]:.0f}" for m in methods]
             cells += [f"{row.mflop[m] / medians[m]:.0f}" for m in methods]

@@ -36,6 +36,9 @@ class BCQLearner:
         self.config = config
         self.method = method
         self.critic = TwinCritic(config.hidden_sizes, 2)
+        # The first critic alone (same parameter tree, heads axis sliced to 1): the policy, the
+        # actor loss and E[V] need Q1 only, so the second head is not computed for them.
+        self.first_critic = TwinCritic(config.hidden_sizes, 1)
         self.critic_opt = optax.adam(config.lr_critic)
         self.actor_opt = optax.adam(config.lr_actor)
         self.vae_opt = optax.adam(config.lr_vae)
@@ -133,7 +136,7 @@ class BCQLearner:
         sample_weights = jnp.ones_like(batch.rewards)
         if cfg.use_vd:
             # E[V] = (Q^(s, a_i) - r) / gamma with the first target critic (one extra pass).
-            target_q_data = self.critic.apply(target_critic, batch.states, batch.actions)[0]
+            target_q_data = self._q1(target_critic, batch.states, batch.actions)
             lambda_vd = weights.value_deviation(
                 next_values,
                 target_q_data,
@@ -177,7 +180,7 @@ class BCQLearner:
 
         def actor_loss_fn(actor_params: Any) -> jax.Array:
             perturbed = actor.apply(actor_params, batch.states, sampled)
-            q1 = self.critic.apply(critic_params, batch.states, perturbed)[0]
+            q1 = self._q1(critic_params, batch.states, perturbed)
             return -jnp.mean(sample_weights * q1)
 
         actor_loss, actor_grads = jax.value_and_grad(actor_loss_fn)(params["actor"])
@@ -200,6 +203,11 @@ class BCQLearner:
         new_state = AgentState(new_params, new_targets, new_opt, agent_state.step + 1)
         return new_state, metrics
 
+    def _q1(self, critic_params: Any, states: jax.Array, actions: jax.Array) -> jax.Array:
+        """First critic only: [..., S] x [..., A] -> [...]."""
+        first = jax.tree.map(lambda leaf: leaf[:1], critic_params)
+        return self.first_critic.apply(first, states, actions)[0]
+
     # --- acting ------------------------------------------------------------------------------
 
     def _candidates(
@@ -212,7 +220,7 @@ class BCQLearner:
             vae, params["vae1"], states, key, self.config.latent_clip, self.config.n_candidates
         )
         perturbed = self._actor(action_dim).apply(params["actor"], states[:, None, :], sampled)
-        q1 = self.critic.apply(params["critic"], states[:, None, :], perturbed)[0]
+        q1 = self._q1(params["critic"], states[:, None, :], perturbed)
         return perturbed, q1
 
     def act(self, agent_state: AgentState, states: jax.Array, key: jax.Array) -> jax.Array:
@@ -224,4 +232,4 @@ class BCQLearner:
         return jnp.max(q1, axis=-1)
 
     def q_value(self, agent_state: AgentState, states: jax.Array, actions: jax.Array) -> jax.Array:
-        return self.critic.apply(agent_state.params["critic"], states, actions)[0]
+        return self._q1(agent_state.params["critic"], states, actions)
