@@ -43,6 +43,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="also train G1 (and G2) in every update, as the original BCQ trains its VAE",
     )
+    parser.add_argument(
+        "--no-tn-table",
+        action="store_true",
+        help="MABCQ recomputes lambda_tn from G1/G2 in every update instead of reading the table"
+        " precomputed after pretraining (make_transition_weights)",
+    )
     parser.add_argument("--flops", action="store_true", help="print XLA's FLOP count per update")
     parser.add_argument("--no-d3rlpy", action="store_true", help="skip the d3rlpy row")
     return parser.parse_args(argv)
@@ -107,30 +113,35 @@ def time_row(args: argparse.Namespace, agents: int, seeds: int, methods: list[st
         states = batched.init_agents(learner, seed_list, agents, args.state_dim, args.action_dim)
         keys = batched.seed_agent_keys(seed_list, agents)
         step = batched.make_multi_update(learner, "train", args.updates_per_call, chunk)
+        table = None if args.no_tn_table else batched.make_transition_weights(learner)(states, data)
         if args.flops:  # XLA counts a loop body once: analyse one agent's single update
             one = batched.make_single_update(learner, "train", 1)
             first = jax.tree.map(lambda leaf: leaf[0, 0], states)
             own = jax.tree.map(lambda leaf: leaf[0], data.transitions)
-            lowered = one.lower(first, own, data.sizes[0], keys[0, 0])
+            own_table = None
+            if not args.no_tn_table:
+                own_table = batched.make_transition_weights(learner)(states, data)
+                own_table = None if own_table is None else own_table[0, 0]
+            lowered = one.lower(first, own, data.sizes[0], keys[0, 0], own_table)
             cost = lowered.compile().cost_analysis()
             cost = cost[0] if isinstance(cost, list) else cost
             pairs = agents * seeds
             mflop[method] = pairs * float(cost.get("flops", float("nan"))) / 1e6
-        states, keys, _ = step(states, data, keys)  # compile + warm up
+        states, keys, _ = step(states, data, keys, table)  # compile + warm up
         jax.block_until_ready(states)
-        runs[method] = [step, states, keys]
+        runs[method] = [step, states, keys, table]
     times: dict[str, list[float]] = {method: [] for method in methods}
     times[CALIBRATION] = []
     calibrate = make_calibration()
     for _ in range(args.rounds):  # interleaved: each round times every method once
         times[CALIBRATION].append(calibrate())
         for method in methods:
-            step, states, keys = runs[method]
+            step, states, keys, table = runs[method]
             start = time.perf_counter()
-            states, keys, metrics = step(states, data, keys)
+            states, keys, metrics = step(states, data, keys, table)
             jax.block_until_ready((states, metrics))
             times[method].append(1e3 * (time.perf_counter() - start) / args.updates_per_call)
-            runs[method][1:] = [states, keys]
+            runs[method][1:3] = [states, keys]
     return Timed(f"{agents} x {seeds}", agents, seeds, times, mflop)
 
 
@@ -184,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         f"# update timing: batch {args.batch}, state {args.state_dim}, action {args.action_dim}"
         f" per agent, hidden ({args.hidden}), n=10 candidates, {args.updates_per_call} updates"
         f" per jit call, median of {args.rounds} interleaved calls; G1/G2 trained in update:"
-        f" {args.vae_in_update}; jax {jax.__version__} on {jax.devices()[0].platform}",
+        f" {args.vae_in_update}; lambda_tn table: {not args.no_tn_table};"
+        f" jax {jax.__version__} on {jax.devices()[0].platform}",
         flush=True,
     )
     rows = []

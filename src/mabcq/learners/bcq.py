@@ -100,6 +100,40 @@ class BCQLearner:
         agent_state, metrics, _ = self._fit_vaes(agent_state, batch, key)
         return agent_state, metrics
 
+    def _lambda_tn(self, params: dict[str, Any], batch: Batch) -> jax.Array:
+        """lambda_tn = phi(mu1) / phi(mu2) from G1(s, a_i) and G2(s, a_i, s'), [B]."""
+        vae = common.make_vae(self.config, batch.actions.shape[-1])
+        mu1 = common.latent_means(vae, params["vae1"], batch.states, batch.actions)
+        conditions = common.vae_conditions(batch, "vae2")
+        mu2 = common.latent_means(vae, params["vae2"], conditions, batch.actions)
+        return weights.transition_normalization(mu1, mu2, self.config.tn_max_log)
+
+    def transition_weights(self, agent_state: AgentState, transitions: Batch) -> jax.Array | None:
+        """lambda_tn of every transition [T], when G1/G2 stay fixed during the Q updates.
+
+        Exact, not an approximation: with vae_in_update False the update would compute the same
+        values from the same frozen encoders; precomputing drops the two encoder passes (about
+        30 of MABCQ's 42 extra MFLOP per update at the paper's sizes). None when not applicable.
+        """
+        if not self.config.use_tn or self.config.vae_in_update:
+            return None
+        chunk = 4096
+        rows = transitions.states.shape[0]
+        padded = -(-rows // chunk) * chunk
+        fields = (transitions.states, transitions.actions, transitions.next_states)
+
+        def pad_chunks(x: jax.Array) -> jax.Array:
+            x = jnp.pad(x, [(0, padded - rows)] + [(0, 0)] * (x.ndim - 1))
+            return x.reshape((padded // chunk, chunk) + x.shape[1:])
+
+        def one_chunk(chunk_fields):
+            states, actions, next_states = chunk_fields
+            part = Batch(states, actions, jnp.zeros(chunk), next_states, jnp.zeros(chunk))
+            return self._lambda_tn(agent_state.params, part)
+
+        table = jax.lax.map(one_chunk, tuple(pad_chunks(x) for x in fields))
+        return table.reshape(-1)[:rows]
+
     # --- the update (Algorithm 1 lines 6-9) -------------------------------------------------
 
     def update(
@@ -149,14 +183,14 @@ class BCQLearner:
             sample_weights = sample_weights * lambda_vd
             metrics.update(weights.weight_stats("lambda_vd", lambda_vd))
         if cfg.use_tn:
-            mu1 = means.get("vae1")
-            if mu1 is None:
-                mu1 = common.latent_means(vae, params["vae1"], batch.states, batch.actions)
-            mu2 = means.get("vae2")
-            if mu2 is None:
-                conditions = common.vae_conditions(batch, "vae2")
-                mu2 = common.latent_means(vae, params["vae2"], conditions, batch.actions)
-            lambda_tn = weights.transition_normalization(mu1, mu2, cfg.tn_max_log)
+            if batch.lambda_tn is not None and not cfg.vae_in_update:
+                lambda_tn = batch.lambda_tn  # G1/G2 frozen: precomputed per transition
+            elif "vae2" in means:
+                lambda_tn = weights.transition_normalization(
+                    means["vae1"], means["vae2"], cfg.tn_max_log
+                )
+            else:
+                lambda_tn = self._lambda_tn(params, batch)
             sample_weights = sample_weights * lambda_tn
             metrics.update(weights.weight_stats("lambda_tn", lambda_tn))
 
