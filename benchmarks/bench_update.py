@@ -43,9 +43,39 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="also train G1 (and G2) in every update, as the original BCQ trains its VAE",
     )
+    parser.add_argument(
+        "--no-tn-table",
+        action="store_true",
+        help="MABCQ recomputes lambda_tn from G1/G2 in every update instead of reading the table"
+        " precomputed after pretraining (make_transition_weights)",
+    )
     parser.add_argument("--flops", action="store_true", help="print XLA's FLOP count per update")
     parser.add_argument("--no-d3rlpy", action="store_true", help="skip the d3rlpy row")
     return parser.parse_args(argv)
+
+
+CALIBRATION = "matmul GFLOPS"
+IDLE_MATMUL_GFLOPS = 338.0  # MEASURED.md: 10240x64 @ 64x64, jitted float32, idle machine
+
+
+def make_calibration():
+    """A probe of the machine's speed right now: GFLOPS of the target pass's matmul shape."""
+    import jax
+
+    left = jax.random.normal(jax.random.PRNGKey(0), (10240, 64))
+    right = jax.random.normal(jax.random.PRNGKey(1), (64, 64))
+    matmul = jax.jit(lambda x, y: x @ y)
+    jax.block_until_ready(matmul(left, right))
+
+    def probe() -> float:
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            jax.block_until_ready(matmul(left, right))
+            best = min(best, time.perf_counter() - start)
+        return 2 * 10240 * 64 * 64 / best / 1e9
+
+    return probe
 
 
 @dataclass
@@ -83,27 +113,35 @@ def time_row(args: argparse.Namespace, agents: int, seeds: int, methods: list[st
         states = batched.init_agents(learner, seed_list, agents, args.state_dim, args.action_dim)
         keys = batched.seed_agent_keys(seed_list, agents)
         step = batched.make_multi_update(learner, "train", args.updates_per_call, chunk)
+        table = None if args.no_tn_table else batched.make_transition_weights(learner)(states, data)
         if args.flops:  # XLA counts a loop body once: analyse one agent's single update
             one = batched.make_single_update(learner, "train", 1)
             first = jax.tree.map(lambda leaf: leaf[0, 0], states)
             own = jax.tree.map(lambda leaf: leaf[0], data.transitions)
-            lowered = one.lower(first, own, data.sizes[0], keys[0, 0])
+            own_table = None
+            if not args.no_tn_table:
+                own_table = batched.make_transition_weights(learner)(states, data)
+                own_table = None if own_table is None else own_table[0, 0]
+            lowered = one.lower(first, own, data.sizes[0], keys[0, 0], own_table)
             cost = lowered.compile().cost_analysis()
             cost = cost[0] if isinstance(cost, list) else cost
             pairs = agents * seeds
             mflop[method] = pairs * float(cost.get("flops", float("nan"))) / 1e6
-        states, keys, _ = step(states, data, keys)  # compile + warm up
+        states, keys, _ = step(states, data, keys, table)  # compile + warm up
         jax.block_until_ready(states)
-        runs[method] = [step, states, keys]
+        runs[method] = [step, states, keys, table]
     times: dict[str, list[float]] = {method: [] for method in methods}
+    times[CALIBRATION] = []
+    calibrate = make_calibration()
     for _ in range(args.rounds):  # interleaved: each round times every method once
+        times[CALIBRATION].append(calibrate())
         for method in methods:
-            step, states, keys = runs[method]
+            step, states, keys, table = runs[method]
             start = time.perf_counter()
-            states, keys, metrics = step(states, data, keys)
+            states, keys, metrics = step(states, data, keys, table)
             jax.block_until_ready((states, metrics))
             times[method].append(1e3 * (time.perf_counter() - start) / args.updates_per_call)
-            runs[method][1:] = [states, keys]
+            runs[method][1:3] = [states, keys]
     return Timed(f"{agents} x {seeds}", agents, seeds, times, mflop)
 
 
@@ -157,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         f"# update timing: batch {args.batch}, state {args.state_dim}, action {args.action_dim}"
         f" per agent, hidden ({args.hidden}), n=10 candidates, {args.updates_per_call} updates"
         f" per jit call, median of {args.rounds} interleaved calls; G1/G2 trained in update:"
-        f" {args.vae_in_update}; jax {jax.__version__} on {jax.devices()[0].platform}",
+        f" {args.vae_in_update}; lambda_tn table: {not args.no_tn_table};"
+        f" jax {jax.__version__} on {jax.devices()[0].platform}",
         flush=True,
     )
     rows = []
@@ -169,8 +208,14 @@ def main(argv: list[str] | None = None) -> int:
         head += [f"{method} ms/update", f"{method} ms/agent-update"]
     if len(methods) >= 2:
         head.append(f"{methods[0]}/{methods[1]}")
+    head += [CALIBRATION, f"{methods[0]} ms/update scaled to idle"]
     if args.flops:
         head += [f"{m} MFLOP/update" for m in methods] + [f"{m} GFLOPS" for m in methods]
+    print(
+        f"# '{CALIBRATION}': a 10240x64 @ 64x64 matmul timed in the same rounds (idle machine:"
+        f" {IDLE_MATMUL_GFLOPS:.0f}); 'scaled to idle' = ms x GFLOPS now /"
+        f" {IDLE_MATMUL_GFLOPS:.0f}, a rough estimate for an unshared machine, not a measurement"
+    )
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for row in rows:
@@ -184,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
             pairs_ms = zip(row.times_ms[methods[0]], row.times_ms[methods[1]], strict=True)
             ratios = [a / b for a, b in pairs_ms]
             cells.append(f"{statistics.median(ratios):.3f}")
+        gflops_now = statistics.median(row.times_ms[CALIBRATION])
+        scaled = medians[methods[0]] * gflops_now / IDLE_MATMUL_GFLOPS
+        cells += [f"{gflops_now:.0f}", f"{scaled:.2f}"]
         if args.flops:
             cells += [f"{row.mflop[m]:.0f}" for m in methods]
             cells += [f"{row.mflop[m] / medians[m]:.0f}" for m in methods]

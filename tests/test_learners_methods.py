@@ -88,3 +88,37 @@ def test_load_policy_rejects_bad_files(tmp_path):
 def test_config_round_trips_through_dict():
     config = dataclasses.replace(learner_config("mabcq", "ant-4x2"), hidden_sizes=(8, 4))
     assert type(config).from_dict(config.to_dict()) == config
+
+
+def test_precomputed_lambda_tn_table_gives_the_same_update():
+    fast = batched.FAST_COMPILE
+    learner = make_learner("mabcq", learner_config("mabcq", hidden_sizes=(16, 16), batch_size=32))
+    data = batched.stack_agent_data([synthetic_dataset(s, 300 + 50 * s, 5, 2) for s in range(2)])
+    states = batched.init_agents(learner, [0], 2, 5, 2, fast)
+    keys = batched.seed_agent_keys([0], 2)
+    pretrain = batched.make_multi_update(learner, "pretrain", 100, compiler_options=fast)
+    states, keys, _ = pretrain(states, data, keys)
+    table = batched.make_transition_weights(learner, fast)(states, data)
+    assert table.shape == (1, 2, 350)
+    # Row r of agent i's table is lambda_tn of agent i's own transition r.
+    own = jax.tree.map(
+        lambda leaf: jnp.asarray(leaf[:7]),
+        batched.dataset_transitions(synthetic_dataset(1, 350, 5, 2)),
+    )
+    direct = learner._lambda_tn(jax.tree.map(lambda x: x[0, 1], states).params, own)
+    np.testing.assert_allclose(table[0, 1, :7], direct, rtol=1e-5)
+
+    update = batched.make_multi_update(learner, "train", 3, compiler_options=fast)
+    with_table, _, metrics_table = update(states, data, keys, table)
+    without, _, metrics = update(states, data, keys)
+    for name in metrics:
+        np.testing.assert_allclose(metrics_table[name], metrics[name], rtol=1e-4, err_msg=name)
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5),
+        with_table.params,
+        without.params,
+    )
+    # Methods without lambda_tn (or with G1/G2 trained in the update) have no table.
+    assert (
+        batched.make_transition_weights(make_learner("bcq", learner.config))(states, data) is None
+    )

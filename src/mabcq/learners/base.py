@@ -24,6 +24,9 @@ class Batch(NamedTuple):
     rewards: jax.Array  # [B]
     next_states: jax.Array  # [B, S]
     dones: jax.Array  # [B] float32, 1.0 = terminal (no bootstrap); timeouts are NOT dones
+    # [B] lambda_tn precomputed per transition (see Learner.transition_weights), or None:
+    # a learner whose G1/G2 stay fixed during the Q updates may read it instead of recomputing.
+    lambda_tn: jax.Array | None = None
 
 
 class AgentState(NamedTuple):
@@ -61,6 +64,14 @@ class Learner(Protocol):
 
     def act(self, agent_state: AgentState, states: jax.Array, key: jax.Array) -> jax.Array:
         """[B, S] -> [B, A]; reads only agent_state.params."""
+        ...
+
+    def transition_weights(self, agent_state: AgentState, transitions: Batch) -> jax.Array | None:
+        """Per-transition weights that stay constant during the Q updates ([T]), or None.
+
+        MABCQ with G1/G2 frozen after pretraining: lambda_tn of every (s, a_i, s') of the agent's
+        own data, computed once; update() then reads it from batch.lambda_tn.
+        """
         ...
 
     def value(self, agent_state: AgentState, states: jax.Array, key: jax.Array) -> jax.Array:

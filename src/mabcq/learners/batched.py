@@ -164,18 +164,57 @@ def make_single_update(
     updates_per_call: int,
     compiler_options: dict[str, Any] | None = None,
 ) -> Callable[..., tuple[AgentState, jax.Array, dict[str, jax.Array]]]:
-    """Jitted fn(agent_state, transitions [T, ...], size, key) -> (state, key, metrics).
+    """Jitted fn(agent_state, transitions [T, ...], size, key, lambda_tn=None)
+    -> (state, key, metrics).
 
     One agent trained from its own data alone: what a real decentralized deployment runs.
+    lambda_tn: optional [T] table from learner.transition_weights (see make_transition_weights).
     """
     step = _phase_step(learner, phase)
     batch_size = learner.config.batch_size
 
-    def run(agent_state, transitions, size, key):
+    def run(agent_state, transitions, size, key, lambda_tn=None):
         def sample(batch_key):
-            return sample_batch(transitions, size, batch_key, batch_size)
+            rows = jax.random.randint(batch_key, (batch_size,), 0, size)
+            batch = jax.tree.map(lambda leaf: leaf[rows], transitions)
+            if lambda_tn is not None:
+                batch = batch._replace(lambda_tn=lambda_tn[rows])
+            return batch
 
         return _run_updates(step, agent_state, key, sample, updates_per_call)
+
+    return jax.jit(run, compiler_options=compiler_options)
+
+
+def make_transition_weights(
+    learner: Learner, compiler_options: dict[str, Any] | None = None
+) -> Callable[[AgentState, AgentData], jax.Array | None]:
+    """Jitted fn(states [seeds, agents, ...], data) -> lambda_tn table [seeds, agents, T_max],
+    or None when the learner has no per-transition constant weights (not MABCQ with frozen
+    G1/G2). Call it once after the pretrain phase. Pair (seed, agent) reads only its own
+    agent's rows and its own G1/G2; padded rows get values that are never sampled.
+    """
+
+    def run(states: AgentState, data: AgentData):
+        n_seeds, n_agents = states.step.shape[0], data.sizes.shape[0]
+        flat_states = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), states)
+        agent_index = jnp.tile(jnp.arange(n_agents), n_seeds)
+
+        def one_pair(inputs):
+            state, agent = inputs
+            own = jax.tree.map(lambda leaf: leaf[agent], data.transitions)
+            return learner.transition_weights(state, own)
+
+        probe = jax.eval_shape(
+            lambda: learner.transition_weights(
+                jax.tree.map(lambda x: x[0, 0], states),
+                jax.tree.map(lambda leaf: leaf[0], data.transitions),
+            )
+        )
+        if probe is None:
+            return None
+        table = jax.lax.map(one_pair, (flat_states, agent_index))
+        return table.reshape(n_seeds, n_agents, -1)
 
     return jax.jit(run, compiler_options=compiler_options)
 
@@ -197,8 +236,11 @@ def make_multi_update(
     donate: bool = False,
     compiler_options: dict[str, Any] | None = None,
 ) -> Callable[..., tuple[AgentState, jax.Array, dict[str, jax.Array]]]:
-    """Jitted fn(states [seeds, agents, ...], data: AgentData, keys [seeds, agents, 2])
-    -> (states, keys, metrics {name: [seeds, agents]} averaged over the call's updates).
+    """Jitted fn(states [seeds, agents, ...], data: AgentData, keys [seeds, agents, 2],
+    lambda_tn=None) -> (states, keys, metrics {name: [seeds, agents]} averaged over the call).
+
+    lambda_tn: optional [seeds, agents, T_max] table from make_transition_weights, computed once
+    after pretraining; MABCQ then skips its two encoder passes per update (same numbers).
 
     agents_per_chunk: how many (seed, agent) pairs are vmapped together; chunks run one after
     another (jax.lax.map). None: default_chunk. donate: donate states/keys buffers (the caller
@@ -207,25 +249,30 @@ def make_multi_update(
     step = _phase_step(learner, phase)
     batch_size = learner.config.batch_size
 
-    def run(states, data: AgentData, keys):
+    def run(states, data: AgentData, keys, lambda_tn=None):
         n_seeds, n_agents = keys.shape[0], keys.shape[1]
         pairs = n_seeds * n_agents
         chunk = agents_per_chunk or default_chunk(pairs)
         flat_states = jax.tree.map(lambda x: x.reshape((pairs,) + x.shape[2:]), states)
         flat_keys = keys.reshape(pairs, -1)
         agent_index = jnp.tile(jnp.arange(n_agents), n_seeds)
+        pair_index = jnp.arange(pairs)
+        flat_tn = None if lambda_tn is None else lambda_tn.reshape(pairs, -1)
 
         def one_pair(inputs):
-            state, key, agent = inputs
+            state, key, agent, pair = inputs
 
             def sample(batch_key):
                 # Only agent `agent`'s rows are read: gather (agent, row) pairs directly.
                 rows = jax.random.randint(batch_key, (batch_size,), 0, data.sizes[agent])
-                return jax.tree.map(lambda leaf: leaf[agent, rows], data.transitions)
+                batch = jax.tree.map(lambda leaf: leaf[agent, rows], data.transitions)
+                if flat_tn is not None:
+                    batch = batch._replace(lambda_tn=flat_tn[pair, rows])
+                return batch
 
             return _run_updates(step, state, key, sample, updates_per_call)
 
-        inputs = (flat_states, flat_keys, agent_index)
+        inputs = (flat_states, flat_keys, agent_index, pair_index)
         if chunk >= pairs:
             out = jax.vmap(one_pair)(inputs)
         else:

@@ -99,6 +99,10 @@ class BehaviorLearner:
         metrics.update(critic_loss=critic_loss, q_mean=q_mean, target_mean=jnp.mean(y))
         return new_state, metrics
 
+    def transition_weights(self, agent_state: AgentState, transitions: Batch) -> None:
+        """No importance weights."""
+        return None
+
     def act(self, agent_state: AgentState, states: jax.Array, key: jax.Array) -> jax.Array:
         action_dim = common.output_dim(agent_state.params["vae1"]["params"]["decoder"])
         vae = common.make_vae(self.config, action_dim)

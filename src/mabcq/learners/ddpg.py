@@ -94,6 +94,10 @@ class DDPGLearner:
         }
         return new_state, metrics
 
+    def transition_weights(self, agent_state: AgentState, transitions: Batch) -> None:
+        """No importance weights."""
+        return None
+
     def act(self, agent_state: AgentState, states: jax.Array, key: jax.Array) -> jax.Array:
         action_dim = common.output_dim(agent_state.params["actor"])
         return self._actor(action_dim).apply(agent_state.params["actor"], states)
