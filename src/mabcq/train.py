@@ -233,6 +233,7 @@ def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | 
         agent_keys,
         init_agent,
         make_multi_update,
+        make_transition_weights,
         stack_agent_data,
     )
     from mabcq.logging_utils import CsvLog, TensorBoardLog, open_run_dir
@@ -260,6 +261,10 @@ def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | 
     total = config.pretrain_updates + config.updates
     update_fns = {phase: make_multi_update(learner, phase, calls, compiler_options=options)
                   for phase in ("pretrain", "train")}
+    # MABCQ with G1/G2 frozen after pretraining: lambda_tn of every transition, computed once
+    # (same numbers as computing it in each update); None for the other methods.
+    transition_weights = make_transition_weights(learner, compiler_options=options)
+    lambda_tn_table, table_ready = None, False
     evaluator = Evaluator(learner, task, config.seeds, datasets, gamma=learner.config.gamma,
                           episodes=config.eval_episodes, max_steps=config.eval_max_steps,
                           diagnostic_states=config.diagnostic_states,
@@ -290,7 +295,13 @@ def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | 
             if stop_after is not None and done >= stop_after:
                 return None
             phase = "pretrain" if done < config.pretrain_updates else "train"
-            (states, keys, metrics), seconds = timed(update_fns[phase], states, data, keys)
+            if phase == "pretrain":
+                (states, keys, metrics), seconds = timed(update_fns[phase], states, data, keys)
+            else:
+                if not table_ready:  # first train call of this process (also after a resume)
+                    lambda_tn_table, table_ready = transition_weights(states, data), True
+                (states, keys, metrics), seconds = timed(update_fns[phase], states, data, keys,
+                                                         lambda_tn_table)
             done += calls
             bar.update(calls)
             if phase == "pretrain":  # the generative models' last losses go into every row
