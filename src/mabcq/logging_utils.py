@@ -186,3 +186,44 @@ class TensorBoardLog:
     def close(self) -> None:
         for writer in self.writers.values():
             writer.close()
+
+
+def write_summary(run_dir: Path, config: Mapping[str, Any], csv_path: Path,
+                  wall_time: float) -> dict[str, Any]:
+    """summary.json: the last evaluation of every seed and the mean/std of returns over seeds.
+
+    config: the run's config.json dict (task, method, seeds, agent).
+    """
+    import numpy as np
+
+    rows = read_csv_rows(csv_path)
+    final_update = max(int(row["update"]) for row in rows)
+    final = [row for row in rows if int(row["update"]) == final_update]
+
+    def column(name: str) -> list[float]:
+        return [float(row[name]) if row.get(name) not in (None, "") else float("nan")
+                for row in final]
+
+    def mean(name: str) -> float:
+        return float(np.mean(column(name)))
+
+    returns = column("return_mean")
+    summary = {
+        "task": config["task"], "method": config["method"], "seeds": list(config["seeds"]),
+        "agent": config["agent"], "updates": final_update, "wall_time_s": wall_time,
+        "final_return_per_seed": returns,
+        "final_return_mean": float(np.mean(returns)), "final_return_std": float(np.std(returns)),
+        "final_value_difference_mean": mean("value_difference"),
+        "final_extrapolation_error_mean": mean("extrapolation_error"),
+        "final_extrapolation_error_all_mean": mean("extrapolation_error_all_states"),
+        "lambda_tn_range": [float(np.min(column("lambda_tn_min"))),
+                            float(np.max(column("lambda_tn_max")))],
+        "lambda_vd_range": [float(np.min(column("lambda_vd_min"))),
+                            float(np.max(column("lambda_vd_max")))],
+        "final_lambda_vd_mean": mean("lambda_vd_mean"),
+        "final_lambda_tn_data_median": mean("lambda_tn_data_median"),
+        "final_lambda_tn_data_in_paper_range": mean("lambda_tn_data_in_paper_range"),
+        "policies": str(run_dir / "policies"),
+    }
+    write_json_atomic(run_dir / "summary.json", summary)
+    return summary

@@ -236,7 +236,7 @@ def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | 
         make_transition_weights,
         stack_agent_data,
     )
-    from mabcq.logging_utils import CsvLog, TensorBoardLog, open_run_dir
+    from mabcq.logging_utils import CsvLog, TensorBoardLog, open_run_dir, write_summary
 
     run_dir = Path(run_dir)
     task = get_task(config.task)
@@ -336,8 +336,8 @@ def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | 
         bar.close()
         tensorboard.close()
     export_policies(learner, config, states, run_dir / "policies", task, agent_ids)
-    return write_summary(run_dir, config, csv_log.path, wall_before + time.perf_counter()
-                         - started)
+    return write_summary(run_dir, config.to_json(), csv_log.path,
+                         wall_before + time.perf_counter() - started)
 
 
 def _jsonable(window: dict[str, list[np.ndarray]]) -> dict[str, list[Any]]:
@@ -385,40 +385,3 @@ def export_policies(learner: Any, config: TrainConfig, states: Any, out_dir: Pat
             export_policy(path, config.method, learner.config, agent_state, metadata)
             paths.append(path)
     return paths
-
-
-def write_summary(run_dir: Path, config: TrainConfig, csv_path: Path,
-                  wall_time: float) -> dict[str, Any]:
-    """summary.json: the last evaluation of every seed and the mean/std of returns over seeds."""
-    from mabcq.logging_utils import read_csv_rows, write_json_atomic
-
-    rows = read_csv_rows(csv_path)
-    final_update = max(int(row["update"]) for row in rows)
-    final = [row for row in rows if int(row["update"]) == final_update]
-
-    def column(name: str) -> list[float]:
-        return [float(row[name]) if row.get(name) not in (None, "") else float("nan")
-                for row in final]
-
-    returns = column("return_mean")
-    summary = {
-        "task": config.task, "method": config.method, "seeds": list(config.seeds),
-        "agent": config.agent, "updates": final_update, "wall_time_s": wall_time,
-        "final_return_per_seed": returns,
-        "final_return_mean": float(np.mean(returns)), "final_return_std": float(np.std(returns)),
-        "final_value_difference_mean": float(np.mean(column("value_difference"))),
-        "final_extrapolation_error_mean": float(np.mean(column("extrapolation_error"))),
-        "final_extrapolation_error_all_mean": float(
-            np.mean(column("extrapolation_error_all_states"))),
-        "lambda_tn_range": [float(np.min(column("lambda_tn_min"))),
-                            float(np.max(column("lambda_tn_max")))],
-        "lambda_vd_range": [float(np.min(column("lambda_vd_min"))),
-                            float(np.max(column("lambda_vd_max")))],
-        "final_lambda_vd_mean": float(np.mean(column("lambda_vd_mean"))),
-        "final_lambda_tn_data_median": float(np.mean(column("lambda_tn_data_median"))),
-        "final_lambda_tn_data_in_paper_range": float(
-            np.mean(column("lambda_tn_data_in_paper_range"))),
-        "policies": str(run_dir / "policies"),
-    }
-    write_json_atomic(run_dir / "summary.json", summary)
-    return summary
