@@ -240,7 +240,7 @@ def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | 
 
     run_dir = Path(run_dir)
     task = get_task(config.task)
-    validate_datasets(task, datasets, config.agent, str(run_dir))
+    validate_datasets(task, datasets, config.agent, "training data")
     learner = make_learner(config.method,
                            learner_config(config.method, config.task, **config.learner_overrides))
     resuming = open_run_dir(run_dir, config.to_json(), resume)
