@@ -26,8 +26,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="extra rows AGENTSxSEEDS with seeds batched in the same step (empty: none)",
     )
     parser.add_argument("--seeds", type=int, default=1, help="seeds for the --agents rows")
-    parser.add_argument("--methods", default="mabcq,bcq", help="methods to time (first/second "
-                        "give the ratio column)")
+    parser.add_argument(
+        "--methods",
+        default="mabcq,bcq",
+        help="methods to time (first/second give the ratio column)",
+    )
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--state-dim", type=int, default=17, help="HalfCheetah: 17")
     parser.add_argument("--action-dim", type=int, default=3, help="HalfCheetah 2x3: 3 per agent")
@@ -87,7 +90,10 @@ class Timed:
     mflop: dict[str, float]
 
 
-def time_row(args: argparse.Namespace, agents: int, seeds: int, methods: list[str]) -> Timed:
+def time_row(
+    args: argparse.Namespace, agents: int, seeds: int, methods: list[str], extra=None
+) -> Timed:
+    """Times `methods` (and `extra` {name: fn() -> ms per update}) in interleaved rounds."""
     import jax
 
     from mabcq.config import learner_config
@@ -133,6 +139,9 @@ def time_row(args: argparse.Namespace, agents: int, seeds: int, methods: list[st
     times: dict[str, list[float]] = {method: [] for method in methods}
     times[CALIBRATION] = []
     calibrate = make_calibration()
+    extra = extra or {}
+    for name in extra:
+        times[name] = []
     for _ in range(args.rounds):  # interleaved: each round times every method once
         times[CALIBRATION].append(calibrate())
         for method in methods:
@@ -142,11 +151,21 @@ def time_row(args: argparse.Namespace, agents: int, seeds: int, methods: list[st
             jax.block_until_ready((states, metrics))
             times[method].append(1e3 * (time.perf_counter() - start) / args.updates_per_call)
             runs[method][1:3] = [states, keys]
+    # Other frameworks run in their own block right after: interleaving torch and XLA calls
+    # made both thread pools fight (d3rlpy measured ~30x slower that way).
+    for name, make_runner in extra.items():
+        runner = make_runner()  # created only now: made before the JAX rows, it ran ~20x slower
+        if runner is None:
+            del times[name]
+            continue
+        for _ in range(args.rounds):
+            times[name].append(runner())
     return Timed(f"{agents} x {seeds}", agents, seeds, times, mflop)
 
 
-def time_d3rlpy(args: argparse.Namespace) -> float | None:
-    """ms per update of d3rlpy's BCQ, one agent, same sizes; None if d3rlpy is not importable."""
+def make_d3rlpy_runner(args: argparse.Namespace):
+    """A callable timing `updates_per_call` updates of d3rlpy's BCQ (one agent, same sizes),
+    returning ms per update; None if d3rlpy is not importable (optional `bench` extra)."""
     try:
         import d3rlpy
         import numpy as np
@@ -172,14 +191,18 @@ def time_d3rlpy(args: argparse.Namespace) -> float | None:
         action_flexibility=0.05,
     ).create(device="cpu:0")
     algo.build_with_dataset(dataset)
-    times = []
-    for index in range(3 + args.rounds * args.updates_per_call):
-        batch = dataset.sample_transition_batch(args.batch)
+
+    def run() -> float:
+        batches = [
+            dataset.sample_transition_batch(args.batch) for _ in range(args.updates_per_call)
+        ]
         start = time.perf_counter()
-        algo.update(batch)
-        if index >= 3:
-            times.append(1e3 * (time.perf_counter() - start))
-    return statistics.median(times)
+        for batch in batches:  # sampling excluded, as ours samples inside the compiled step
+            algo.update(batch)
+        return 1e3 * (time.perf_counter() - start) / args.updates_per_call
+
+    run()  # warm up
+    return run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,10 +222,18 @@ def main(argv: list[str] | None = None) -> int:
         f" jax {jax.__version__} on {jax.devices()[0].platform}",
         flush=True,
     )
+    d3rlpy_importable = False
+    if not args.no_d3rlpy:
+        import importlib.util
+
+        d3rlpy_importable = importlib.util.find_spec("d3rlpy") is not None
     rows = []
     for agents, seeds in shapes:
         print(f"# timing {agents} agents x {seeds} seeds ...", file=sys.stderr, flush=True)
-        rows.append(time_row(args, agents, seeds, methods))
+        extra = None
+        if d3rlpy_importable and agents * seeds == 1:
+            extra = {"d3rlpy": lambda: make_d3rlpy_runner(args)}
+        rows.append(time_row(args, agents, seeds, methods, extra))
     head = ["agents x seeds"]
     for method in methods:
         head += [f"{method} ms/update", f"{method} ms/agent-update"]
@@ -236,17 +267,22 @@ def main(argv: list[str] | None = None) -> int:
             cells += [f"{row.mflop[m]:.0f}" for m in methods]
             cells += [f"{row.mflop[m] / medians[m]:.0f}" for m in methods]
         print("| " + " | ".join(cells) + " |", flush=True)
-    if not args.no_d3rlpy:
-        d3rlpy_ms = time_d3rlpy(args)
-        if d3rlpy_ms is None:
-            print("# d3rlpy not importable (optional `bench` extra): d3rlpy BCQ row skipped")
-        else:
-            ours = [r for r in rows if r.agents * r.seeds == 1]
-            ours_ms = statistics.median(ours[0].times_ms["bcq"]) if ours else float("nan")
-            print(
-                f"| d3rlpy 2.8 BCQ, 1 agent | {d3rlpy_ms:.2f} ms/update | ours (bcq, 1 agent) "
-                f"{ours_ms:.2f} ms | ours/d3rlpy {ours_ms / d3rlpy_ms:.3f} |"
-            )
+    if args.no_d3rlpy:
+        return 0
+    if not d3rlpy_importable:
+        print("# d3rlpy not importable (optional `bench` extra): d3rlpy BCQ row skipped")
+        return 0
+    single = [row for row in rows if "d3rlpy" in row.times_ms]
+    if not single:
+        print("# d3rlpy is timed in the 1 agent x 1 seed row only: add 1 to --agents")
+        return 0
+    row = single[0]
+    d3rlpy_ms = statistics.median(row.times_ms["d3rlpy"])
+    cells = [f"d3rlpy {d3rlpy_ms:.2f} ms/update"]
+    for method in methods:
+        ratio = statistics.median(row.times_ms[method]) / d3rlpy_ms
+        cells.append(f"ours {method} / d3rlpy BCQ = {ratio:.3f}")
+    print("| d3rlpy 2.8.1 BCQ, 1 agent, timed right after | " + " | ".join(cells) + " |")
     return 0
 
 
