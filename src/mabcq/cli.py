@@ -15,6 +15,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "mabcq.tabular.commands",
     "mabcq.behavior.commands",
     "mabcq.data.commands",
+    "mabcq.train_commands",
 )
 
 

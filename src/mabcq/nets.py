@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 
 class MLP(nn.Module):
@@ -23,3 +24,113 @@ class MLP(nn.Module):
         for width in self.hidden_sizes:
             hidden = nn.relu(nn.Dense(width)(hidden))
         return nn.Dense(self.output_dim)(hidden)
+
+
+class PairMLP(nn.Module):
+    """MLP over the concatenation [first, second]: [..., F] x [..., E] -> [..., output_dim].
+
+    The first layer is computed as Dense(first) + Dense(second), which equals one Dense over the
+    concatenation but lets `first` broadcast: one state [B, 1, S] against its n candidate actions
+    [B, n, A] costs the state's share of the first layer once, not n times.
+    """
+
+    hidden_sizes: Sequence[int]
+    output_dim: int
+
+    @nn.compact
+    def __call__(self, first: jax.Array, second: jax.Array) -> jax.Array:
+        width = self.hidden_sizes[0]
+        hidden = nn.Dense(width, name="first_in")(first)
+        hidden = nn.relu(hidden + nn.Dense(width, use_bias=False, name="second_in")(second))
+        for width in self.hidden_sizes[1:]:
+            hidden = nn.relu(nn.Dense(width)(hidden))
+        return nn.Dense(self.output_dim)(hidden)
+
+
+class TwinCritic(nn.Module):
+    """`num_heads` independent Q networks in one module: ([..., S], [..., A]) -> [heads, ...].
+
+    The heads' parameters are stacked on a leading axis (nn.vmap), so one batched matmul per layer
+    evaluates both critics of BCQ's clipped double-Q.
+    """
+
+    hidden_sizes: Sequence[int]
+    num_heads: int = 2
+
+    @nn.compact
+    def __call__(self, states: jax.Array, actions: jax.Array) -> jax.Array:
+        """states [..., S] may broadcast against actions [..., A] (e.g. [B, 1, S], [B, n, A])."""
+        heads = nn.vmap(
+            PairMLP,
+            variable_axes={"params": 0},
+            split_rngs={"params": True},
+            in_axes=None,
+            out_axes=0,
+            axis_size=self.num_heads,
+        )(self.hidden_sizes, 1)
+        return heads(states, actions)[..., 0]
+
+
+class Perturbation(nn.Module):
+    """BCQ's perturbation xi(s, a): returns the perturbed action clip(a + xi, bounds), [..., A].
+
+    xi = Phi * max_action * tanh(MLP([s, a])) lies in [-Phi, Phi] * max_action.
+    """
+
+    hidden_sizes: Sequence[int]
+    action_dim: int
+    max_action: float
+    scale: float  # Phi
+
+    @nn.compact
+    def __call__(self, states: jax.Array, actions: jax.Array) -> jax.Array:
+        raw = PairMLP(self.hidden_sizes, self.action_dim)(states, actions)
+        perturbation = self.scale * self.max_action * jnp.tanh(raw)
+        return jnp.clip(actions + perturbation, -self.max_action, self.max_action)
+
+
+class DeterministicActor(nn.Module):
+    """DDPG's actor: [..., S] -> max_action * tanh(MLP(s)), [..., A]."""
+
+    hidden_sizes: Sequence[int]
+    action_dim: int
+    max_action: float
+
+    @nn.compact
+    def __call__(self, states: jax.Array) -> jax.Array:
+        return self.max_action * jnp.tanh(MLP(self.hidden_sizes, self.action_dim)(states))
+
+
+class ConditionalVAE(nn.Module):
+    """Conditional VAE of an action given a condition: G1 (condition s) or G2 (condition [s, s']).
+
+    encode: ([..., C], [..., A]) -> (mean, log_std), each [..., latent]
+    decode: ([..., C], [..., latent]) -> action in [-max_action, max_action], [..., A]
+    """
+
+    hidden_sizes: Sequence[int]
+    action_dim: int
+    latent_dim: int
+    max_action: float
+
+    def setup(self) -> None:
+        self.encoder = PairMLP(self.hidden_sizes, 2 * self.latent_dim)
+        self.decoder = PairMLP(self.hidden_sizes, self.action_dim)
+
+    def encode(self, conditions: jax.Array, actions: jax.Array) -> tuple[jax.Array, jax.Array]:
+        out = self.encoder(conditions, actions)
+        mean, log_std = jnp.split(out, 2, axis=-1)
+        return mean, jnp.clip(log_std, -4.0, 15.0)  # BCQ's clamp keeps std finite
+
+    def decode(self, conditions: jax.Array, latents: jax.Array) -> jax.Array:
+        """conditions [..., C] may broadcast against latents [..., latent]."""
+        out = self.decoder(conditions, latents)
+        return self.max_action * jnp.tanh(out)
+
+    def __call__(
+        self, conditions: jax.Array, actions: jax.Array, noise: jax.Array
+    ) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """Reconstruction with the reparameterized latent mean + std * noise; used for init."""
+        mean, log_std = self.encode(conditions, actions)
+        reconstruction = self.decode(conditions, mean + jnp.exp(log_std) * noise)
+        return reconstruction, mean, log_std

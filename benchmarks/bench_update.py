@@ -1,0 +1,290 @@
+"""Benchmark: ms per update of MABCQ and BCQ (paper sizes) for N agents and batched seeds.
+
+Prints one table; the MABCQ/BCQ ratio of a row comes from calls interleaved in the same run
+(median of `--rounds` calls each), so load from other processes hits both alike. With d3rlpy
+importable (the optional `bench` extra), it also times d3rlpy's BCQ at the same sizes (one agent).
+
+    PYTHONPATH=src python benchmarks/bench_update.py                  # N = 1..4, and 2 x 5 seeds
+    PYTHONPATH=src python benchmarks/bench_update.py --agents 2 --seeds 1 --rounds 20 --flops
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--agents", default="1,2,3,4", help="agent counts, comma separated")
+    parser.add_argument(
+        "--seeds-rows",
+        default="2x5",
+        help="extra rows AGENTSxSEEDS with seeds batched in the same step (empty: none)",
+    )
+    parser.add_argument("--seeds", type=int, default=1, help="seeds for the --agents rows")
+    parser.add_argument(
+        "--methods",
+        default="mabcq,bcq",
+        help="methods to time (first/second give the ratio column)",
+    )
+    parser.add_argument("--batch", type=int, default=1024)
+    parser.add_argument("--state-dim", type=int, default=17, help="HalfCheetah: 17")
+    parser.add_argument("--action-dim", type=int, default=3, help="HalfCheetah 2x3: 3 per agent")
+    parser.add_argument("--hidden", default="64,64")
+    parser.add_argument("--dataset-size", type=int, default=100_000, help="rows per agent")
+    parser.add_argument("--updates-per-call", type=int, default=10, help="updates per jit call")
+    parser.add_argument("--rounds", type=int, default=7, help="timed calls per method (median)")
+    parser.add_argument(
+        "--chunk", default="auto", help="(seed, agent) pairs vmapped together: auto or an int"
+    )
+    parser.add_argument(
+        "--vae-in-update",
+        action="store_true",
+        help="also train G1 (and G2) in every update, as the original BCQ trains its VAE",
+    )
+    parser.add_argument(
+        "--no-tn-table",
+        action="store_true",
+        help="MABCQ recomputes lambda_tn from G1/G2 in every update instead of reading the table"
+        " precomputed after pretraining (make_transition_weights)",
+    )
+    parser.add_argument("--flops", action="store_true", help="print XLA's FLOP count per update")
+    parser.add_argument("--no-d3rlpy", action="store_true", help="skip the d3rlpy row")
+    return parser.parse_args(argv)
+
+
+CALIBRATION = "matmul GFLOPS"
+IDLE_MATMUL_GFLOPS = 338.0  # MEASURED.md: 10240x64 @ 64x64, jitted float32, idle machine
+
+
+def make_calibration():
+    """A probe of the machine's speed right now: GFLOPS of the target pass's matmul shape."""
+    import jax
+
+    left = jax.random.normal(jax.random.PRNGKey(0), (10240, 64))
+    right = jax.random.normal(jax.random.PRNGKey(1), (64, 64))
+    matmul = jax.jit(lambda x, y: x @ y)
+    jax.block_until_ready(matmul(left, right))
+
+    def probe() -> float:
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            jax.block_until_ready(matmul(left, right))
+            best = min(best, time.perf_counter() - start)
+        return 2 * 10240 * 64 * 64 / best / 1e9
+
+    return probe
+
+
+@dataclass
+class Timed:
+    label: str
+    agents: int
+    seeds: int
+    times_ms: dict[str, list[float]]
+    mflop: dict[str, float]
+
+
+def time_row(
+    args: argparse.Namespace, agents: int, seeds: int, methods: list[str], extra=None
+) -> Timed:
+    """Times `methods` (and `extra` {name: fn() -> ms per update}) in interleaved rounds."""
+    import jax
+
+    from mabcq.config import learner_config
+    from mabcq.learners import batched
+    from mabcq.learners.base import make_learner
+    from mabcq.learners.synthetic import synthetic_dataset
+
+    hidden = tuple(int(width) for width in args.hidden.split(","))
+    chunk = None if args.chunk == "auto" else int(args.chunk)
+    datasets = [
+        synthetic_dataset(i, args.dataset_size, args.state_dim, args.action_dim)
+        for i in range(agents)
+    ]
+    data = batched.stack_agent_data(datasets)
+    runs = {}
+    mflop = {}
+    for method in methods:
+        config = learner_config(
+            method, hidden_sizes=hidden, batch_size=args.batch, vae_in_update=args.vae_in_update
+        )
+        learner = make_learner(method, config)
+        seed_list = list(range(seeds))
+        states = batched.init_agents(learner, seed_list, agents, args.state_dim, args.action_dim)
+        keys = batched.seed_agent_keys(seed_list, agents)
+        step = batched.make_multi_update(learner, "train", args.updates_per_call, chunk)
+        table = None if args.no_tn_table else batched.make_transition_weights(learner)(states, data)
+        if args.flops:  # XLA counts a loop body once: analyse one agent's single update
+            one = batched.make_single_update(learner, "train", 1)
+            first = jax.tree.map(lambda leaf: leaf[0, 0], states)
+            own = jax.tree.map(lambda leaf: leaf[0], data.transitions)
+            own_table = None
+            if not args.no_tn_table:
+                own_table = batched.make_transition_weights(learner)(states, data)
+                own_table = None if own_table is None else own_table[0, 0]
+            lowered = one.lower(first, own, data.sizes[0], keys[0, 0], own_table)
+            cost = lowered.compile().cost_analysis()
+            cost = cost[0] if isinstance(cost, list) else cost
+            pairs = agents * seeds
+            mflop[method] = pairs * float(cost.get("flops", float("nan"))) / 1e6
+        states, keys, _ = step(states, data, keys, table)  # compile + warm up
+        jax.block_until_ready(states)
+        runs[method] = [step, states, keys, table]
+    times: dict[str, list[float]] = {method: [] for method in methods}
+    times[CALIBRATION] = []
+    calibrate = make_calibration()
+    extra = extra or {}
+    for name in extra:
+        times[name] = []
+    for _ in range(args.rounds):  # interleaved: each round times every method once
+        times[CALIBRATION].append(calibrate())
+        for method in methods:
+            step, states, keys, table = runs[method]
+            start = time.perf_counter()
+            states, keys, metrics = step(states, data, keys, table)
+            jax.block_until_ready((states, metrics))
+            times[method].append(1e3 * (time.perf_counter() - start) / args.updates_per_call)
+            runs[method][1:3] = [states, keys]
+    # Other frameworks run in their own block right after: interleaving torch and XLA calls
+    # made both thread pools fight (d3rlpy measured ~30x slower that way).
+    for name, make_runner in extra.items():
+        runner = make_runner()  # created only now: made before the JAX rows, it ran ~20x slower
+        if runner is None:
+            del times[name]
+            continue
+        for _ in range(args.rounds):
+            times[name].append(runner())
+    return Timed(f"{agents} x {seeds}", agents, seeds, times, mflop)
+
+
+def make_d3rlpy_runner(args: argparse.Namespace):
+    """A callable timing `updates_per_call` updates of d3rlpy's BCQ (one agent, same sizes),
+    returning ms per update; None if d3rlpy is not importable (optional `bench` extra)."""
+    try:
+        import d3rlpy
+        import numpy as np
+    except ImportError:
+        return None
+    hidden = [int(width) for width in args.hidden.split(",")]
+    rng = np.random.default_rng(0)
+    size = min(args.dataset_size, 100_000)
+    observations = rng.normal(size=(size, args.state_dim)).astype(np.float32)
+    actions = np.tanh(rng.normal(size=(size, args.action_dim))).astype(np.float32)
+    terminals = np.zeros(size, np.float32)
+    terminals[999::1000] = 1.0
+    dataset = d3rlpy.dataset.MDPDataset(
+        observations, actions, rng.normal(size=size).astype(np.float32), terminals
+    )
+    encoder = d3rlpy.models.encoders.VectorEncoderFactory(hidden)
+    algo = d3rlpy.algos.BCQConfig(
+        actor_encoder_factory=encoder,
+        critic_encoder_factory=encoder,
+        imitator_encoder_factory=encoder,
+        batch_size=args.batch,
+        n_action_samples=10,
+        action_flexibility=0.05,
+    ).create(device="cpu:0")
+    algo.build_with_dataset(dataset)
+
+    def run() -> float:
+        batches = [
+            dataset.sample_transition_batch(args.batch) for _ in range(args.updates_per_call)
+        ]
+        start = time.perf_counter()
+        for batch in batches:  # sampling excluded, as ours samples inside the compiled step
+            algo.update(batch)
+        return 1e3 * (time.perf_counter() - start) / args.updates_per_call
+
+    run()  # warm up
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import jax
+
+    methods = args.methods.split(",")
+    shapes = [(int(n), args.seeds) for n in args.agents.split(",") if n]
+    for row in filter(None, args.seeds_rows.split(",")):
+        agents, seeds = row.lower().split("x")
+        shapes.append((int(agents), int(seeds)))
+    print(
+        f"# update timing: batch {args.batch}, state {args.state_dim}, action {args.action_dim}"
+        f" per agent, hidden ({args.hidden}), n=10 candidates, {args.updates_per_call} updates"
+        f" per jit call, median of {args.rounds} interleaved calls; G1/G2 trained in update:"
+        f" {args.vae_in_update}; lambda_tn table: {not args.no_tn_table};"
+        f" jax {jax.__version__} on {jax.devices()[0].platform}",
+        flush=True,
+    )
+    d3rlpy_importable = False
+    if not args.no_d3rlpy:
+        import importlib.util
+
+        d3rlpy_importable = importlib.util.find_spec("d3rlpy") is not None
+    rows = []
+    for agents, seeds in shapes:
+        print(f"# timing {agents} agents x {seeds} seeds ...", file=sys.stderr, flush=True)
+        extra = None
+        if d3rlpy_importable and agents * seeds == 1:
+            extra = {"d3rlpy": lambda: make_d3rlpy_runner(args)}
+        rows.append(time_row(args, agents, seeds, methods, extra))
+    head = ["agents x seeds"]
+    for method in methods:
+        head += [f"{method} ms/update", f"{method} ms/agent-update"]
+    if len(methods) >= 2:
+        head.append(f"{methods[0]}/{methods[1]}")
+    head += [CALIBRATION, f"{methods[0]} ms/update scaled to idle"]
+    if args.flops:
+        head += [f"{m} MFLOP/update" for m in methods] + [f"{m} GFLOPS" for m in methods]
+    print(
+        f"# '{CALIBRATION}': a 10240x64 @ 64x64 matmul timed in the same rounds (idle machine:"
+        f" {IDLE_MATMUL_GFLOPS:.0f}); 'scaled to idle' = ms x GFLOPS now /"
+        f" {IDLE_MATMUL_GFLOPS:.0f}, a rough estimate for an unshared machine, not a measurement"
+    )
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for row in rows:
+        medians = {m: statistics.median(row.times_ms[m]) for m in methods}
+        pairs = row.agents * row.seeds
+        cells = [row.label]
+        for method in methods:
+            cells += [f"{medians[method]:.2f}", f"{medians[method] / pairs:.2f}"]
+        if len(methods) >= 2:
+            # Ratio of per-round times (same round = same machine load), then the median.
+            pairs_ms = zip(row.times_ms[methods[0]], row.times_ms[methods[1]], strict=True)
+            ratios = [a / b for a, b in pairs_ms]
+            cells.append(f"{statistics.median(ratios):.3f}")
+        gflops_now = statistics.median(row.times_ms[CALIBRATION])
+        scaled = medians[methods[0]] * gflops_now / IDLE_MATMUL_GFLOPS
+        cells += [f"{gflops_now:.0f}", f"{scaled:.2f}"]
+        if args.flops:
+            cells += [f"{row.mflop[m]:.0f}" for m in methods]
+            cells += [f"{row.mflop[m] / medians[m]:.0f}" for m in methods]
+        print("| " + " | ".join(cells) + " |", flush=True)
+    if args.no_d3rlpy:
+        return 0
+    if not d3rlpy_importable:
+        print("# d3rlpy not importable (optional `bench` extra): d3rlpy BCQ row skipped")
+        return 0
+    single = [row for row in rows if "d3rlpy" in row.times_ms]
+    if not single:
+        print("# d3rlpy is timed in the 1 agent x 1 seed row only: add 1 to --agents")
+        return 0
+    row = single[0]
+    d3rlpy_ms = statistics.median(row.times_ms["d3rlpy"])
+    cells = [f"d3rlpy {d3rlpy_ms:.2f} ms/update"]
+    for method in methods:
+        ratio = statistics.median(row.times_ms[method]) / d3rlpy_ms
+        cells.append(f"ours {method} / d3rlpy BCQ = {ratio:.3f}")
+    print("| d3rlpy 2.8.1 BCQ, 1 agent, timed right after | " + " | ".join(cells) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

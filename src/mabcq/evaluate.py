@@ -1,0 +1,352 @@
+"""Evaluation: returns of the agents' decentralized policies run together in the simulator, and
+the paper's two diagnostics (value difference, Figure 3; extrapolation error, Table 5).
+
+Every agent acts from its own learner state and its own key on the global state; the rollout
+(mabcq.envs.rollout.run_episodes) joins the agents' action slices. All randomness is derived from
+(seed, update step), so an evaluation after a resume draws exactly what it drew before the kill.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+
+from mabcq.data.schema import AgentDataset
+
+# Salt that separates evaluation randomness from training randomness drawn from the same seed.
+_EVAL_SALT = 0x5EED_E7A1 & 0x7FFFFFFF
+# States whose episode was cut (not terminated) need this many steps left for their Monte-Carlo
+# return to stand in for the true value: gamma^300 = 0.049 at gamma = 0.99.
+DEFAULT_MIN_STEPS_LEFT = 300
+
+
+def value_difference(values: np.ndarray) -> float:
+    """Mean over states of max_i V_i(s) - min_i V_i(s) (paper Figure 3).
+
+    values: [agents, states] with V_i(s) = Q_i(s, pi_i(s)).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 2 or values.shape[1] == 0:
+        raise ValueError(f"values must be [agents, states] with states > 0, got {values.shape}")
+    return float(np.mean(values.max(axis=0) - values.min(axis=0)))
+
+
+def extrapolation_error(q_values: np.ndarray, returns: np.ndarray, mask: np.ndarray) -> float:
+    """Mean over the masked states of |(1/N) sum_i Q_i(s, a_i) - R| (paper Table 5).
+
+    q_values: [agents, T] each agent's Q of its own action; returns: [T] Monte-Carlo return-to-go;
+    mask: [T] bool, the states whose return is trusted. NaN when no state is masked in.
+    """
+    q_values = np.asarray(q_values, dtype=np.float64)
+    returns = np.asarray(returns, dtype=np.float64)
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any():
+        return float("nan")
+    errors = np.abs(q_values.mean(axis=0) - returns)
+    return float(errors[mask].mean())
+
+
+def steps_left(episode_lengths: np.ndarray) -> np.ndarray:
+    """[T] steps from each state to the end of its episode (1 at the last transition); episodes
+    concatenated in order as in RolloutResult."""
+    lengths = np.asarray(episode_lengths, dtype=np.int64)
+    return np.concatenate([np.arange(length, 0, -1) for length in lengths]) if len(lengths) else (
+        np.zeros(0, dtype=np.int64)
+    )
+
+
+def trusted_return_mask(
+    episode_lengths: np.ndarray, terminals: np.ndarray, min_steps_left: int
+) -> np.ndarray:
+    """[T] bool: states whose discounted return-to-go is (nearly) the true value.
+
+    An episode that ended in a true terminal state has exact returns for every state. An episode
+    cut by the horizon or max_steps lacks the tail, so its states count only with at least
+    `min_steps_left` steps left (the missing part then weighs gamma^min_steps_left or less).
+    """
+    lengths = np.asarray(episode_lengths, dtype=np.int64)
+    terminals = np.asarray(terminals, dtype=bool)
+    ends = np.cumsum(lengths) - 1
+    terminated = np.repeat(terminals[ends] if len(ends) else np.zeros(0, bool), lengths)
+    return terminated | (steps_left(lengths) >= min_steps_left)
+
+
+def sample_union_states(
+    datasets: Sequence[AgentDataset], sample_size: int, seed: int
+) -> np.ndarray:
+    """A fixed, seeded uniform sample (without replacement when possible) of the union of all
+    agents' dataset states, [sample_size, state_dim] (paper Figure 3's evaluation set)."""
+    sizes = [len(dataset) for dataset in datasets]
+    total = int(sum(sizes))
+    rng = np.random.default_rng(np.random.SeedSequence([seed, _EVAL_SALT, 1]))
+    picks = rng.choice(total, size=sample_size, replace=sample_size > total)
+    offsets = np.cumsum([0, *sizes])
+    owner = np.searchsorted(offsets, picks, side="right") - 1
+    rows = [datasets[agent].observations[pick - offsets[agent]] for pick, agent in zip(
+        picks, owner, strict=True)]
+    return np.stack(rows).astype(np.float32)
+
+
+def evaluation_key(seed: int, update: int) -> jax.Array:
+    """The PRNG key of the evaluation at `update` for training seed `seed`."""
+    base = jax.random.PRNGKey(_EVAL_SALT)
+    return jax.random.fold_in(jax.random.fold_in(base, seed), update)
+
+
+def evaluation_env_seed(seed: int, update: int) -> int:
+    """The simulator seed of the evaluation at `update` for training seed `seed`."""
+    return int(np.random.SeedSequence([seed, update, _EVAL_SALT]).generate_state(1)[0] >> 1)
+
+
+ActFn = Callable[[Any, jax.Array, jax.Array], jax.Array]
+
+
+def make_agent_policies(
+    act_fn: ActFn, agent_states: Sequence[Any], key: jax.Array
+) -> list[Callable[[np.ndarray], np.ndarray]]:
+    """One decentralized policy per agent for run_episodes: agent i calls act_fn on ITS OWN state
+    with ITS OWN key stream fold_in(fold_in(key, i), call_index); it sees only the global state.
+
+    act_fn: (agent_state, states [E, S], key) -> actions [E, A_i], typically jit(learner.act).
+    """
+    return [
+        _AgentPolicy(act_fn, agent_state, jax.random.fold_in(key, agent))
+        for agent, agent_state in enumerate(agent_states)
+    ]
+
+
+class _AgentPolicy:
+    """One agent's policy: its own state, its own key stream, a call counter for fresh keys."""
+
+    def __init__(self, act_fn: ActFn, agent_state: Any, key: jax.Array) -> None:
+        self.act_fn, self.agent_state, self.key, self.calls = act_fn, agent_state, key, 0
+
+    def __call__(self, observations: np.ndarray) -> np.ndarray:
+        step_key = jax.random.fold_in(self.key, self.calls)
+        self.calls += 1
+        actions = self.act_fn(self.agent_state, np.asarray(observations, np.float32), step_key)
+        return np.asarray(actions, dtype=np.float64)
+
+
+def rollout_diagnostics(
+    q_fn: Callable[[Any, jax.Array, jax.Array], jax.Array],
+    agent_states: Sequence[Any],
+    rollout: Any,
+    task: Any,
+    min_steps_left: int = DEFAULT_MIN_STEPS_LEFT,
+) -> dict[str, float]:
+    """Returns and extrapolation error of one evaluation rollout (a RolloutResult).
+
+    q_fn: (agent_state, states [T, S], actions [T, A_i]) -> [T], typically jit(learner.q_value).
+    """
+    returns = np.asarray(rollout.episode_returns, dtype=np.float64)
+    own_actions = task.split_action(np.asarray(rollout.actions, dtype=np.float32))
+    observations = np.asarray(rollout.observations, dtype=np.float32)
+    q_values = np.stack([
+        np.asarray(q_fn(agent_state, observations, np.asarray(actions, dtype=np.float32)))
+        for agent_state, actions in zip(agent_states, own_actions, strict=True)
+    ])
+    trusted = trusted_return_mask(rollout.episode_lengths, rollout.terminals, min_steps_left)
+    everything = np.ones_like(trusted)
+    return {
+        "return_mean": float(returns.mean()),
+        "return_std": float(returns.std()),
+        "episode_length_mean": float(np.mean(rollout.episode_lengths)),
+        "extrapolation_error": extrapolation_error(q_values, rollout.discounted_returns, trusted),
+        "extrapolation_error_all_states": extrapolation_error(
+            q_values, rollout.discounted_returns, everything
+        ),
+        "extrapolation_states": int(trusted.sum()),
+    }
+
+
+def agent_values(
+    value_fn: Callable[[Any, jax.Array, jax.Array], jax.Array],
+    agent_states: Sequence[Any],
+    states: np.ndarray,
+    key: jax.Array,
+) -> np.ndarray:
+    """[agents, B] V_i(s) = Q_i(s, pi_i(s)), each agent from its own state and key."""
+    return np.stack([
+        np.asarray(value_fn(agent_state, states, jax.random.fold_in(key, agent)))
+        for agent, agent_state in enumerate(agent_states)
+    ])
+
+
+def evaluate_policy_files(task: Any, paths: Sequence[Any], episodes: int, seed: int,
+                          max_steps: int | None = None) -> Any:
+    """Run N independently exported policy files together in the simulator (a RolloutResult).
+
+    Each file is loaded on its own (mabcq.learners.batched.load_policy) and acts on the global
+    state with its own key stream; files are checked against the task and agent order.
+    """
+    from pathlib import Path
+
+    from mabcq.envs.rollout import run_episodes
+    from mabcq.errors import UserError
+
+    if len(paths) != task.n_agents:
+        raise UserError(f"--policies: {task.name} has {task.n_agents} agents, got {len(paths)} "
+                        "files; give one policy file per agent in agent order")
+    if episodes < 1:
+        raise UserError(f"--episodes must be >= 1, got {episodes}")
+    missing = [str(path) for path in paths if not Path(path).is_file()]
+    if missing:
+        raise UserError(f"{missing[0]}: no such policy file (look under RUN_DIR/policies/)")
+    from mabcq.learners.export import load_policy
+
+    loaded = []
+    for agent, path in enumerate(paths):
+        policy = load_policy(path)
+        metadata = getattr(policy, "metadata", {}) or {}
+        if metadata.get("task") not in (None, task.name):
+            raise UserError(f"{path}: policy trained for task {metadata['task']!r}, "
+                            f"not {task.name!r}")
+        if metadata.get("agent") not in (None, agent):
+            raise UserError(f"{path}: holds agent {metadata['agent']}'s policy but is given in "
+                            f"position {agent}; list the files in agent order")
+        try:  # a file from another version's networks fails only when it first acts
+            policy.act(np.zeros((1, task.state_dim), np.float32), jax.random.PRNGKey(0))
+        except Exception as error:  # flax/jax raise many types for mismatched parameters
+            raise UserError(f"{path}: this policy file does not fit this version's networks "
+                            f"({type(error).__name__}); re-export it by training again") from error
+        loaded.append(policy)
+    envs = min(8, episodes)
+
+    def act(policy: Any, states: np.ndarray, key: jax.Array) -> np.ndarray:
+        return _padded(lambda p, obs, k: p.act(obs, k), policy, (states,), key, envs)
+
+    policies = make_agent_policies(act, loaded, evaluation_key(seed, 0))
+    return run_episodes(task, policies, episodes, seed=evaluation_env_seed(seed, 0),
+                        max_steps=max_steps, num_envs=envs)
+
+
+class Evaluator:
+    """Evaluation of all seeds at one update: simulator returns, extrapolation error, value
+    difference. Holds the jitted per-agent functions and the fixed diagnostic state sample."""
+
+    def __init__(self, learner: Any, task: Any, seeds: Sequence[int],
+                 datasets: Sequence[AgentDataset], *, gamma: float, episodes: int,
+                 max_steps: int | None, diagnostic_states: int, min_steps_left: int,
+                 with_returns: bool = True,
+                 compiler_options: dict[str, Any] | None = None) -> None:
+        self.task, self.seeds, self.gamma = task, tuple(seeds), gamma
+        self.episodes, self.max_steps, self.min_steps_left = episodes, max_steps, min_steps_left
+        self.with_returns = with_returns
+        self.envs = min(8, episodes)
+        def jit(fn: Any) -> Any:
+            return jax.jit(fn, compiler_options=compiler_options)
+
+        act, q_value, value = jit(learner.act), jit(learner.q_value), jit(learner.value)
+        # Fixed shapes so the evaluation compiles once: pad the batch, cut the answer.
+        self.act = lambda state, obs, key: _padded(act, state, (obs,), key, self.envs)
+        self.q_value = lambda state, obs, actions: _chunked(q_value, state, obs, actions)
+        self.value = value
+        self.diagnostic_states = sample_union_states(datasets, diagnostic_states, self.seeds[0])
+        # Each agent's own transitions (a fixed sample) for the lambda_tn distribution.
+        self.own_samples = [_own_sample(dataset, diagnostic_states, self.seeds[0])
+                            for dataset in datasets]
+        self.lambda_tn = jit(lambda state, sample: lambda_tn_values(learner, state, *sample))
+        self.has_tn = bool(getattr(learner.config, "use_tn", False))
+
+    def rows(self, states: Any, update: int) -> list[dict[str, Any]]:
+        """One dict per seed: returns, extrapolation error, value difference.
+
+        states: learner states with leaves [seeds, agents, ...].
+        """
+        from mabcq.envs.rollout import run_episodes
+
+        rows = []
+        n_agents = jax.tree_util.tree_leaves(states)[0].shape[1]
+        for seed_index, seed in enumerate(self.seeds):
+            agent_states = [jax.tree_util.tree_map(lambda leaf, s=seed_index, i=agent: leaf[s, i],
+                                                   states) for agent in range(n_agents)]
+            key = evaluation_key(seed, update)
+            row: dict[str, Any] = {"update": update, "seed": seed}
+            if self.with_returns:  # returns need every agent's policy in the simulator
+                policies = make_agent_policies(self.act, agent_states, key)
+                rollout = run_episodes(
+                    self.task, policies, self.episodes, seed=evaluation_env_seed(seed, update),
+                    gamma=self.gamma, max_steps=self.max_steps, num_envs=self.envs)
+                row.update(rollout_diagnostics(self.q_value, agent_states, rollout, self.task,
+                                               self.min_steps_left))
+            values = agent_values(self.value, agent_states, self.diagnostic_states,
+                                  jax.random.fold_in(key, 1_000_003))
+            if n_agents > 1:
+                row["value_difference"] = value_difference(values)
+            if self.has_tn:
+                row.update(lambda_tn_summary(np.concatenate([
+                    np.asarray(self.lambda_tn(agent_state, sample))
+                    for agent_state, sample in zip(agent_states, self.own_samples, strict=True)
+                ])))
+            rows.append(row)
+        return rows
+
+
+def _padded(fn: Any, state: Any, arrays: tuple[np.ndarray, ...], key: Any, size: int) -> Any:
+    """fn(state, *arrays padded to `size` rows, key)[:rows]: one compiled shape for any E."""
+    rows = arrays[0].shape[0]
+    if rows < size:
+        arrays = tuple(np.concatenate([a, np.repeat(a[-1:], size - rows, axis=0)])
+                       for a in arrays)
+    return np.asarray(fn(state, *arrays, key))[:rows]
+
+
+def _chunked(fn: Any, state: Any, states: np.ndarray, actions: np.ndarray,
+             chunk: int = 1024) -> np.ndarray:
+    """fn(state, states, actions) over fixed-size chunks (the last one padded): [T] values."""
+    out = []
+    for start in range(0, states.shape[0], chunk):
+        part_states, part_actions = states[start:start + chunk], actions[start:start + chunk]
+        rows = part_states.shape[0]
+        if rows < chunk:
+            pad = chunk - rows
+            part_states = np.concatenate([part_states, np.repeat(part_states[-1:], pad, 0)])
+            part_actions = np.concatenate([part_actions, np.repeat(part_actions[-1:], pad, 0)])
+        out.append(np.asarray(fn(state, part_states, part_actions))[:rows])
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+# The range the paper reports for lambda_tn (section 3.3).
+LAMBDA_TN_PAPER_RANGE = (0.2, 1.4)
+
+
+def lambda_tn_values(learner: Any, agent_state: Any, states: jax.Array, actions: jax.Array,
+                     next_states: jax.Array) -> jax.Array:
+    """[B] lambda_tn = phi(mu1) / phi(mu2) of one agent on its own transitions (s, a_i, s').
+
+    Uses the learner's own G1/G2 and mabcq.weights, the same computation as in its update.
+    """
+    from mabcq import weights
+    from mabcq.learners import common
+    from mabcq.learners.base import Batch
+
+    zeros = jax.numpy.zeros(states.shape[0])
+    batch = Batch(states, actions, zeros, next_states, zeros)
+    vae = common.make_vae(learner.config, actions.shape[-1])
+    params = agent_state.params
+    mu1 = common.latent_means(vae, params["vae1"], batch.states, batch.actions)
+    mu2 = common.latent_means(vae, params["vae2"], common.vae_conditions(batch, "vae2"),
+                              batch.actions)
+    return weights.transition_normalization(mu1, mu2, learner.config.tn_max_log)
+
+
+def lambda_tn_summary(values: np.ndarray) -> dict[str, float]:
+    """Share of samples in the paper's [0.2, 1.4] and the 5/50/95% quantiles."""
+    values = np.asarray(values, dtype=np.float64)
+    low, high = LAMBDA_TN_PAPER_RANGE
+    quantiles = np.quantile(values, [0.05, 0.5, 0.95])
+    return {"lambda_tn_data_in_paper_range": float(np.mean((values >= low) & (values <= high))),
+            "lambda_tn_data_p05": float(quantiles[0]),
+            "lambda_tn_data_median": float(quantiles[1]),
+            "lambda_tn_data_p95": float(quantiles[2])}
+
+
+def _own_sample(dataset: AgentDataset, size: int, seed: int) -> tuple[np.ndarray, ...]:
+    """A fixed seeded sample of one agent's own (s, a_i, s'): three arrays [size, ...]."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, _EVAL_SALT, 2]))
+    rows = rng.choice(len(dataset), size=size, replace=size > len(dataset))
+    return (dataset.observations[rows], dataset.actions[rows], dataset.next_observations[rows])

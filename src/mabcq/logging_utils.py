@@ -1,0 +1,229 @@
+"""Run logs: one CSV row per (evaluation, seed), TensorBoard scalars, atomic JSON files.
+
+The CSV is the record a resumed run must reproduce, so the writer can cut the file back to the
+byte offset stored in a checkpoint (rows written after it are written again by the resumed run).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mabcq.errors import UserError
+
+# metrics.csv columns, in order (docs/training.md explains each).
+CSV_COLUMNS: tuple[str, ...] = (
+    "update",
+    "seed",
+    "return_mean",
+    "return_std",
+    "episode_length_mean",
+    "value_difference",
+    "extrapolation_error",
+    "extrapolation_error_all_states",
+    "extrapolation_states",
+    "lambda_vd_mean",
+    "lambda_vd_min",
+    "lambda_vd_max",
+    "lambda_tn_mean",
+    "lambda_tn_min",
+    "lambda_tn_max",
+    "lambda_tn_data_in_paper_range",
+    "lambda_tn_data_p05",
+    "lambda_tn_data_median",
+    "lambda_tn_data_p95",
+    "critic_loss",
+    "actor_loss",
+    "q_mean",
+    "vae1_loss",
+    "vae2_loss",
+    "time_per_update_ms",
+    "wall_time_s",
+)
+
+
+def write_bytes_atomic(path: str | Path, payload: bytes) -> None:
+    """Write `payload` to `path` so that a kill leaves either the old file or the new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as temp_file:
+            temp_file.write(payload)
+            temp_file.flush()
+            os.fsync(temp_file.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        if os.path.exists(temp_name):
+            os.unlink(temp_name)
+        raise
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN/inf are not JSON: write them as null so every reader can parse the file."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(key): _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+def write_json_atomic(path: str | Path, payload: Mapping[str, Any]) -> None:
+    text = json.dumps(_json_safe(payload), indent=2, sort_keys=True)
+    write_bytes_atomic(path, (text + "\n").encode())
+
+
+def open_run_dir(run_dir: Path, config: dict[str, Any], resume: bool) -> bool:
+    """Create RUN_DIR with config.json, or check an existing one against `config` (only with
+    `resume`); returns True if there is a checkpoint to resume from."""
+    config_path = run_dir / "config.json"
+    if config_path.exists():
+        if not resume:
+            raise UserError(f"{run_dir}: already holds a run; pass --resume to continue it "
+                            "or choose another --out")
+        try:
+            saved = json.loads(config_path.read_text())
+        except json.JSONDecodeError as error:
+            raise UserError(f"{config_path}: not valid JSON ({error}); delete the run dir"
+                            ) from error
+        current = json.loads(json.dumps(config))
+        differing = sorted(key for key in set(saved) | set(current)
+                           if saved.get(key) != current.get(key))
+        if differing:
+            details = ", ".join(f"{key}: {saved.get(key)!r} -> {current.get(key)!r}"
+                                for key in differing)
+            raise UserError(f"{config_path}: --resume with different settings ({details}); "
+                            "use the run's original flags")
+        return (run_dir / "checkpoint.npz").exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(config_path, config)
+    return False
+
+
+def _format_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)  # round-trips exactly, so resumed rows compare equal
+    return str(value)
+
+
+class CsvLog:
+    """Append-only CSV with a fixed header; `position()` is the byte offset after the last row."""
+
+    def __init__(self, path: str | Path, columns: Sequence[str] = CSV_COLUMNS) -> None:
+        self.path = Path(path)
+        self.columns = tuple(columns)
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            header = io.StringIO()
+            csv.writer(header, lineterminator="\n").writerow(self.columns)
+            write_bytes_atomic(self.path, header.getvalue().encode())
+
+    def header_size(self) -> int:
+        """Bytes of the header line: truncating here empties the log."""
+        with open(self.path, "rb") as handle:
+            return len(handle.readline())
+
+    def position(self) -> int:
+        return self.path.stat().st_size
+
+    def truncate(self, position: int) -> None:
+        """Cut the file back to `position` (a value `position()` returned earlier)."""
+        with open(self.path, "r+b") as handle:
+            handle.truncate(position)
+
+    def append(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        for row in rows:
+            writer.writerow([_format_cell(row.get(column)) for column in self.columns])
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(buffer.getvalue())
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def read_csv_rows(path: str | Path) -> list[dict[str, str]]:
+    with open(path, encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+class TensorBoardLog:
+    """TensorBoard scalars under `run_dir/tensorboard/seed_<s>`; on resume, events at or after
+    the checkpoint's step are purged so curves are not drawn twice."""
+
+    def __init__(self, log_dir: str | Path, seeds: Sequence[int], purge_step: int | None) -> None:
+        from tensorboardX import SummaryWriter
+
+        self.writers = {
+            seed: SummaryWriter(str(Path(log_dir) / f"seed_{seed}"), purge_step=purge_step)
+            for seed in seeds
+        }
+
+    def log_row(self, row: Mapping[str, Any]) -> None:
+        writer = self.writers[int(row["seed"])]
+        step = int(row["update"])
+        for column, value in row.items():
+            if column in ("update", "seed") or not isinstance(value, int | float):
+                continue
+            if isinstance(value, float) and not math.isfinite(value):
+                continue
+            writer.add_scalar(f"train/{column}", float(value), step)
+
+    def flush(self) -> None:
+        for writer in self.writers.values():
+            writer.flush()
+
+    def close(self) -> None:
+        for writer in self.writers.values():
+            writer.close()
+
+
+def write_summary(run_dir: Path, config: Mapping[str, Any], csv_path: Path,
+                  wall_time: float) -> dict[str, Any]:
+    """summary.json: the last evaluation of every seed and the mean/std of returns over seeds.
+
+    config: the run's config.json dict (task, method, seeds, agent).
+    """
+    import numpy as np
+
+    rows = read_csv_rows(csv_path)
+    final_update = max(int(row["update"]) for row in rows)
+    final = [row for row in rows if int(row["update"]) == final_update]
+
+    def column(name: str) -> list[float]:
+        return [float(row[name]) if row.get(name) not in (None, "") else float("nan")
+                for row in final]
+
+    def mean(name: str) -> float:
+        return float(np.mean(column(name)))
+
+    returns = column("return_mean")
+    summary = {
+        "task": config["task"], "method": config["method"], "seeds": list(config["seeds"]),
+        "agent": config["agent"], "updates": final_update, "wall_time_s": wall_time,
+        "final_return_per_seed": returns,
+        "final_return_mean": float(np.mean(returns)), "final_return_std": float(np.std(returns)),
+        "final_value_difference_mean": mean("value_difference"),
+        "final_extrapolation_error_mean": mean("extrapolation_error"),
+        "final_extrapolation_error_all_mean": mean("extrapolation_error_all_states"),
+        "lambda_tn_range": [float(np.min(column("lambda_tn_min"))),
+                            float(np.max(column("lambda_tn_max")))],
+        "lambda_vd_range": [float(np.min(column("lambda_vd_min"))),
+                            float(np.max(column("lambda_vd_max")))],
+        "final_lambda_vd_mean": mean("lambda_vd_mean"),
+        "final_lambda_tn_data_median": mean("lambda_tn_data_median"),
+        "final_lambda_tn_data_in_paper_range": mean("lambda_tn_data_in_paper_range"),
+        "policies": str(run_dir / "policies"),
+    }
+    write_json_atomic(run_dir / "summary.json", summary)
+    return summary

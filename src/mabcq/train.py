@@ -1,0 +1,387 @@
+"""The training loop: every agent and every seed in one compiled step, periodic evaluation in the
+simulator, the paper's diagnostics, CSV/TensorBoard logs, kill-proof checkpoints and resume.
+
+The learner state lives in one pytree with leading axes [seeds, agents]; agent i's slice is only
+ever updated from agent i's data (mabcq.learners.batched). Evaluation slices each agent's state
+out and runs the agents' policies together in the simulator, each acting on its own.
+
+Resume equality: the training keys are part of the checkpointed state, evaluation randomness is a
+function of (seed, update) only, and the diagnostic state sample is fixed by the first seed, so a
+run killed and resumed writes the same parameters and the same metrics rows as a straight run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mabcq.data.schema import AgentDataset
+from mabcq.errors import UserError
+
+# Presets: what each scale trains for. Learner sizes stay at the paper's Table 8 unless a preset
+# overrides them (the smoke preset uses tiny nets so the whole pipeline runs in seconds).
+# pretrain_updates None: the learner config's vae_pretrain_steps (G1/G2 fitted first, Alg. 1).
+PRESETS: dict[str, dict[str, Any]] = {
+    "smoke": dict(updates=200, pretrain_updates=100, eval_every=100, eval_episodes=1,
+                  eval_max_steps=50, diagnostic_states=256, updates_per_call=50,
+                  learner_overrides={"hidden_sizes": (32, 32), "batch_size": 64},
+                  fast_compile=True),
+    "quick": dict(updates=5000, pretrain_updates=5000, eval_every=1000, eval_episodes=2,
+                  eval_max_steps=1000, diagnostic_states=1000, updates_per_call=100,
+                  learner_overrides={"batch_size": 256}),
+    "paper": dict(updates=50_000, pretrain_updates=None, eval_every=5000, eval_episodes=10,
+                  eval_max_steps=1000, diagnostic_states=10_000, updates_per_call=100,
+                  learner_overrides={}),
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a run's numbers (saved as RUN_DIR/config.json)."""
+
+    task: str
+    method: str
+    seeds: tuple[int, ...]
+    updates: int
+    pretrain_updates: int
+    eval_every: int
+    eval_episodes: int
+    eval_max_steps: int | None
+    diagnostic_states: int
+    updates_per_call: int
+    checkpoint_every: int
+    min_steps_left: int = 300
+    agent: int | None = None  # decentralized mode: train this one agent from its own file
+    learner_overrides: dict[str, Any] = field(default_factory=dict)
+    # XLA's fast-compile options (learners.batched.FAST_COMPILE): ~3x faster compiles, slower
+    # steps. For smoke runs and tests only; never for timing.
+    fast_compile: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        payload = dataclasses.asdict(self)
+        payload["seeds"] = list(self.seeds)
+        payload["learner_overrides"] = {
+            key: list(value) if isinstance(value, tuple) else value
+            for key, value in self.learner_overrides.items()
+        }
+        return payload
+
+
+def make_config(task: str, method: str, seeds: Sequence[int], preset: str = "quick",
+                **overrides: Any) -> TrainConfig:
+    """A TrainConfig from a preset; `overrides` with value None keep the preset's value.
+
+    Learner options (batch_size, optimism, hidden_sizes) go into learner_overrides.
+    """
+    if preset not in PRESETS:
+        raise UserError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    values = {key: value for key, value in PRESETS[preset].items()}
+    learner_overrides = dict(values.pop("learner_overrides"))
+    for key in ("batch_size", "optimism", "hidden_sizes"):
+        if overrides.get(key) is not None:
+            learner_overrides[key] = overrides[key]
+        overrides.pop(key, None)
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    if values.get("checkpoint_every") is None:
+        values["checkpoint_every"] = values["eval_every"]
+    if values["pretrain_updates"] is None:
+        from mabcq.config import learner_config
+
+        values["pretrain_updates"] = learner_config(method, task,
+                                                    **learner_overrides).vae_pretrain_steps
+    if not seeds:
+        raise UserError("--seeds: give at least one seed, e.g. --seeds 0,1,2")
+    config = TrainConfig(task=task, method=method, seeds=tuple(int(s) for s in seeds),
+                         learner_overrides=learner_overrides, **values)
+    _check_counts(config)
+    return config
+
+
+def _check_counts(config: TrainConfig) -> None:
+    for name in ("updates", "eval_every", "updates_per_call", "checkpoint_every",
+                 "eval_episodes", "diagnostic_states"):
+        if getattr(config, name) < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(config, name)}")
+    if config.pretrain_updates < 0:
+        raise UserError(f"--pretrain-updates must be >= 0, got {config.pretrain_updates}")
+    if len(set(config.seeds)) != len(config.seeds):
+        raise UserError(f"--seeds: repeated seed in {list(config.seeds)}")
+
+
+def call_size(config: TrainConfig) -> int:
+    """Updates per compiled call: divides every count at which the loop must stop and look
+    (evaluation, checkpoint, end of pretraining, end), and is at most updates_per_call."""
+    step = 0
+    for count in (config.updates, config.eval_every, config.checkpoint_every,
+                  config.pretrain_updates):
+        step = math.gcd(step, count)
+    best = 1
+    for divisor in range(1, min(step, config.updates_per_call) + 1):
+        if step % divisor == 0:
+            best = divisor
+    return best
+
+
+def window_summary(window: dict[str, list[np.ndarray]], seed_index: int) -> dict[str, float]:
+    """Losses and lambda stats of one seed over an evaluation window.
+
+    window: metric name -> list of [seeds, agents] arrays (one per compiled call, each already
+    averaged over that call's updates). Means average over calls and agents; *_min/*_max take
+    the extremes over calls and agents.
+    """
+    summary: dict[str, float] = {}
+    for name, values in window.items():
+        # float64 so a window restored from a checkpoint's JSON sums exactly like the original
+        stacked = np.stack([np.asarray(value, np.float64)[seed_index] for value in values])
+        if name.endswith("_min"):
+            summary[name] = float(stacked.min())
+        elif name.endswith("_max"):
+            summary[name] = float(stacked.max())
+        else:
+            summary[name] = float(stacked.mean())
+    return summary
+
+
+def validate_datasets(task: Any, datasets: Sequence[AgentDataset], agent: int | None,
+                      source: str) -> None:
+    """Check the datasets fit `task` (agent count, state and action dims, recorded task name)."""
+    expected_agents = 1 if agent is not None else task.n_agents
+    if len(datasets) != expected_agents:
+        raise UserError(f"{source}: holds {len(datasets)} agent file(s) but {task.name} has "
+                        f"{task.n_agents} agents; pass the dataset directory built for {task.name}")
+    agent_ids = [agent] if agent is not None else list(range(task.n_agents))
+    for agent_id, dataset in zip(agent_ids, datasets, strict=True):
+        recorded = dataset.metadata.get("task")
+        if recorded is not None and recorded != task.name:
+            raise UserError(f"{source}: agent {agent_id}'s data was built for task {recorded!r}, "
+                            f"not {task.name!r}; train {recorded} or pass data for {task.name}")
+        recorded_agent = dataset.metadata.get("agent")
+        if agent is not None and recorded_agent is not None and int(recorded_agent) != agent:
+            raise UserError(f"{source}: this file holds agent {recorded_agent}'s data, not agent "
+                            f"{agent}'s; pass --agent {recorded_agent} or agent {agent}'s file")
+        if dataset.state_dim != task.state_dim:
+            raise UserError(f"{source}: agent {agent_id}'s states have {dataset.state_dim} dims, "
+                            f"{task.name} has {task.state_dim}; pass data built for {task.name}")
+        if dataset.action_dim != task.agent_action_dim(agent_id):
+            raise UserError(
+                f"{source}: agent {agent_id}'s actions have {dataset.action_dim} dims, "
+                f"{task.name} gives it {task.agent_action_dim(agent_id)}; pass data for {task.name}"
+            )
+        if len(dataset) == 0:
+            raise UserError(f"{source}: agent {agent_id}'s dataset is empty")
+
+
+def enable_compilation_cache(directory: str | Path | None = None) -> Path | None:
+    """Keep XLA's compiled steps on disk so the next run starts in seconds, not tens of seconds.
+
+    Compiling the update, init and evaluation functions dominates short runs on this 2-core CPU;
+    the cache only skips compilation, the numbers are the same. Directory: `directory`, else
+    $MABCQ_JAX_CACHE, else ~/.cache/mabcq/jax; MABCQ_JAX_CACHE=off disables it.
+    """
+    import os
+
+    import jax
+
+    setting = directory or os.environ.get("MABCQ_JAX_CACHE") or Path.home() / ".cache/mabcq/jax"
+    if str(setting).lower() in ("off", "0", "none", ""):
+        return None
+    path = Path(setting)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None  # a read-only home is no reason to fail a run
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    return path
+
+
+def timed(fn: Any, *args: Any) -> tuple[Any, float]:
+    """Call fn, wait for its result, return (result, seconds)."""
+    import jax
+
+    start = time.perf_counter()
+    result = jax.block_until_ready(fn(*args))
+    return result, time.perf_counter() - start
+
+
+def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | Path, *,
+          resume: bool = False, stop_after: int | None = None,
+          progress: bool = True) -> dict[str, Any] | None:
+    """Train `config.method` on `datasets` (one per agent, or agent config.agent's alone), all
+    seeds at once; write RUN_DIR (config.json, metrics.csv, tensorboard/, checkpoint.npz,
+    policies/, summary.json). Returns the summary, or None when stopped early by `stop_after`
+    (total updates, pretraining included: a stand-in for a kill in tests).
+    """
+    import jax
+    import jax.numpy as jnp
+    from tqdm.auto import tqdm
+
+    from mabcq.checkpoint import load_checkpoint, save_checkpoint
+    from mabcq.config import learner_config
+    from mabcq.envs.tasks import get_task
+    from mabcq.evaluate import Evaluator
+    from mabcq.learners.base import make_learner
+    from mabcq.learners.batched import (
+        FAST_COMPILE,
+        agent_keys,
+        init_agent,
+        make_multi_update,
+        make_transition_weights,
+        stack_agent_data,
+    )
+    from mabcq.logging_utils import CsvLog, TensorBoardLog, open_run_dir, write_summary
+
+    run_dir = Path(run_dir)
+    task = get_task(config.task)
+    validate_datasets(task, datasets, config.agent, "training data")
+    learner = make_learner(config.method,
+                           learner_config(config.method, config.task, **config.learner_overrides))
+    resuming = open_run_dir(run_dir, config.to_json(), resume)
+    n_all_agents = task.n_agents
+    agent_ids = [config.agent] if config.agent is not None else list(range(n_all_agents))
+    data = stack_agent_data(datasets)
+    # Agent i's initial state and key stream come from (seed, i) alone, so agent i trained by
+    # itself (--agent i) starts exactly where its slice of the all-agents run starts.
+    options = FAST_COMPILE if config.fast_compile else None
+    init = jax.jit(lambda seed, agent: init_agent(learner, seed, agent, task.state_dim,
+                                                  task.agent_action_dim(agent_ids[0])),
+                   compiler_options=options)
+    states = _stack([_stack([init(jnp.int32(seed), jnp.int32(agent)) for agent in agent_ids])
+                     for seed in config.seeds])
+    keys = jnp.stack([agent_keys(seed, n_all_agents)[jnp.asarray(agent_ids)]
+                      for seed in config.seeds])
+    calls = call_size(config)
+    total = config.pretrain_updates + config.updates
+    update_fns = {phase: make_multi_update(learner, phase, calls, compiler_options=options)
+                  for phase in ("pretrain", "train")}
+    # MABCQ with G1/G2 frozen after pretraining: lambda_tn of every transition, computed once
+    # (same numbers as computing it in each update); None for the other methods.
+    transition_weights = make_transition_weights(learner, compiler_options=options)
+    lambda_tn_table, table_ready = None, False
+    evaluator = Evaluator(learner, task, config.seeds, datasets, gamma=learner.config.gamma,
+                          episodes=config.eval_episodes, max_steps=config.eval_max_steps,
+                          diagnostic_states=config.diagnostic_states,
+                          min_steps_left=config.min_steps_left,
+                          with_returns=config.agent is None, compiler_options=options)
+    csv_log = CsvLog(run_dir / "metrics.csv")
+    done, window, pretrain_last, wall_before = 0, {}, {}, 0.0
+    if resuming:
+        tree, meta = load_checkpoint(run_dir / "checkpoint.npz", {"states": states, "keys": keys})
+        states, keys, done = tree["states"], tree["keys"], int(meta["done"])
+        window = {name: [np.asarray(value) for value in values]
+                  for name, values in meta["window"].items()}
+        pretrain_last = {name: [np.asarray(value) for value in values]
+                         for name, values in meta["pretrain_last"].items()}
+        wall_before = float(meta["wall_time_s"])
+        csv_log.truncate(int(meta["csv_position"]))
+    else:
+        csv_log.truncate(csv_log.header_size())
+    tensorboard = TensorBoardLog(run_dir / "tensorboard", config.seeds,
+                                 purge_step=max(done - config.pretrain_updates, 0) + 1
+                                 if resuming else None)
+    started, timed_seconds, timed_updates, compiled = time.perf_counter(), 0.0, 0, set()
+    bar = tqdm(total=total, initial=done, disable=not progress, unit="upd",
+               desc=f"{config.method} {config.task}", dynamic_ncols=True)
+    last_rows: list[dict[str, Any]] = []
+    try:
+        while done < total:
+            if stop_after is not None and done >= stop_after:
+                return None
+            phase = "pretrain" if done < config.pretrain_updates else "train"
+            if phase == "pretrain":
+                (states, keys, metrics), seconds = timed(update_fns[phase], states, data, keys)
+            else:
+                if not table_ready:  # first train call of this process (also after a resume)
+                    lambda_tn_table, table_ready = transition_weights(states, data), True
+                (states, keys, metrics), seconds = timed(update_fns[phase], states, data, keys,
+                                                         lambda_tn_table)
+            done += calls
+            bar.update(calls)
+            if phase == "pretrain":  # the generative models' last losses go into every row
+                pretrain_last = {name: [np.asarray(value)] for name, value in metrics.items()}
+            else:
+                for name, value in metrics.items():
+                    window.setdefault(name, []).append(np.asarray(value))
+                if phase in compiled:  # the first call of a process also compiles
+                    timed_seconds, timed_updates = timed_seconds + seconds, timed_updates + calls
+                trained = done - config.pretrain_updates
+                if trained % config.eval_every == 0 or done == total:
+                    wall = wall_before + time.perf_counter() - started
+                    per_update = timed_seconds / timed_updates if timed_updates else float("nan")
+                    last_rows = evaluator.rows(states, trained)
+                    for seed_index, row in enumerate(last_rows):
+                        row.update(window_summary({**pretrain_last, **window}, seed_index))
+                        row.update(time_per_update_ms=1000.0 * per_update, wall_time_s=wall)
+                    csv_log.append(last_rows)
+                    for row in last_rows:
+                        tensorboard.log_row(row)
+                    tensorboard.flush()
+                    window, timed_seconds, timed_updates = {}, 0.0, 0
+                    bar.set_postfix(_postfix(last_rows), refresh=False)
+            compiled.add(phase)
+            if done % config.checkpoint_every == 0 or done == total:
+                meta = {"done": done, "csv_position": csv_log.position(),
+                        "wall_time_s": wall_before + time.perf_counter() - started,
+                        "window": _jsonable(window), "pretrain_last": _jsonable(pretrain_last)}
+                save_checkpoint(run_dir / "checkpoint.npz", {"states": states, "keys": keys},
+                                meta)
+    finally:
+        bar.close()
+        tensorboard.close()
+    export_policies(learner, config, states, run_dir / "policies", task, agent_ids)
+    return write_summary(run_dir, config.to_json(), csv_log.path,
+                         wall_before + time.perf_counter() - started)
+
+
+def _jsonable(window: dict[str, list[np.ndarray]]) -> dict[str, list[Any]]:
+    return {name: [np.asarray(value).tolist() for value in values]
+            for name, values in window.items()}
+
+
+def _stack(trees: Sequence[Any]) -> Any:
+    import jax
+    import jax.numpy as jnp
+
+    return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *trees)
+
+
+def _postfix(rows: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """Progress-bar fields: mean latest return over seeds, median lambda_tn on own data."""
+    postfix = {}
+    returns = [row["return_mean"] for row in rows if "return_mean" in row]
+    if returns:
+        postfix["return"] = f"{np.mean(returns):.1f}"
+    lambdas = [row["lambda_tn_data_median"] for row in rows if "lambda_tn_data_median" in row]
+    if lambdas:
+        postfix["lambda_tn_median"] = f"{np.mean(lambdas):.2f}"
+    return postfix
+
+
+def export_policies(learner: Any, config: TrainConfig, states: Any, out_dir: Path, task: Any,
+                    agent_ids: Sequence[int]) -> list[Path]:
+    """One policy file per (seed, agent): policies/seed_<s>/agent_<i>.msgpack, each loadable and
+    runnable without the other agents' files."""
+    import jax
+
+    from mabcq.learners.export import export_policy
+
+    paths = []
+    for seed_index, seed in enumerate(config.seeds):
+        for slot, agent in enumerate(agent_ids):
+            agent_state = jax.tree_util.tree_map(lambda leaf, s=seed_index, i=slot: leaf[s, i],
+                                                 states)
+            path = out_dir / f"seed_{seed}" / f"agent_{agent}.msgpack"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            metadata = {"task": task.name, "agent": agent, "n_agents": task.n_agents,
+                        "action_slice": list(task.action_slices[agent]), "seed": seed,
+                        "updates": config.updates, "method": config.method}
+            export_policy(path, config.method, learner.config, agent_state, metadata)
+            paths.append(path)
+    return paths

@@ -1,0 +1,45 @@
+"""Smoke: every method trains a few hundred updates on a smoke dataset built by the data
+package and is evaluated for one episode in the simulator, through the real loop."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_train_support import TASK, deterministic_rows, tiny_config, use_test_compilation_cache
+
+from mabcq.cli import main
+from mabcq.data.io import load_dataset_dir
+from mabcq.train import train
+from mabcq.train_commands import METHOD_NAMES
+
+use_test_compilation_cache()
+
+
+@pytest.fixture(scope="module")
+def smoke_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("smoke-data")
+    assert main(["data", "build", TASK, "--preset", "smoke", "--out", str(out),
+                 "--no-progress"]) == 0
+    return out
+
+
+@pytest.mark.parametrize("method", METHOD_NAMES)
+def test_every_method_trains_and_evaluates(method: str, smoke_data: Path, tmp_path: Path) -> None:
+    config = tiny_config(method, seeds=(0, 1), updates=200, pretrain_updates=100,
+                         eval_every=200)
+    summary = train(config, load_dataset_dir(smoke_data), tmp_path / method, progress=False)
+    assert summary is not None and summary["updates"] == 200
+    rows = deterministic_rows(tmp_path / method)
+    assert [row["seed"] for row in rows] == ["0", "1"]
+    has_weights = {"mabcq": ("vd", "tn"), "mabcq-no-tn": ("vd",), "mabcq-no-vd": ("tn",)}
+    for row in rows:
+        for column in ("return_mean", "episode_length_mean", "value_difference", "critic_loss"):
+            assert np.isfinite(float(row[column])), (method, column)
+        assert 1 <= float(row["episode_length_mean"]) <= 20  # one short evaluation episode
+        for weight in ("vd", "tn"):
+            reported = row[f"lambda_{weight}_mean"] != ""
+            assert reported == (weight in has_weights.get(method, ())), (method, weight)
+    assert json.loads((tmp_path / method / "summary.json").read_text())["method"] == method
