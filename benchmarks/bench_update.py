@@ -54,6 +54,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--flops", action="store_true", help="print XLA's FLOP count per update")
     parser.add_argument("--no-d3rlpy", action="store_true", help="skip the d3rlpy row")
+    parser.add_argument(
+        "--d3rlpy-only",
+        action="store_true",
+        help="only time d3rlpy's BCQ and print its median ms/update (used in a child process)",
+    )
     return parser.parse_args(argv)
 
 
@@ -151,15 +156,14 @@ def time_row(
             jax.block_until_ready((states, metrics))
             times[method].append(1e3 * (time.perf_counter() - start) / args.updates_per_call)
             runs[method][1:3] = [states, keys]
-    # Other frameworks run in their own block right after: interleaving torch and XLA calls
-    # made both thread pools fight (d3rlpy measured ~30x slower that way).
-    for name, make_runner in extra.items():
-        runner = make_runner()  # created only now: made before the JAX rows, it ran ~20x slower
-        if runner is None:
+    # Other frameworks run right after, in a child process without JAX: in this process torch
+    # and XLA's thread pools fought (d3rlpy measured 20-50x slower).
+    for name, runner in extra.items():
+        measured = runner()
+        if measured is None:
             del times[name]
-            continue
-        for _ in range(args.rounds):
-            times[name].append(runner())
+        else:
+            times[name] = measured
     return Timed(f"{agents} x {seeds}", agents, seeds, times, mflop)
 
 
@@ -205,8 +209,34 @@ def make_d3rlpy_runner(args: argparse.Namespace):
     return run
 
 
+def d3rlpy_in_child(argv: list[str] | None) -> list[float] | None:
+    """Per-round ms/update of d3rlpy's BCQ, timed in a child process (no JAX loaded there)."""
+    import os
+    import subprocess
+
+    command = [sys.executable, __file__, *(sys.argv[1:] if argv is None else argv)]
+    # torch's OpenMP threads spin-wait by default; on cores shared with other jobs that made
+    # single updates take 0.3-1 s instead of ~20-30 ms. PASSIVE (unless set) keeps it sane.
+    env = dict(os.environ)
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    done = subprocess.run(
+        command + ["--d3rlpy-only"], capture_output=True, text=True, env=env, check=False
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("d3rlpy-ms ")]
+    if done.returncode != 0 or not lines:
+        print(f"# d3rlpy child failed: {done.stderr.strip()[-300:]}", file=sys.stderr)
+        return None
+    return [float(value) for value in lines[-1].split()[1:]]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.d3rlpy_only:
+        runner = make_d3rlpy_runner(args)
+        if runner is None:
+            return 1
+        print("d3rlpy-ms " + " ".join(f"{runner():.3f}" for _ in range(args.rounds)))
+        return 0
     import jax
 
     methods = args.methods.split(",")
@@ -232,20 +262,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# timing {agents} agents x {seeds} seeds ...", file=sys.stderr, flush=True)
         extra = None
         if d3rlpy_importable and agents * seeds == 1:
-            extra = {"d3rlpy": lambda: make_d3rlpy_runner(args)}
+            extra = {"d3rlpy": lambda: d3rlpy_in_child(argv)}
         rows.append(time_row(args, agents, seeds, methods, extra))
     head = ["agents x seeds"]
     for method in methods:
         head += [f"{method} ms/update", f"{method} ms/agent-update"]
     if len(methods) >= 2:
         head.append(f"{methods[0]}/{methods[1]}")
-    head += [CALIBRATION, f"{methods[0]} ms/update scaled to idle"]
+    head += [CALIBRATION]
     if args.flops:
         head += [f"{m} MFLOP/update" for m in methods] + [f"{m} GFLOPS" for m in methods]
     print(
-        f"# '{CALIBRATION}': a 10240x64 @ 64x64 matmul timed in the same rounds (idle machine:"
-        f" {IDLE_MATMUL_GFLOPS:.0f}); 'scaled to idle' = ms x GFLOPS now /"
-        f" {IDLE_MATMUL_GFLOPS:.0f}, a rough estimate for an unshared machine, not a measurement"
+        f"# '{CALIBRATION}': one jitted 10240x64 @ 64x64 matmul call (best of 3) timed in the"
+        " same rounds: how fast this machine is right now (MEASURED.md reports"
+        f" {IDLE_MATMUL_GFLOPS:.0f} for that shape; a single call here peaks near 190)"
     )
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
@@ -261,8 +291,7 @@ def main(argv: list[str] | None = None) -> int:
             ratios = [a / b for a, b in pairs_ms]
             cells.append(f"{statistics.median(ratios):.3f}")
         gflops_now = statistics.median(row.times_ms[CALIBRATION])
-        scaled = medians[methods[0]] * gflops_now / IDLE_MATMUL_GFLOPS
-        cells += [f"{gflops_now:.0f}", f"{scaled:.2f}"]
+        cells += [f"{gflops_now:.0f}"]
         if args.flops:
             cells += [f"{row.mflop[m]:.0f}" for m in methods]
             cells += [f"{row.mflop[m] / medians[m]:.0f}" for m in methods]
@@ -282,7 +311,11 @@ def main(argv: list[str] | None = None) -> int:
     for method in methods:
         ratio = statistics.median(row.times_ms[method]) / d3rlpy_ms
         cells.append(f"ours {method} / d3rlpy BCQ = {ratio:.3f}")
-    print("| d3rlpy 2.8.1 BCQ, 1 agent, timed right after | " + " | ".join(cells) + " |")
+    print(
+        "| d3rlpy 2.8.1 BCQ, 1 agent, timed right after (child process) | "
+        + " | ".join(cells)
+        + " |"
+    )
     return 0
 
 
