@@ -7,9 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from mabcq.atomic import write_bytes
 from mabcq.checkpoint import load_checkpoint, save_checkpoint
 from mabcq.errors import UserError
-from mabcq.logging_utils import CsvLog, read_csv_rows, write_bytes_atomic
+from mabcq.logging_utils import CsvLog, read_csv_rows
 
 
 def _tree(scale: float) -> dict:
@@ -58,14 +59,14 @@ def test_truncated_or_missing_checkpoint_is_a_user_error(tmp_path: Path) -> None
 
 def test_failed_atomic_write_keeps_the_old_file(tmp_path: Path, monkeypatch) -> None:
     target = tmp_path / "f.bin"
-    write_bytes_atomic(target, b"old")
+    write_bytes(target, b"old")
 
     def crash(*args):
         raise OSError("disk died mid-write")
 
     monkeypatch.setattr("mabcq.logging_utils.os.replace", crash)
     with pytest.raises(OSError):
-        write_bytes_atomic(target, b"new")
+        write_bytes(target, b"new")
     assert target.read_bytes() == b"old"
     assert [path.name for path in tmp_path.iterdir()] == ["f.bin"]  # no temp file left
 

@@ -19,8 +19,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from mabcq.atomic import write_bytes
 from mabcq.errors import UserError
-from mabcq.logging_utils import write_bytes_atomic
 
 FORMAT_VERSION = 1
 
@@ -43,7 +43,7 @@ def save_checkpoint(path: str | Path, tree: Any, metadata: dict[str, Any]) -> No
     arrays["header_json"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    write_bytes_atomic(path, buffer.getvalue())
+    write_bytes(path, buffer.getvalue())
 
 
 def load_checkpoint(path: str | Path, template: Any) -> tuple[Any, dict[str, Any]]:

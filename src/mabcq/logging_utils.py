@@ -11,11 +11,11 @@ import io
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mabcq import atomic
 from mabcq.errors import UserError
 
 # metrics.csv columns, in order (docs/training.md explains each).
@@ -49,23 +49,6 @@ CSV_COLUMNS: tuple[str, ...] = (
 )
 
 
-def write_bytes_atomic(path: str | Path, payload: bytes) -> None:
-    """Write `payload` to `path` so that a kill leaves either the old file or the new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as temp_file:
-            temp_file.write(payload)
-            temp_file.flush()
-            os.fsync(temp_file.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        if os.path.exists(temp_name):
-            os.unlink(temp_name)
-        raise
-
-
 def _json_safe(value: Any) -> Any:
     """NaN/inf are not JSON: write them as null so every reader can parse the file."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -78,8 +61,8 @@ def _json_safe(value: Any) -> Any:
 
 
 def write_json_atomic(path: str | Path, payload: Mapping[str, Any]) -> None:
-    text = json.dumps(_json_safe(payload), indent=2, sort_keys=True)
-    write_bytes_atomic(path, (text + "\n").encode())
+    """Atomic JSON with NaN/inf written as null."""
+    atomic.write_json(path, _json_safe(payload))
 
 
 def open_run_dir(run_dir: Path, config: dict[str, Any], resume: bool) -> bool:
@@ -126,7 +109,7 @@ class CsvLog:
         if not self.path.exists() or self.path.stat().st_size == 0:
             header = io.StringIO()
             csv.writer(header, lineterminator="\n").writerow(self.columns)
-            write_bytes_atomic(self.path, header.getvalue().encode())
+            atomic.write_bytes(self.path, header.getvalue().encode())
 
     def header_size(self) -> int:
         """Bytes of the header line: truncating here empties the log."""

@@ -68,9 +68,9 @@ def save_actor(path: str | os.PathLike, actor_params) -> None:
     """Atomically write actor parameters (flax msgpack)."""
     from flax import serialization
 
-    from mabcq.behavior.checkpoint import atomic_write_bytes
+    from mabcq import atomic
 
-    atomic_write_bytes(Path(path), serialization.msgpack_serialize(_to_numpy(actor_params)))
+    atomic.write_bytes(Path(path), serialization.msgpack_serialize(_to_numpy(actor_params)))
 
 
 def load_actor(path: str | os.PathLike):

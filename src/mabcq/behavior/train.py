@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from mabcq import __version__
-from mabcq.behavior.checkpoint import atomic_save_npz, atomic_write_json
+from mabcq.atomic import save_npz, write_json
 from mabcq.behavior.sac import SAC, Batch, SACConfig
 from mabcq.envs.rollout import physics_state, restore_physics_state, run_episodes
 from mabcq.envs.tasks import Task, make_env
@@ -130,7 +130,7 @@ class _Trainer:
             env_physics=np.stack([physics_state(env) for env in self.envs]),
             obs=self.obs, ep_len=self.ep_len, ep_return=self.ep_return,
             progress_json=np.frombuffer(json.dumps(progress).encode(), np.uint8))
-        atomic_save_npz(self.out / "checkpoint.npz", arrays)
+        save_npz(self.out / "checkpoint.npz", arrays)
 
     def restore(self, path: Path) -> None:
         import jax.numpy as jnp
@@ -290,7 +290,7 @@ def train_behavior(task: Task, config: BehaviorConfig, out: Path, seed: int = 0,
         "evaluations": trainer.evals, "train_episode_returns": trainer.train_returns,
         "levels": choose_levels(trainer.evals, config.intermediate_fraction),
     }
-    atomic_write_json(out / "behavior.json", record)
+    write_json(out / "behavior.json", record)
     return record
 
 

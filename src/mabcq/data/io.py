@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from mabcq import __version__
+from mabcq.atomic import atomic_path
 from mabcq.data.schema import ARRAY_FIELDS, AgentDataset
 from mabcq.errors import UserError
 
@@ -201,29 +201,17 @@ def save_agent_dataset(dataset: AgentDataset, path: str | os.PathLike) -> Path:
     metadata = _jsonable({**dataset.metadata, "format_version": FORMAT_VERSION,
                           "package_version": dataset.metadata.get("package_version",
                                                                   __version__)})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        with h5py.File(temp_name, "w") as file:
-            file.attrs["format"] = FORMAT_NAME
-            file.attrs["format_version"] = FORMAT_VERSION
-            file.attrs["task"] = str(metadata["task"])
-            file.attrs["agent"] = int(metadata["agent"])
-            file.attrs["n_agents"] = int(metadata["n_agents"])
-            file.attrs["metadata_json"] = json.dumps(metadata, sort_keys=True)
-            for name in ARRAY_FIELDS:
-                file.create_dataset(name, data=getattr(dataset, name))
-            if dataset.parts is not None:
-                file.create_dataset("parts", data=dataset.parts)
-        with open(temp_name, "rb+") as flushed:
-            os.fsync(flushed.fileno())
-        os.chmod(temp_name, 0o644)  # mkstemp makes 0600; datasets are meant to be shared
-        os.replace(temp_name, path)
-    except BaseException:
-        if os.path.exists(temp_name):
-            os.remove(temp_name)
-        raise
+    with atomic_path(path) as temp_path, h5py.File(temp_path, "w") as file:
+        file.attrs["format"] = FORMAT_NAME
+        file.attrs["format_version"] = FORMAT_VERSION
+        file.attrs["task"] = str(metadata["task"])
+        file.attrs["agent"] = int(metadata["agent"])
+        file.attrs["n_agents"] = int(metadata["n_agents"])
+        file.attrs["metadata_json"] = json.dumps(metadata, sort_keys=True)
+        for name in ARRAY_FIELDS:
+            file.create_dataset(name, data=getattr(dataset, name))
+        if dataset.parts is not None:
+            file.create_dataset("parts", data=dataset.parts)
     return path
 
 

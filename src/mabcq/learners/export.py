@@ -8,8 +8,6 @@ G1; never G2, targets or optimizer states). Written atomically (temp file + os.r
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import serialization
 
+from mabcq import atomic
 from mabcq.config import LearnerConfig
 from mabcq.errors import UserError
 from mabcq.learners.base import AgentState, Learner, make_learner
@@ -70,18 +69,7 @@ def export_policy(
         "params": jax.tree.map(np.asarray, params),
     }
     data = serialization.msgpack_serialize(record)
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, target)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    atomic.write_bytes(path, data)
 
 
 def _policy_dims(params: dict[str, Any]) -> tuple[int, int]:
