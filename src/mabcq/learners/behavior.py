@@ -8,8 +8,6 @@ it never influences the actions.
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
 import optax
@@ -80,15 +78,9 @@ class BehaviorLearner:
         next_values = self.critic.apply(target_critic, batch.next_states, next_actions)[0]
         y = jax.lax.stop_gradient(batch.rewards + cfg.gamma * (1.0 - batch.dones) * next_values)
 
-        def critic_loss_fn(critic_params: Any) -> tuple[jax.Array, jax.Array]:
-            q = self.critic.apply(critic_params, batch.states, batch.actions)[0]
-            return jnp.mean((q - y) ** 2), jnp.mean(q)
-
-        (critic_loss, q_mean), grads = jax.value_and_grad(critic_loss_fn, has_aux=True)(
-            params["critic"]
-        )
-        critic_params, critic_opt = common.optimizer_step(
-            self.critic_opt, params["critic"], agent_state.opt_states["critic"], grads
+        critic_params, critic_opt, critic_loss, q_mean = common.td_critic_step(
+            self.critic, self.critic_opt, params["critic"], agent_state.opt_states["critic"],
+            batch, y,
         )
         new_state = AgentState(
             {**params, "critic": critic_params},

@@ -21,6 +21,23 @@ def optimizer_step(
     return optax.apply_updates(params, updates), opt_state
 
 
+def td_critic_step(
+    critic: Any, critic_opt: Any, critic_params: Any, opt_state: Any, batch: Batch, targets: Any
+) -> tuple[Any, Any, jax.Array, jax.Array]:
+    """One unweighted step of the first critic towards fixed TD targets [B] (DDPG, Behavior).
+
+    Returns (critic_params, opt_state, loss, mean Q1).
+    """
+
+    def loss_fn(params: Any) -> tuple[jax.Array, jax.Array]:
+        q = critic.apply(params, batch.states, batch.actions)[0]
+        return jnp.mean((q - targets) ** 2), jnp.mean(q)
+
+    (loss, q_mean), grads = jax.value_and_grad(loss_fn, has_aux=True)(critic_params)
+    critic_params, opt_state = optimizer_step(critic_opt, critic_params, opt_state, grads)
+    return critic_params, opt_state, loss, q_mean
+
+
 def soft_update(target: Any, online: Any, tau: float) -> Any:
     """Polyak averaging: target <- tau * online + (1 - tau) * target."""
     return jax.tree.map(lambda t, o: (1.0 - tau) * t + tau * o, target, online)

@@ -1,37 +1,20 @@
 """Synthetic per-agent datasets for tests and benchmarks (no simulator, no files).
 
-Fields and dtypes follow data/schema.py's AgentDataset, so stack_agent_data accepts them like
-real datasets. The data has structure a VAE and a critic can fit: actions depend on the state,
-next states on state and action, rewards on both.
+They are AgentDatasets (data/schema.py), so stack_agent_data accepts them like real datasets.
+The data has structure a VAE and a critic can fit: actions depend on the state, next states
+on state and action, rewards on both.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 import numpy as np
 
-
-@dataclass(frozen=True)
-class SyntheticDataset:
-    """Same fields as AgentDataset: [T, S], [T, A], [T], [T, S], [T] bool, [T] bool."""
-
-    observations: np.ndarray
-    actions: np.ndarray
-    rewards: np.ndarray
-    next_observations: np.ndarray
-    terminals: np.ndarray
-    timeouts: np.ndarray
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return int(self.observations.shape[0])
+from mabcq.data.schema import AgentDataset
 
 
 def synthetic_dataset(
     seed: int, size: int, state_dim: int, action_dim: int, max_action: float = 1.0
-) -> SyntheticDataset:
+) -> AgentDataset:
     """`size` transitions of a random linear system with a noisy linear-tanh behavior policy."""
     rng = np.random.default_rng(seed)
     policy = rng.normal(scale=0.5, size=(state_dim, action_dim))
@@ -42,7 +25,7 @@ def synthetic_dataset(
     rewards = 1.0 + 0.1 * states[:, 0] - 0.1 * np.sum(actions**2, axis=1)
     terminals = rng.random(size) < 0.02
     timeouts = ~terminals & (rng.random(size) < 0.01)
-    return SyntheticDataset(
+    return AgentDataset(
         observations=states.astype(np.float32),
         actions=actions.astype(np.float32),
         rewards=rewards.astype(np.float32),
