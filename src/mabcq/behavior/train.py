@@ -1,6 +1,6 @@
 """Train the SAC behavior policy of a task: lockstep envs, replay, evaluation, snapshots, resume.
 
-Output directory (see docs/data.md):
+Output directory (see the README, "Behavior directory"):
   behavior.json            config, evaluations, snapshots, chosen early/intermediate/expert levels
   checkpoint.npz           latest full state (SAC pytree, replay, envs, RNGs): resume point
   snapshots/step_N.msgpack actor parameters at every evaluation
