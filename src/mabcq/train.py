@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from mabcq.data.io import validate_agent_dataset
 from mabcq.data.schema import AgentDataset
 from mabcq.errors import UserError
 
@@ -151,7 +152,8 @@ def window_summary(window: dict[str, list[np.ndarray]], seed_index: int) -> dict
 
 def validate_datasets(task: Any, datasets: Sequence[AgentDataset], agent: int | None,
                       source: str) -> None:
-    """Check the datasets fit `task` (agent count, state and action dims, recorded task name)."""
+    """Check the datasets fit `task`: agent count, recorded task and agent, then every field
+    (data.io.validate_agent_dataset), so in-memory datasets get the checks files get."""
     expected_agents = 1 if agent is not None else task.n_agents
     if len(datasets) != expected_agents:
         raise UserError(f"{source}: holds {len(datasets)} agent file(s) but {task.name} has "
@@ -166,16 +168,8 @@ def validate_datasets(task: Any, datasets: Sequence[AgentDataset], agent: int | 
         if agent is not None and recorded_agent is not None and int(recorded_agent) != agent:
             raise UserError(f"{source}: this file holds agent {recorded_agent}'s data, not agent "
                             f"{agent}'s; pass --agent {recorded_agent} or agent {agent}'s file")
-        if dataset.state_dim != task.state_dim:
-            raise UserError(f"{source}: agent {agent_id}'s states have {dataset.state_dim} dims, "
-                            f"{task.name} has {task.state_dim}; pass data built for {task.name}")
-        if dataset.action_dim != task.agent_action_dim(agent_id):
-            raise UserError(
-                f"{source}: agent {agent_id}'s actions have {dataset.action_dim} dims, "
-                f"{task.name} gives it {task.agent_action_dim(agent_id)}; pass data for {task.name}"
-            )
-        if len(dataset) == 0:
-            raise UserError(f"{source}: agent {agent_id}'s dataset is empty")
+        # Shapes, dtypes, NaN/inf and the dims of the recorded task: the file format's checks.
+        validate_agent_dataset(dataset, f"{source}: agent {agent_id}")
 
 
 def enable_compilation_cache(directory: str | Path | None = None) -> Path | None:
