@@ -3,7 +3,7 @@
 The batched step is a map of the single-agent computation over (seed, agent) pairs, nothing
 more: pair p reads only states[p], keys[p] and its own agent's rows of the data. Whether the map
 is a jax.vmap or a sequential jax.lax.map (cache-friendlier for 3+ agents on a CPU, see
-/work/shared/MEASURED.md) is an implementation detail chosen by `agents_per_chunk`.
+../shared/MEASURED.md) is an implementation detail chosen by `agents_per_chunk`.
 """
 
 from __future__ import annotations
