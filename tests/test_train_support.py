@@ -56,7 +56,7 @@ def use_test_compilation_cache() -> None:
     import os
     import tempfile
 
-    from mabcq.train import enable_compilation_cache
+    from mabcq.compile_cache import enable_compilation_cache
 
     default = Path(tempfile.gettempdir()) / "mabcq-test-jax-cache"
     os.environ.setdefault("MABCQ_JAX_CACHE", str(default))

@@ -172,30 +172,6 @@ def validate_datasets(task: Any, datasets: Sequence[AgentDataset], agent: int | 
         validate_agent_dataset(dataset, f"{source}: agent {agent_id}")
 
 
-def enable_compilation_cache(directory: str | Path | None = None) -> Path | None:
-    """Keep XLA's compiled steps on disk so the next run starts in seconds, not tens of seconds.
-
-    Compiling the update, init and evaluation functions dominates short runs on this 2-core CPU;
-    the cache only skips compilation, the numbers are the same. Directory: `directory`, else
-    $MABCQ_JAX_CACHE, else ~/.cache/mabcq/jax; MABCQ_JAX_CACHE=off disables it.
-    """
-    import os
-
-    import jax
-
-    setting = directory or os.environ.get("MABCQ_JAX_CACHE") or Path.home() / ".cache/mabcq/jax"
-    if str(setting).lower() in ("off", "0", "none", ""):
-        return None
-    path = Path(setting)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None  # a read-only home is no reason to fail a run
-    jax.config.update("jax_compilation_cache_dir", str(path))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    return path
-
-
 def timed(fn: Any, *args: Any) -> tuple[Any, float]:
     """Call fn, wait for its result, return (result, seconds)."""
     import jax

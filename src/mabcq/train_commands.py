@@ -122,8 +122,9 @@ def load_training_data(task: Any, data: Path, agent: int | None) -> list[Any]:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from mabcq.compile_cache import enable_compilation_cache
     from mabcq.envs.tasks import get_task
-    from mabcq.train import enable_compilation_cache, make_config, train, validate_datasets
+    from mabcq.train import make_config, train, validate_datasets
 
     enable_compilation_cache()
 
@@ -198,7 +199,7 @@ def weights_report(metrics_csv: Path) -> str:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from mabcq.train import enable_compilation_cache
+    from mabcq.compile_cache import enable_compilation_cache
 
     enable_compilation_cache()
     from mabcq.envs.tasks import get_task
@@ -214,7 +215,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from mabcq.train import enable_compilation_cache
+    from mabcq.compile_cache import enable_compilation_cache
 
     enable_compilation_cache()
     demo(args.task, args.out, args.updates, parse_seeds(args.seeds))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 
@@ -33,20 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tasks.set_defaults(handler=_tasks)
 
 
-def enable_compilation_cache() -> None:
-    """Reuse XLA compilations across runs ($MABCQ_JAX_CACHE, default ~/.cache/mabcq/jax):
-    a smoke build is otherwise dominated by compiling the same SAC functions again."""
-    import jax
-
-    directory = os.environ.get("MABCQ_JAX_CACHE",
-                               os.path.join(os.path.expanduser("~"), ".cache", "mabcq", "jax"))
-    if directory:
-        jax.config.update("jax_compilation_cache_dir", directory)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
-
-
 def _train(args: argparse.Namespace) -> int:
     from mabcq.behavior.train import preset_config, train_behavior
+    from mabcq.compile_cache import enable_compilation_cache
     from mabcq.envs.tasks import get_task
     from mabcq.errors import UserError
 

@@ -49,8 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from mabcq.behavior.commands import enable_compilation_cache
     from mabcq.behavior.train import load_behavior, preset_config, train_behavior
+    from mabcq.compile_cache import enable_compilation_cache
     from mabcq.data.build import build_datasets
     from mabcq.data.recipes import DATA_PRESETS
     from mabcq.envs.tasks import get_task
