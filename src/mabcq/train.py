@@ -189,8 +189,6 @@ def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | 
     policies/, summary.json). Returns the summary, or None when stopped early by `stop_after`
     (total updates, pretraining included: a stand-in for a kill in tests).
     """
-    import jax
-    import jax.numpy as jnp
     from tqdm.auto import tqdm
 
     from mabcq.checkpoint import load_checkpoint, save_checkpoint
@@ -200,10 +198,10 @@ def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | 
     from mabcq.learners.base import make_learner
     from mabcq.learners.batched import (
         FAST_COMPILE,
-        agent_keys,
-        init_agent,
+        init_agents,
         make_multi_update,
         make_transition_weights,
+        seed_agent_keys,
         stack_agent_data,
     )
     from mabcq.logging_utils import CsvLog, TensorBoardLog, open_run_dir, write_summary
@@ -220,13 +218,10 @@ def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | 
     # Agent i's initial state and key stream come from (seed, i) alone, so agent i trained by
     # itself (--agent i) starts exactly where its slice of the all-agents run starts.
     options = FAST_COMPILE if config.fast_compile else None
-    init = jax.jit(lambda seed, agent: init_agent(learner, seed, agent, task.state_dim,
-                                                  task.agent_action_dim(agent_ids[0])),
-                   compiler_options=options)
-    states = _stack([_stack([init(jnp.int32(seed), jnp.int32(agent)) for agent in agent_ids])
-                     for seed in config.seeds])
-    keys = jnp.stack([agent_keys(seed, n_all_agents)[jnp.asarray(agent_ids)]
-                      for seed in config.seeds])
+    states = init_agents(learner, config.seeds, n_all_agents, task.state_dim,
+                         [task.agent_action_dim(agent) for agent in agent_ids], options,
+                         agent_ids=agent_ids)
+    keys = seed_agent_keys(config.seeds, n_all_agents, agent_ids)
     calls = call_size(config)
     total = config.pretrain_updates + config.updates
     update_fns = {phase: make_multi_update(learner, phase, calls, compiler_options=options)
@@ -313,13 +308,6 @@ def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | 
 def _jsonable(window: dict[str, list[np.ndarray]]) -> dict[str, list[Any]]:
     return {name: [np.asarray(value).tolist() for value in values]
             for name, values in window.items()}
-
-
-def _stack(trees: Sequence[Any]) -> Any:
-    import jax
-    import jax.numpy as jnp
-
-    return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *trees)
 
 
 def _postfix(rows: Sequence[dict[str, Any]]) -> dict[str, str]:

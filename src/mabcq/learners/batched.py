@@ -81,9 +81,13 @@ def agent_keys(seed: int, n_agents: int) -> jax.Array:
     return jnp.stack([agent_key(seed, i) for i in range(n_agents)])
 
 
-def seed_agent_keys(seeds: Sequence[int], n_agents: int) -> jax.Array:
-    """[seeds, agents, 2] training keys for make_multi_update."""
-    return jnp.stack([agent_keys(seed, n_agents) for seed in seeds])
+def seed_agent_keys(
+    seeds: Sequence[int], n_agents: int, agent_ids: Sequence[int] | None = None
+) -> jax.Array:
+    """[seeds, agents, 2] training keys for make_multi_update: agent_key(seed, i) for the agents
+    `agent_ids` (default all n_agents; one id trains that agent alone, as in its joint slice)."""
+    ids = list(range(n_agents)) if agent_ids is None else list(agent_ids)
+    return jnp.stack([jnp.stack([agent_key(seed, agent) for agent in ids]) for seed in seeds])
 
 
 def init_agent(
@@ -107,16 +111,19 @@ def init_agents(
     state_dim: int,
     action_dims: int | Sequence[int],
     compiler_options: dict[str, Any] | None = None,
+    agent_ids: Sequence[int] | None = None,
 ) -> AgentState:
-    """Initial states of every (seed, agent), leaves [seeds, agents, ...]."""
-    dims = [action_dims] * n_agents if isinstance(action_dims, int) else list(action_dims)
-    if len(set(dims)) != 1 or len(dims) != n_agents:
+    """Initial states of every (seed, agent), leaves [seeds, agents, ...]; `agent_ids` as in
+    seed_agent_keys (action_dims then lists those agents' dims)."""
+    n_batched = n_agents if agent_ids is None else len(agent_ids)
+    dims = [action_dims] * n_batched if isinstance(action_dims, int) else list(action_dims)
+    if len(set(dims)) != 1 or len(dims) != n_batched:
         raise UserError(
-            f"batched agents need one action dim each and all equal, got {dims} for {n_agents} "
+            f"batched agents need one action dim each and all equal, got {dims} for {n_batched} "
             "agents; train such agents one at a time with the single-agent path"
         )
     init_keys = jax.vmap(jax.vmap(lambda key: jax.random.fold_in(key, INIT_STREAM)))(
-        seed_agent_keys(seeds, n_agents)
+        seed_agent_keys(seeds, n_agents, agent_ids)
     )
     init = jax.vmap(jax.vmap(lambda key: learner.init(key, state_dim, dims[0])))
     return jax.jit(init, compiler_options=compiler_options)(init_keys)
