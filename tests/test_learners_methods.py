@@ -105,7 +105,7 @@ def test_precomputed_lambda_tn_table_gives_the_same_update():
         lambda leaf: jnp.asarray(leaf[:7]),
         batched.dataset_transitions(synthetic_dataset(1, 350, 5, 2)),
     )
-    direct = learner._lambda_tn(jax.tree.map(lambda x: x[0, 1], states).params, own)
+    direct = learner.lambda_tn(jax.tree.map(lambda x: x[0, 1], states).params, own)
     np.testing.assert_allclose(table[0, 1, :7], direct, rtol=1e-5)
 
     update = batched.make_multi_update(learner, "train", 3, compiler_options=fast)

@@ -316,22 +316,12 @@ LAMBDA_TN_PAPER_RANGE = (0.2, 1.4)
 
 def lambda_tn_values(learner: Any, agent_state: Any, states: jax.Array, actions: jax.Array,
                      next_states: jax.Array) -> jax.Array:
-    """[B] lambda_tn = phi(mu1) / phi(mu2) of one agent on its own transitions (s, a_i, s').
-
-    Uses the learner's own G1/G2 and mabcq.weights, the same computation as in its update.
-    """
-    from mabcq import weights
-    from mabcq.learners import common
+    """[B] lambda_tn = phi(mu1) / phi(mu2) of one agent on its own transitions (s, a_i, s'):
+    the learner's own computation (BCQLearner.lambda_tn), as in its update."""
     from mabcq.learners.base import Batch
 
     zeros = jax.numpy.zeros(states.shape[0])
-    batch = Batch(states, actions, zeros, next_states, zeros)
-    vae = common.make_vae(learner.config, actions.shape[-1])
-    params = agent_state.params
-    mu1 = common.latent_means(vae, params["vae1"], batch.states, batch.actions)
-    mu2 = common.latent_means(vae, params["vae2"], common.vae_conditions(batch, "vae2"),
-                              batch.actions)
-    return weights.transition_normalization(mu1, mu2, learner.config.tn_max_log)
+    return learner.lambda_tn(agent_state.params, Batch(states, actions, zeros, next_states, zeros))
 
 
 def lambda_tn_summary(values: np.ndarray) -> dict[str, float]:

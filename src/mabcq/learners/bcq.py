@@ -100,8 +100,9 @@ class BCQLearner:
         agent_state, metrics, _ = self._fit_vaes(agent_state, batch, key)
         return agent_state, metrics
 
-    def _lambda_tn(self, params: dict[str, Any], batch: Batch) -> jax.Array:
-        """lambda_tn = phi(mu1) / phi(mu2) from G1(s, a_i) and G2(s, a_i, s'), [B]."""
+    def lambda_tn(self, params: dict[str, Any], batch: Batch) -> jax.Array:
+        """lambda_tn = phi(mu1) / phi(mu2) from G1(s, a_i) and G2(s, a_i, s'), [B] (also the
+        evaluation's lambda_tn diagnostic)."""
         vae = common.make_vae(self.config, batch.actions.shape[-1])
         mu1 = common.latent_means(vae, params["vae1"], batch.states, batch.actions)
         conditions = common.vae_conditions(batch, "vae2")
@@ -129,7 +130,7 @@ class BCQLearner:
         def one_chunk(chunk_fields):
             states, actions, next_states = chunk_fields
             part = Batch(states, actions, jnp.zeros(chunk), next_states, jnp.zeros(chunk))
-            return self._lambda_tn(agent_state.params, part)
+            return self.lambda_tn(agent_state.params, part)
 
         table = jax.lax.map(one_chunk, tuple(pad_chunks(x) for x in fields))
         return table.reshape(-1)[:rows]
@@ -190,7 +191,7 @@ class BCQLearner:
                     means["vae1"], means["vae2"], cfg.tn_max_log
                 )
             else:
-                lambda_tn = self._lambda_tn(params, batch)
+                lambda_tn = self.lambda_tn(params, batch)
             sample_weights = sample_weights * lambda_tn
             metrics.update(weights.weight_stats("lambda_tn", lambda_tn))
 
