@@ -286,13 +286,18 @@ class Evaluator:
         return rows
 
 
+def _pad_rows(arrays: tuple[np.ndarray, ...], size: int) -> tuple[np.ndarray, ...]:
+    """Arrays [rows, ...] grown to `size` rows by repeating the last row (rows <= size)."""
+    rows = arrays[0].shape[0]
+    if rows == size:
+        return arrays
+    return tuple(np.concatenate([a, np.repeat(a[-1:], size - rows, axis=0)]) for a in arrays)
+
+
 def _padded(fn: Any, state: Any, arrays: tuple[np.ndarray, ...], key: Any, size: int) -> Any:
     """fn(state, *arrays padded to `size` rows, key)[:rows]: one compiled shape for any E."""
     rows = arrays[0].shape[0]
-    if rows < size:
-        arrays = tuple(np.concatenate([a, np.repeat(a[-1:], size - rows, axis=0)])
-                       for a in arrays)
-    return np.asarray(fn(state, *arrays, key))[:rows]
+    return np.asarray(fn(state, *_pad_rows(arrays, max(size, rows)), key))[:rows]
 
 
 def _chunked(fn: Any, state: Any, states: np.ndarray, actions: np.ndarray,
@@ -300,13 +305,9 @@ def _chunked(fn: Any, state: Any, states: np.ndarray, actions: np.ndarray,
     """fn(state, states, actions) over fixed-size chunks (the last one padded): [T] values."""
     out = []
     for start in range(0, states.shape[0], chunk):
-        part_states, part_actions = states[start:start + chunk], actions[start:start + chunk]
-        rows = part_states.shape[0]
-        if rows < chunk:
-            pad = chunk - rows
-            part_states = np.concatenate([part_states, np.repeat(part_states[-1:], pad, 0)])
-            part_actions = np.concatenate([part_actions, np.repeat(part_actions[-1:], pad, 0)])
-        out.append(np.asarray(fn(state, part_states, part_actions))[:rows])
+        part = (states[start:start + chunk], actions[start:start + chunk])
+        rows = part[0].shape[0]
+        out.append(np.asarray(fn(state, *_pad_rows(part, chunk)))[:rows])
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
