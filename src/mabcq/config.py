@@ -82,18 +82,67 @@ METHOD_WEIGHTS: dict[str, tuple[bool, bool]] = {  # method -> (use_vd, use_tn)
 }
 
 
+# The BCQ family: one learner whose variants differ only in their weights (and eps), so they
+# can train side by side in one compiled step (mabcq.learners.batched, `variants`).
+BCQ_FAMILY: tuple[str, ...] = ("mabcq", "mabcq-no-tn", "mabcq-no-vd", "bcq")
+# The paper's eps sweep (Figure 5; Table 8's values are multiples of 0.16).
+EPS_SWEEP: tuple[float, ...] = (0.0, 0.16, 0.32, 0.48, 0.64, 0.8)
+_EPS_PREFIX = "mabcq-eps"
+
+
+def eps_method(eps: float) -> str:
+    """The method name of MABCQ at optimism level eps, e.g. 0.16 -> "mabcq-eps0.16"."""
+    return f"{_EPS_PREFIX}{eps:.2f}"
+
+
+def parse_method(method: str) -> tuple[str, float | None]:
+    """(base method, eps override or None): "mabcq-eps0.32" -> ("mabcq", 0.32)."""
+    if method.startswith(_EPS_PREFIX):
+        text = method[len(_EPS_PREFIX):]
+        try:
+            eps = float(text)
+        except ValueError:
+            eps = float("nan")
+        if not 0.0 <= eps <= 1.0:  # also rejects nan
+            raise UserError(f"method {method!r}: eps must be a number in [0, 1], e.g. "
+                            f"{eps_method(0.32)}")
+        return "mabcq", eps
+    if method not in METHOD_WEIGHTS:
+        raise UserError(f"unknown method {method!r}; choose one of {', '.join(METHOD_WEIGHTS)} "
+                        f"or {_EPS_PREFIX}E (MABCQ at optimism eps = E, e.g. {eps_method(0.32)})")
+    return method, None
+
+
+def split_methods(method: str) -> tuple[str, ...]:
+    """"mabcq+bcq" -> ("mabcq", "bcq"): several methods trained in one step must all be of the
+    BCQ family (eps variants included); each name is checked."""
+    methods = tuple(name.strip() for name in method.split("+"))
+    if len(set(methods)) != len(methods) or not all(methods):
+        raise UserError(f"method {method!r}: empty or repeated name in a '+' list")
+    for name in methods:
+        parse_method(name)
+    if len(methods) > 1:
+        outside = [name for name in methods if parse_method(name)[0] not in BCQ_FAMILY]
+        if outside:
+            raise UserError(f"method {method!r}: only BCQ-family methods ({', '.join(BCQ_FAMILY)}, "
+                            f"{_EPS_PREFIX}E) train together in one step, not {outside}")
+    return methods
+
+
 def learner_config(method: str, task: str | None = None, **overrides: Any) -> LearnerConfig:
-    """Config for `method` on `task`: weights flags from the method, eps from Table 8.
+    """Config for `method` on `task`: weights flags from the method, eps from Table 8 (or from
+    the name, "mabcq-eps0.32").
 
     `overrides` replace any field last (e.g. `batch_size=32` for a smoke run).
     """
-    if method not in METHOD_WEIGHTS:
-        raise UserError(f"unknown method {method!r}; choose one of {', '.join(METHOD_WEIGHTS)}")
-    use_vd, use_tn = METHOD_WEIGHTS[method]
+    base, eps = parse_method(method)
+    use_vd, use_tn = METHOD_WEIGHTS[base]
     values: dict[str, Any] = {"use_vd": use_vd, "use_tn": use_tn}
     if task is not None and task.lower() in TASK_OPTIMISM:
         values["optimism"] = TASK_OPTIMISM[task.lower()]
     values.update(overrides)
+    if eps is not None:  # the name's eps wins over an --optimism override
+        values["optimism"] = eps
     known = {field.name for field in dataclasses.fields(LearnerConfig)}
     unknown = sorted(set(values) - known)
     if unknown:

@@ -225,24 +225,31 @@ def evaluate_policy_files(task: Any, paths: Sequence[Any], episodes: int, seed: 
 
 
 class Evaluator:
-    """Evaluation of all seeds at one update: simulator returns, extrapolation error, value
-    difference. Holds the jitted per-agent functions and the fixed diagnostic state sample."""
+    """Evaluation of all runs at one update: simulator returns, extrapolation error, value
+    difference. Holds the jitted per-agent functions and the fixed diagnostic state sample.
+
+    A run is one row of the states' leading axis: a seed, or a (method, seed) cell of a grid
+    trained in one step. All runs' episodes step in lockstep with one policy call per step
+    (envs.rollout.run_lockstep); every agent of every run acts from its own state, and each
+    episode's row draws from its own key fold_in(fold_in(fold_in(evaluation_key(seed, update),
+    agent), episode), step), so a run's returns do not depend on which other runs share the call.
+    """
 
     def __init__(self, learner: Any, task: Any, seeds: Sequence[int],
                  datasets: Sequence[AgentDataset], *, gamma: float, episodes: int,
                  max_steps: int | None, diagnostic_states: int, min_steps_left: int,
-                 with_returns: bool = True,
+                 with_returns: bool = True, tn_runs: Sequence[bool] | None = None,
                  compiler_options: dict[str, Any] | None = None) -> None:
         self.task, self.seeds, self.gamma = task, tuple(seeds), gamma
         self.episodes, self.max_steps, self.min_steps_left = episodes, max_steps, min_steps_left
         self.with_returns = with_returns
-        self.envs = min(8, episodes)
+
         def jit(fn: Any) -> Any:
             return jax.jit(fn, compiler_options=compiler_options)
 
-        act, q_value, value = jit(learner.act), jit(learner.q_value), jit(learner.value)
-        # Fixed shapes so the evaluation compiles once: pad the batch, cut the answer.
-        self.act = lambda state, obs, key: _padded(act, state, (obs,), key, self.envs)
+        q_value, value = jit(learner.q_value), jit(learner.value)
+        self.act_all = jit(lambda states, obs, keys, step: lockstep_actions(
+            learner.act, states, obs, keys, step))
         self.q_value = lambda state, obs, actions: _chunked(q_value, state, obs, actions)
         self.value = value
         self.diagnostic_states = sample_union_states(datasets, diagnostic_states, self.seeds[0])
@@ -250,40 +257,77 @@ class Evaluator:
         self.own_samples = [_own_sample(dataset, diagnostic_states, self.seeds[0])
                             for dataset in datasets]
         self.lambda_tn = jit(lambda state, sample: lambda_tn_values(learner, state, *sample))
-        self.has_tn = bool(getattr(learner.config, "use_tn", False))
+        has_tn = bool(getattr(learner.config, "use_tn", False))
+        self.tn_runs = tuple(tn_runs) if tn_runs is not None else (has_tn,) * len(self.seeds)
+
+    def rollouts(self, states: Any, update: int) -> list[Any]:
+        """One RolloutResult per run: every run's episodes stepped together."""
+        from mabcq.envs.rollout import run_lockstep
+
+        keys = jax.numpy.stack([evaluation_key(seed, update) for seed in self.seeds])
+
+        def act(observations: np.ndarray, step: int) -> np.ndarray:
+            return np.asarray(self.act_all(states, np.asarray(observations, np.float32), keys,
+                                           np.int32(step)))
+
+        env_seeds = [evaluation_env_seed(seed, update) for seed in self.seeds]
+        return run_lockstep(self.task, act, env_seeds, self.episodes, gamma=self.gamma,
+                            max_steps=self.max_steps)
 
     def rows(self, states: Any, update: int) -> list[dict[str, Any]]:
-        """One dict per seed: returns, extrapolation error, value difference.
+        """One dict per run: returns, extrapolation error, value difference.
 
-        states: learner states with leaves [seeds, agents, ...].
+        states: learner states with leaves [runs, agents, ...].
         """
-        from mabcq.envs.rollout import run_episodes
-
-        rows = []
         n_agents = jax.tree_util.tree_leaves(states)[0].shape[1]
-        for seed_index, seed in enumerate(self.seeds):
-            agent_states = [jax.tree_util.tree_map(lambda leaf, s=seed_index, i=agent: leaf[s, i],
+        rollouts = self.rollouts(states, update) if self.with_returns else None
+        rows = []
+        for run, seed in enumerate(self.seeds):
+            agent_states = [jax.tree_util.tree_map(lambda leaf, s=run, i=agent: leaf[s, i],
                                                    states) for agent in range(n_agents)]
             key = evaluation_key(seed, update)
             row: dict[str, Any] = {"update": update, "seed": seed}
-            if self.with_returns:  # returns need every agent's policy in the simulator
-                policies = make_agent_policies(self.act, agent_states, key)
-                rollout = run_episodes(
-                    self.task, policies, self.episodes, seed=evaluation_env_seed(seed, update),
-                    gamma=self.gamma, max_steps=self.max_steps, num_envs=self.envs)
-                row.update(rollout_diagnostics(self.q_value, agent_states, rollout, self.task,
-                                               self.min_steps_left))
+            if rollouts is not None:  # returns need every agent's policy in the simulator
+                row.update(rollout_diagnostics(self.q_value, agent_states, rollouts[run],
+                                               self.task, self.min_steps_left))
             values = agent_values(self.value, agent_states, self.diagnostic_states,
                                   jax.random.fold_in(key, 1_000_003))
             if n_agents > 1:
                 row["value_difference"] = value_difference(values)
-            if self.has_tn:
+            if self.tn_runs[run]:
                 row.update(lambda_tn_summary(np.concatenate([
                     np.asarray(self.lambda_tn(agent_state, sample))
                     for agent_state, sample in zip(agent_states, self.own_samples, strict=True)
                 ])))
             rows.append(row)
         return rows
+
+
+def lockstep_actions(act: ActFn, states: Any, observations: jax.Array, keys: jax.Array,
+                     step: jax.Array) -> jax.Array:
+    """Every agent of every run acting on every episode's state, in one traced call.
+
+    act: one agent's (agent_state, states [B, S], key) -> [B, A]; states: leaves [runs, agents,
+    ...]; observations [runs, episodes, S]; keys [runs, 2] (the run's evaluation key); step: the
+    env step. Returns [runs, agents, episodes, A]. Agent i of run r reads only states[r, i], the
+    global states and its own key stream; each episode row is acted on alone with its own key.
+    """
+    import jax.numpy as jnp
+
+    def one_agent(agent_state: Any, run_observations: jax.Array, agent_key: jax.Array):
+        episodes = jnp.arange(run_observations.shape[0])
+        row_keys = jax.vmap(lambda e: jax.random.fold_in(jax.random.fold_in(agent_key, e),
+                                                         step))(episodes)
+        return jax.vmap(lambda obs, key: act(agent_state, obs[None], key)[0])(
+            run_observations, row_keys)
+
+    def one_run(run_states: Any, run_observations: jax.Array, run_key: jax.Array):
+        n_agents = jax.tree_util.tree_leaves(run_states)[0].shape[0]
+        agent_keys = jax.vmap(lambda i: jax.random.fold_in(run_key, i))(jnp.arange(n_agents))
+        return jax.vmap(one_agent, in_axes=(0, None, 0))(run_states, run_observations,
+                                                         agent_keys)
+
+    return jax.vmap(one_run)(states, observations, keys)
 
 
 def _pad_rows(arrays: tuple[np.ndarray, ...], size: int) -> tuple[np.ndarray, ...]:

@@ -22,6 +22,7 @@ from mabcq.errors import UserError
 CSV_COLUMNS: tuple[str, ...] = (
     "update",
     "seed",
+    "method",
     "return_mean",
     "return_std",
     "episode_length_mean",
@@ -141,22 +142,23 @@ def read_csv_rows(path: str | Path) -> list[dict[str, str]]:
 
 
 class TensorBoardLog:
-    """TensorBoard scalars under `run_dir/tensorboard/seed_<s>`; on resume, events at or after
-    the checkpoint's step are purged so curves are not drawn twice."""
+    """TensorBoard scalars under `run_dir/tensorboard/<label>` (label: "seed_<s>", or
+    "<method>/seed_<s>" in a grid); on resume, events at or after the checkpoint's step are
+    purged so curves are not drawn twice."""
 
-    def __init__(self, log_dir: str | Path, seeds: Sequence[int], purge_step: int | None) -> None:
+    def __init__(self, log_dir: str | Path, labels: Sequence[str], purge_step: int | None) -> None:
         from tensorboardX import SummaryWriter
 
         self.writers = {
-            seed: SummaryWriter(str(Path(log_dir) / f"seed_{seed}"), purge_step=purge_step)
-            for seed in seeds
+            label: SummaryWriter(str(Path(log_dir) / label), purge_step=purge_step)
+            for label in labels
         }
 
-    def log_row(self, row: Mapping[str, Any]) -> None:
-        writer = self.writers[int(row["seed"])]
+    def log_row(self, row: Mapping[str, Any], label: str) -> None:
+        writer = self.writers[label]
         step = int(row["update"])
         for column, value in row.items():
-            if column in ("update", "seed") or not isinstance(value, int | float):
+            if column in ("update", "seed", "method") or not isinstance(value, int | float):
                 continue
             if isinstance(value, float) and not math.isfinite(value):
                 continue
@@ -172,16 +174,34 @@ class TensorBoardLog:
 
 
 def write_summary(run_dir: Path, config: Mapping[str, Any], csv_path: Path,
-                  wall_time: float) -> dict[str, Any]:
+                  wall_time: float, eval_time: float | None = None) -> dict[str, Any]:
     """summary.json: the last evaluation of every seed and the mean/std of returns over seeds.
 
-    config: the run's config.json dict (task, method, seeds, agent).
+    config: the run's config.json dict (task, method, seeds, agent). A grid run ("a+b" methods)
+    has one such summary per method under "methods".
     """
-    import numpy as np
-
     rows = read_csv_rows(csv_path)
     final_update = max(int(row["update"]) for row in rows)
     final = [row for row in rows if int(row["update"]) == final_update]
+    methods = config["method"].split("+")
+    summary: dict[str, Any] = {
+        "task": config["task"], "method": config["method"], "seeds": list(config["seeds"]),
+        "agent": config["agent"], "updates": final_update, "wall_time_s": wall_time,
+        "eval_time_s": eval_time, "policies": str(run_dir / "policies"),
+    }
+    if len(methods) == 1:
+        summary.update(_final_summary(final))
+    else:
+        summary["methods"] = {method: _final_summary([row for row in final
+                                                      if row.get("method") == method])
+                              for method in methods}
+    write_json_atomic(run_dir / "summary.json", summary)
+    return summary
+
+
+def _final_summary(final: Sequence[Mapping[str, str]]) -> dict[str, Any]:
+    """Returns and diagnostics of one method's final rows (one per seed)."""
+    import numpy as np
 
     def column(name: str) -> list[float]:
         return [float(row[name]) if row.get(name) not in (None, "") else float("nan")
@@ -191,9 +211,7 @@ def write_summary(run_dir: Path, config: Mapping[str, Any], csv_path: Path,
         return float(np.mean(column(name)))
 
     returns = column("return_mean")
-    summary = {
-        "task": config["task"], "method": config["method"], "seeds": list(config["seeds"]),
-        "agent": config["agent"], "updates": final_update, "wall_time_s": wall_time,
+    return {
         "final_return_per_seed": returns,
         "final_return_mean": float(np.mean(returns)), "final_return_std": float(np.std(returns)),
         "final_value_difference_mean": mean("value_difference"),
@@ -206,7 +224,4 @@ def write_summary(run_dir: Path, config: Mapping[str, Any], csv_path: Path,
         "final_lambda_vd_mean": mean("lambda_vd_mean"),
         "final_lambda_tn_data_median": mean("lambda_tn_data_median"),
         "final_lambda_tn_data_in_paper_range": mean("lambda_tn_data_in_paper_range"),
-        "policies": str(run_dir / "policies"),
     }
-    write_json_atomic(run_dir / "summary.json", summary)
-    return summary

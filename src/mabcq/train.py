@@ -48,7 +48,7 @@ class TrainConfig:
     """Everything that decides a run's numbers (saved as RUN_DIR/config.json)."""
 
     task: str
-    method: str
+    method: str  # one method, or BCQ-family methods joined by "+" trained in one step
     seeds: tuple[int, ...]
     updates: int
     pretrain_updates: int
@@ -81,8 +81,11 @@ def make_config(task: str, method: str, seeds: Sequence[int], preset: str = "qui
 
     Learner options (batch_size, optimism, hidden_sizes) go into learner_overrides.
     """
+    from mabcq.config import split_methods
+
     if preset not in PRESETS:
         raise UserError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    split_methods(method)  # unknown or mixed methods fail here, before any work
     values = {key: value for key, value in PRESETS[preset].items()}
     learner_overrides = dict(values.pop("learner_overrides"))
     for key in ("batch_size", "optimism", "hidden_sizes"):
@@ -95,7 +98,8 @@ def make_config(task: str, method: str, seeds: Sequence[int], preset: str = "qui
     if values["pretrain_updates"] is None:
         from mabcq.config import learner_config
 
-        values["pretrain_updates"] = learner_config(method, task,
+        first = split_methods(method)[0]
+        values["pretrain_updates"] = learner_config(first, task,
                                                     **learner_overrides).vae_pretrain_steps
     if not seeds:
         raise UserError("--seeds: give at least one seed, e.g. --seeds 0,1,2")
@@ -114,6 +118,14 @@ def _check_counts(config: TrainConfig) -> None:
         raise UserError(f"--pretrain-updates must be >= 0, got {config.pretrain_updates}")
     if len(set(config.seeds)) != len(config.seeds):
         raise UserError(f"--seeds: repeated seed in {list(config.seeds)}")
+
+
+def run_cells(config: TrainConfig) -> list[tuple[str, int]]:
+    """The (method, seed) cells of a run, in the order of the states' leading axis: methods
+    outer, seeds inner. One method: one cell per seed."""
+    from mabcq.config import split_methods
+
+    return [(method, seed) for method in split_methods(config.method) for seed in config.seeds]
 
 
 def call_size(config: TrainConfig) -> int:
@@ -192,10 +204,8 @@ def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | 
     from tqdm.auto import tqdm
 
     from mabcq.checkpoint import load_checkpoint, save_checkpoint
-    from mabcq.config import learner_config
     from mabcq.envs.tasks import get_task
     from mabcq.evaluate import Evaluator
-    from mabcq.learners.base import make_learner
     from mabcq.learners.batched import (
         FAST_COMPILE,
         init_agents,
@@ -209,8 +219,9 @@ def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | 
     run_dir = Path(run_dir)
     task = get_task(config.task)
     validate_datasets(task, datasets, config.agent, "training data")
-    learner = make_learner(config.method,
-                           learner_config(config.method, config.task, **config.learner_overrides))
+    cells = run_cells(config)
+    learner, variants = run_learner(config)
+    run_seeds = [seed for _, seed in cells]
     resuming = open_run_dir(run_dir, config.to_json(), resume)
     n_all_agents = task.n_agents
     agent_ids = [config.agent] if config.agent is not None else list(range(n_all_agents))
@@ -218,10 +229,10 @@ def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | 
     # Agent i's initial state and key stream come from (seed, i) alone, so agent i trained by
     # itself (--agent i) starts exactly where its slice of the all-agents run starts.
     options = FAST_COMPILE if config.fast_compile else None
-    states = init_agents(learner, config.seeds, n_all_agents, task.state_dim,
+    states = init_agents(learner, run_seeds, n_all_agents, task.state_dim,
                          [task.agent_action_dim(agent) for agent in agent_ids], options,
                          agent_ids=agent_ids)
-    keys = seed_agent_keys(config.seeds, n_all_agents, agent_ids)
+    keys = seed_agent_keys(run_seeds, n_all_agents, agent_ids)
     calls = call_size(config)
     total = config.pretrain_updates + config.updates
     update_fns = {phase: make_multi_update(learner, phase, calls, compiler_options=options)
@@ -230,13 +241,15 @@ def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | 
     # (same numbers as computing it in each update); None for the other methods.
     transition_weights = make_transition_weights(learner, compiler_options=options)
     lambda_tn_table, table_ready = None, False
-    evaluator = Evaluator(learner, task, config.seeds, datasets, gamma=learner.config.gamma,
+    cell_configs = [cell_learner_config(config, method) for method, _ in cells]
+    evaluator = Evaluator(learner, task, run_seeds, datasets, gamma=learner.config.gamma,
                           episodes=config.eval_episodes, max_steps=config.eval_max_steps,
                           diagnostic_states=config.diagnostic_states,
                           min_steps_left=config.min_steps_left,
-                          with_returns=config.agent is None, compiler_options=options)
+                          with_returns=config.agent is None,
+                          tn_runs=[cell.use_tn for cell in cell_configs], compiler_options=options)
     csv_log = CsvLog(run_dir / "metrics.csv")
-    done, window, pretrain_last, wall_before = 0, {}, {}, 0.0
+    done, window, pretrain_last, wall_before, eval_before = 0, {}, {}, 0.0, 0.0
     if resuming:
         tree, meta = load_checkpoint(run_dir / "checkpoint.npz", {"states": states, "keys": keys})
         states, keys, done = tree["states"], tree["keys"], int(meta["done"])
@@ -245,13 +258,16 @@ def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | 
         pretrain_last = {name: [np.asarray(value) for value in values]
                          for name, values in meta["pretrain_last"].items()}
         wall_before = float(meta["wall_time_s"])
+        eval_before = float(meta.get("eval_time_s", 0.0))
         csv_log.truncate(int(meta["csv_position"]))
     else:
         csv_log.truncate(csv_log.header_size())
-    tensorboard = TensorBoardLog(run_dir / "tensorboard", config.seeds,
+    labels = cell_labels(config)
+    tensorboard = TensorBoardLog(run_dir / "tensorboard", labels,
                                  purge_step=max(done - config.pretrain_updates, 0) + 1
                                  if resuming else None)
     started, timed_seconds, timed_updates, compiled = time.perf_counter(), 0.0, 0, set()
+    eval_seconds = 0.0
     bar = tqdm(total=total, initial=done, disable=not progress, unit="upd",
                desc=f"{config.method} {config.task}", dynamic_ncols=True)
     last_rows: list[dict[str, Any]] = []
@@ -266,7 +282,7 @@ def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | 
                 if not table_ready:  # first train call of this process (also after a resume)
                     lambda_tn_table, table_ready = transition_weights(states, data), True
                 (states, keys, metrics), seconds = timed(update_fns[phase], states, data, keys,
-                                                         lambda_tn_table)
+                                                         lambda_tn_table, variants)
             done += calls
             bar.update(calls)
             if phase == "pretrain":  # the generative models' last losses go into every row
@@ -280,13 +296,16 @@ def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | 
                 if trained % config.eval_every == 0 or done == total:
                     wall = wall_before + time.perf_counter() - started
                     per_update = timed_seconds / timed_updates if timed_updates else float("nan")
-                    last_rows = evaluator.rows(states, trained)
-                    for seed_index, row in enumerate(last_rows):
-                        row.update(window_summary({**pretrain_last, **window}, seed_index))
+                    last_rows, seconds = timed(evaluator.rows, states, trained)
+                    eval_seconds += seconds
+                    for index, row in enumerate(last_rows):
+                        row.update(window_summary({**pretrain_last, **window}, index))
                         row.update(time_per_update_ms=1000.0 * per_update, wall_time_s=wall)
+                        row["method"] = cells[index][0]
+                        _blank_unused_weights(row, cell_configs[index])
                     csv_log.append(last_rows)
-                    for row in last_rows:
-                        tensorboard.log_row(row)
+                    for label, row in zip(labels, last_rows, strict=True):
+                        tensorboard.log_row(row, label)
                     tensorboard.flush()
                     window, timed_seconds, timed_updates = {}, 0.0, 0
                     bar.set_postfix(_postfix(last_rows), refresh=False)
@@ -294,15 +313,17 @@ def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | 
             if done % config.checkpoint_every == 0 or done == total:
                 meta = {"done": done, "csv_position": csv_log.position(),
                         "wall_time_s": wall_before + time.perf_counter() - started,
+                        "eval_time_s": eval_before + eval_seconds,
                         "window": _jsonable(window), "pretrain_last": _jsonable(pretrain_last)}
                 save_checkpoint(run_dir / "checkpoint.npz", {"states": states, "keys": keys},
                                 meta)
     finally:
         bar.close()
         tensorboard.close()
-    export_policies(learner, config, states, run_dir / "policies", task, agent_ids)
+    export_policies(config, states, run_dir / "policies", task, agent_ids)
     return write_summary(run_dir, config.to_json(), csv_log.path,
-                         wall_before + time.perf_counter() - started)
+                         wall_before + time.perf_counter() - started,
+                         eval_time=eval_before + eval_seconds)
 
 
 def _jsonable(window: dict[str, list[np.ndarray]]) -> dict[str, list[Any]]:
@@ -322,24 +343,72 @@ def _postfix(rows: Sequence[dict[str, Any]]) -> dict[str, str]:
     return postfix
 
 
-def export_policies(learner: Any, config: TrainConfig, states: Any, out_dir: Path, task: Any,
+def cell_learner_config(config: TrainConfig, method: str) -> Any:
+    """The LearnerConfig that `method` of this run would have if trained alone."""
+    from mabcq.config import learner_config
+
+    return learner_config(method, config.task, **config.learner_overrides)
+
+
+def run_learner(config: TrainConfig) -> tuple[Any, Any]:
+    """(learner, variants) of a run. One method: its own learner and None. Several BCQ-family
+    methods: MABCQ's learner (both weights' networks) and a [cells, 3] array (use_vd, use_tn,
+    optimism) per cell, so every method trains in one compiled step and each cell equals its
+    method trained alone (a switched-off weight is exactly 1; see BCQLearner._weights)."""
+    import jax.numpy as jnp
+
+    from mabcq.config import split_methods
+    from mabcq.learners.base import make_learner
+
+    methods = split_methods(config.method)
+    if len(methods) == 1:
+        return make_learner(methods[0], cell_learner_config(config, methods[0])), None
+    learner = make_learner("mabcq", cell_learner_config(config, "mabcq"))
+    flags = []
+    for method, _ in run_cells(config):
+        cell = cell_learner_config(config, method)
+        flags.append([float(cell.use_vd), float(cell.use_tn), float(cell.optimism)])
+    return learner, jnp.asarray(flags, jnp.float32)
+
+
+def cell_labels(config: TrainConfig) -> list[str]:
+    """Per cell: "seed_<s>" for one method, "<method>/seed_<s>" for several (TensorBoard
+    sub-directories, policy folders)."""
+    single = "+" not in config.method
+    return [f"seed_{seed}" if single else f"{method}/seed_{seed}"
+            for method, seed in run_cells(config)]
+
+
+def _blank_unused_weights(row: dict[str, Any], cell_config: Any) -> None:
+    """A method that does not apply a weight logs no statistics of it (in a grid step its
+    switched-off weight is a constant 1)."""
+    for name, used in (("lambda_vd", cell_config.use_vd), ("lambda_tn", cell_config.use_tn)):
+        if not used:
+            for stat in ("mean", "min", "max"):
+                row.pop(f"{name}_{stat}", None)
+
+
+def export_policies(config: TrainConfig, states: Any, out_dir: Path, task: Any,
                     agent_ids: Sequence[int]) -> list[Path]:
-    """One policy file per (seed, agent): policies/seed_<s>/agent_<i>.msgpack, each loadable and
-    runnable without the other agents' files."""
+    """One policy file per (cell, agent): policies/seed_<s>/agent_<i>.msgpack (one method) or
+    policies/<method>/seed_<s>/agent_<i>.msgpack (a grid), each loadable and runnable without
+    the other agents' files, and exported as its method's own learner."""
     import jax
 
     from mabcq.learners.export import export_policy
 
     paths = []
-    for seed_index, seed in enumerate(config.seeds):
+    for index, ((method, seed), label) in enumerate(zip(run_cells(config), cell_labels(config),
+                                                        strict=True)):
+        cell_config = cell_learner_config(config, method)
         for slot, agent in enumerate(agent_ids):
-            agent_state = jax.tree_util.tree_map(lambda leaf, s=seed_index, i=slot: leaf[s, i],
+            agent_state = jax.tree_util.tree_map(lambda leaf, s=index, i=slot: leaf[s, i],
                                                  states)
-            path = out_dir / f"seed_{seed}" / f"agent_{agent}.msgpack"
+            path = out_dir / label / f"agent_{agent}.msgpack"
             path.parent.mkdir(parents=True, exist_ok=True)
             metadata = {"task": task.name, "agent": agent, "n_agents": task.n_agents,
                         "action_slice": list(task.action_slices[agent]), "seed": seed,
-                        "updates": config.updates, "method": config.method}
-            export_policy(path, config.method, learner.config, agent_state, metadata)
+                        "updates": config.updates, "method": method}
+            export_policy(path, method, cell_config, agent_state, metadata)
             paths.append(path)
     return paths

@@ -219,3 +219,51 @@ def discounted_return_to_go(rewards: np.ndarray, gamma: float) -> np.ndarray:
         running = rewards[t] + gamma * running
         out[t] = running
     return out
+
+
+# (states [runs, episodes, state_dim], step) -> actions [runs, agents, episodes, A]
+LockstepAct = Callable[[np.ndarray, int], np.ndarray]
+
+
+def run_lockstep(
+    task: Task,
+    act: LockstepAct,
+    env_seeds: Sequence[int],
+    episodes: int,
+    gamma: float = 0.99,
+    max_steps: int | None = None,
+) -> list[RolloutResult]:
+    """Every episode of every run stepped together: one `act` call per step for all of them.
+
+    Run r is one trained policy set (a method and seed of a grid); its episode k is reset with
+    episode_seed(env_seeds[r], k), as run_episodes(seed=env_seeds[r]) would. `act` gets every
+    env's current state (a finished episode keeps its last state, whose action is unused) and the
+    step index, and returns each agent's own action slice; the env joins them. Returns one
+    RolloutResult per run. Whether an episode's actions depend on the other envs is up to `act`
+    (mabcq.evaluate draws each row's randomness from its own key).
+    """
+    if episodes < 1 or not env_seeds:
+        raise ValueError(f"need episodes >= 1 and at least one run, got {episodes}, {env_seeds}")
+    limit = task.horizon if max_steps is None else int(max_steps)
+    runs = len(env_seeds)
+    envs = [[make_env(task).unwrapped for _ in range(episodes)] for _ in range(runs)]
+    table = [[_Episode(k, seed, envs[r][k], False) for k in range(episodes)]
+             for r, seed in enumerate(env_seeds)]
+    step = 0
+    while step < limit and any(not e.done for row in table for e in row):
+        states = np.stack([np.stack([e.obs for e in row]) for row in table])
+        agent_actions = np.asarray(act(states, step), dtype=np.float32)  # [R, N, E, A]
+        for r, row in enumerate(table):
+            joint = task.join_actions(list(agent_actions[r]))  # [E, A_joint]
+            for k, episode in enumerate(row):
+                if episode.done:
+                    continue
+                action = np.clip(joint[k], task.action_low, task.action_high).astype(np.float32)
+                next_obs, reward, terminated, _, _ = envs[r][k].step(action)
+                next_obs = np.asarray(next_obs, dtype=np.float32)
+                timeout = not terminated and len(episode.rows) + 1 >= limit
+                episode.rows.append((episode.obs, action, reward, next_obs, terminated, timeout))
+                episode.obs = next_obs
+                episode.done = bool(terminated or timeout)
+        step += 1
+    return [_assemble(row, gamma, None, False) for row in table]

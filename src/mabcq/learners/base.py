@@ -13,7 +13,6 @@ from typing import Any, NamedTuple, Protocol
 import jax
 
 from mabcq.config import LearnerConfig
-from mabcq.errors import UserError
 
 
 class Batch(NamedTuple):
@@ -27,6 +26,9 @@ class Batch(NamedTuple):
     # [B] lambda_tn precomputed per transition (see Learner.transition_weights), or None:
     # a learner whose G1/G2 stay fixed during the Q updates may read it instead of recomputing.
     lambda_tn: jax.Array | None = None
+    # [3] (use_vd, use_tn, optimism) as data, or None (the learner's config decides): lets the
+    # BCQ-family variants of a grid share one compiled step (learners.batched, `variants`).
+    variant: jax.Array | None = None
 
 
 class AgentState(NamedTuple):
@@ -91,20 +93,23 @@ def make_learner(method: str, config: LearnerConfig) -> Learner:
 
     The method name decides the weights: "bcq" ignores config.use_vd/use_tn, "mabcq" forces both
     on, and so on, so a config made for another method cannot silently change the algorithm.
+    "mabcq-eps0.32" is MABCQ with optimism 0.32.
     """
-    from mabcq.config import METHOD_WEIGHTS
+    from mabcq.config import METHOD_WEIGHTS, parse_method
 
-    if method not in METHODS:
-        raise UserError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    if method == "ddpg":
+    base, eps = parse_method(method)
+    if base == "ddpg":
         from mabcq.learners.ddpg import DDPGLearner
 
         return DDPGLearner(config)
-    if method == "behavior":
+    if base == "behavior":
         from mabcq.learners.behavior import BehaviorLearner
 
         return BehaviorLearner(config)
     from mabcq.learners.bcq import BCQLearner
 
-    use_vd, use_tn = METHOD_WEIGHTS[method]
-    return BCQLearner(dataclasses.replace(config, use_vd=use_vd, use_tn=use_tn), method)
+    use_vd, use_tn = METHOD_WEIGHTS[base]
+    fixed = dataclasses.replace(config, use_vd=use_vd, use_tn=use_tn)
+    if eps is not None:
+        fixed = dataclasses.replace(fixed, optimism=eps)
+    return BCQLearner(fixed, method)

@@ -168,30 +168,12 @@ class BCQLearner:
         targets = batch.rewards + cfg.gamma * (1.0 - batch.dones) * next_values
         targets = jax.lax.stop_gradient(targets)
 
+        lambda_vd, lambda_tn = self._weights(agent_state, batch, next_values, means)
         sample_weights = jnp.ones_like(batch.rewards)
-        if cfg.use_vd:
-            # E[V] = (Q^(s, a_i) - r) / gamma with the first target critic (one extra pass).
-            target_q_data = self._q1(target_critic, batch.states, batch.actions)
-            lambda_vd = weights.value_deviation(
-                next_values,
-                target_q_data,
-                batch.rewards,
-                batch.dones,
-                cfg.gamma,
-                cfg.optimism,
-                cfg.vd_guard,
-            )
+        if lambda_vd is not None:
             sample_weights = sample_weights * lambda_vd
             metrics.update(weights.weight_stats("lambda_vd", lambda_vd))
-        if cfg.use_tn:
-            if batch.lambda_tn is not None and not cfg.vae_in_update:
-                lambda_tn = batch.lambda_tn  # G1/G2 frozen: precomputed per transition
-            elif "vae2" in means:
-                lambda_tn = weights.transition_normalization(
-                    means["vae1"], means["vae2"], cfg.tn_max_log
-                )
-            else:
-                lambda_tn = self.lambda_tn(params, batch)
+        if lambda_tn is not None:
             sample_weights = sample_weights * lambda_tn
             metrics.update(weights.weight_stats("lambda_tn", lambda_tn))
 
@@ -237,6 +219,45 @@ class BCQLearner:
         )
         new_state = AgentState(new_params, new_targets, new_opt, agent_state.step + 1)
         return new_state, metrics
+
+    def _weights(
+        self,
+        agent_state: AgentState,
+        batch: Batch,
+        next_values: jax.Array,
+        means: dict[str, jax.Array],
+    ) -> tuple[jax.Array | None, jax.Array | None]:
+        """(lambda_vd, lambda_tn) as applied to the losses, [B] each, or None when off.
+
+        batch.variant None: config.use_vd/use_tn decide (Python flags: nothing else is traced).
+        batch.variant (use_vd, use_tn, optimism) as data: both weights are computed and a switched
+        off one is replaced by exactly 1, so a variant equals the learner built for it alone.
+        """
+        cfg = self.config
+        variant = batch.variant
+        use_vd = cfg.use_vd if variant is None else True
+        use_tn = cfg.use_tn if variant is None else True
+        optimism = cfg.optimism if variant is None else variant[2]
+        lambda_vd = lambda_tn = None
+        if use_vd:
+            # E[V] = (Q^(s, a_i) - r) / gamma with the first target critic (one extra pass).
+            target_q_data = self._q1(agent_state.target_params["critic"], batch.states,
+                                     batch.actions)
+            lambda_vd = weights.value_deviation(next_values, target_q_data, batch.rewards,
+                                                batch.dones, cfg.gamma, optimism, cfg.vd_guard)
+        if use_tn:
+            if batch.lambda_tn is not None and not cfg.vae_in_update:
+                lambda_tn = batch.lambda_tn  # G1/G2 frozen: precomputed per transition
+            elif "vae2" in means:
+                lambda_tn = weights.transition_normalization(
+                    means["vae1"], means["vae2"], cfg.tn_max_log
+                )
+            else:
+                lambda_tn = self.lambda_tn(agent_state.params, batch)
+        if variant is not None:
+            lambda_vd = jnp.where(variant[0] > 0, lambda_vd, 1.0)
+            lambda_tn = jnp.where(variant[1] > 0, lambda_tn, 1.0)
+        return lambda_vd, lambda_tn
 
     def _q1(self, critic_params: Any, states: jax.Array, actions: jax.Array) -> jax.Array:
         """First critic only: [..., S] x [..., A] -> [...]."""
