@@ -16,6 +16,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "mabcq.behavior.commands",
     "mabcq.data.commands",
     "mabcq.train_commands",
+    "mabcq.report.commands",
 )
 
 
