@@ -206,6 +206,22 @@ def test_missing_files_are_named_in_the_report(tmp_path: Path) -> None:
     assert "`returns.csv` is missing" in (tmp_path / "out_empty" / "report.md").read_text()
 
 
+def test_one_seed_and_header_only_files_are_reported_not_crashed(tmp_path: Path) -> None:
+    results = make_results(tmp_path / "results")
+    write_csv(results / "returns.csv", ["task", "method", "seed", "updates", "return"],
+              [["hopper-3x1", "mabcq", 0, 100, 12.0], ["hopper-3x1", "bcq", 0, 100, 10.0],
+               ["swimmer-2x1", "mabcq-eps0.16", 0, 100, 5.0]])
+    write_csv(results / "diagnostics.csv", ["task", "method", "seed", "updates",
+              "value_difference", "extrapolation_error", "lambda_vd_mean", "lambda_tn_mean",
+              "lambda_tn_data_in_paper_range", "critic_loss", "q_mean"], [])
+    text = build_report(results, tmp_path / "out").report.read_text()
+    row = row_of(section(text, "Table 6"), "Hopper 3x1", "MABCQ")
+    assert "| 12.0 ± 0.0 | — (1 seed) | 1 |" in row
+    assert "cannot tell (fewer than 2 seeds" in text
+    assert "`diagnostics.csv` has no rows for" in text
+    assert "⚠ incomplete: grid.json plans 300" in row
+
+
 def test_missing_column_is_a_user_error_naming_file_and_column(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     results = make_results(tmp_path / "results")
@@ -222,6 +238,15 @@ def test_non_numeric_return_is_a_user_error_naming_file_line_and_column(tmp_path
     write_csv(results / "returns.csv", ["task", "method", "seed", "updates", "return"],
               [["hopper-3x1", "mabcq", 0, 100, 12.0], ["hopper-3x1", "mabcq", 0, 200, "abc"]])
     with pytest.raises(UserError, match=r"returns\.csv, line 3: column 'return' is not a number"):
+        build_report(results, tmp_path / "out")
+
+
+def test_zero_agents_in_timing_is_a_user_error(tmp_path: Path) -> None:
+    results = make_results(tmp_path / "results")
+    write_csv(results / "timing.csv", ["task", "group", "methods", "seeds", "agents", "device",
+                                       "ms_per_update", "train_s", "eval_s", "data_s"],
+              [["hopper-3x1", "main", "mabcq", "0+1", 0, "cpu", 5.0, "", "", ""]])
+    with pytest.raises(UserError, match=r"timing\.csv, line 2: column 'agents' must be a pos"):
         build_report(results, tmp_path / "out")
 
 

@@ -37,8 +37,8 @@ class Context:
 
     def rows_missing(self, file: str, what: str, needed: str) -> list[str]:
         """One line for a section whose file holds none of the rows it needs."""
-        line = (f"_{what}: not reported, `{file}` has no rows for {needed}; {MAKE_COMMAND} "
-                f"with those makes them._")
+        line = (f"_{what}: not reported, `{file}` has no rows for {needed}; a {MAKE_COMMAND} "
+                f"run that includes them writes them._")
         self.missing.append(f"{what}: `{file}` has no rows for {needed}")
         return [line, ""]
 

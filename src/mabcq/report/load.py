@@ -20,9 +20,9 @@ from mabcq.errors import UserError
 
 Row = dict[str, Any]
 
-# Column kinds: "str" (non-empty text), "int", "float" (finite), "opt_float" (empty or "nan":
-# not applicable -> NaN), "opt_int" (empty -> None), "count" (an integer, or a list of items
-# joined by '+' or ',' whose length is taken).
+# Column kinds: "str" (non-empty text), "int", "positive" (an int > 0), "float" (finite),
+# "opt_float" (empty or "nan": not applicable -> NaN), "opt_int" (empty -> None), "count" (a
+# positive integer, or a list of items joined by '+' or ',' whose length is taken).
 SCHEMAS: dict[str, dict[str, str]] = {
     "returns.csv": {"task": "str", "method": "str", "seed": "int", "updates": "int",
                     "return": "float"},
@@ -32,7 +32,7 @@ SCHEMAS: dict[str, dict[str, str]] = {
                         "lambda_tn_data_in_paper_range": "opt_float",
                         "critic_loss": "opt_float", "q_mean": "opt_float"},
     "timing.csv": {"task": "str", "group": "str", "methods": "str", "seeds": "count",
-                   "agents": "int", "device": "str", "ms_per_update": "float",
+                   "agents": "positive", "device": "str", "ms_per_update": "float",
                    "train_s": "opt_float", "eval_s": "opt_float", "data_s": "opt_float"},
     "behavior.csv": {"task": "str", "level": "str", "step": "opt_int", "return": "float"},
 }
@@ -162,6 +162,13 @@ def _parse_opt_float(text: str) -> float:
         raise ValueError("is not a number (leave it empty when not applicable)") from None
 
 
+def _parse_positive(text: str) -> int:
+    value = _parse_int(text)
+    if value <= 0:
+        raise ValueError("must be a positive integer")
+    return value
+
+
 def _parse_opt_int(text: str) -> int | None:
     return _parse_int(text) if text else None
 
@@ -182,7 +189,7 @@ def _parse_count(text: str) -> int:
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "str": _parse_str, "int": _parse_int, "float": _parse_float, "opt_float": _parse_opt_float,
-    "opt_int": _parse_opt_int, "count": _parse_count,
+    "opt_int": _parse_opt_int, "count": _parse_count, "positive": _parse_positive,
 }
 
 

@@ -161,20 +161,23 @@ def table6(ctx: Context) -> list[str]:
         lines += ctx.file_missing("returns.csv", "Table 6's trained methods")
     if behavior is None:
         lines += ctx.file_missing("behavior.csv", "the behavior policies' returns")
-    tasks = order_tasks(main_tasks({row["task"] for row in (returns or []) + (behavior or [])}))
-    methods = [method for method in order_methods({row["method"] for row in returns or []})
-               if eps_of(method) is None]
+    trained = [row for row in returns or [] if eps_of(row["method"]) is None]
+    tasks = order_tasks(main_tasks({row["task"] for row in trained + (behavior or [])}))
+    methods = order_methods({row["method"] for row in trained})
     if not tasks:
         return lines + ctx.rows_missing("returns.csv", "Table 6", "any main task")
     lines += final_return_table(ctx, tasks, methods) + ["", _stats_note(ctx), ""]
-    lines += _aggregate(ctx, tasks, methods) + _versus_bcq(ctx, tasks)
-    return lines
+    lines += _aggregate(ctx, tasks, methods)
+    return lines + (_versus_bcq(ctx, tasks) if returns is not None else [])
 
 
 def _aggregate(ctx: Context, tasks: list[str], methods: list[str]) -> list[str]:
     experts = {task: expert_return(ctx, task) for task in tasks}
     usable = [task for task in tasks if experts[task] is not None and experts[task] > 0]
     lines = ["### Aggregate over tasks (IQM)", ""]
+    if ctx.results.behavior is None:
+        return lines + ctx.file_missing("behavior.csv", "the aggregate (IQM of returns "
+                                        "normalized by the expert's)")
     if not usable:
         return lines + ctx.rows_missing("behavior.csv", "the aggregate (IQM)",
                                         "an expert level with a positive return")

@@ -115,9 +115,12 @@ def interval(stats: CellStats, digits: int = 1) -> str:
 
 
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
-    """Lines of a GitHub markdown table."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines.extend("| " + " | ".join(str(cell) for cell in row) + " |" for row in rows)
+    """Lines of a GitHub markdown table ('|' and line breaks inside cells escaped)."""
+    def cell(value: object) -> str:
+        return " ".join(str(value).split("\n")).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(cell(name) for name in header) + " |", "|" + "---|" * len(header)]
+    lines.extend("| " + " | ".join(cell(value) for value in row) + " |" for row in rows)
     return lines
 
 
