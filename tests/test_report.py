@@ -177,6 +177,10 @@ def test_bootstrap_ci_contains_the_mean_and_is_seeded() -> None:
     assert bootstrap_ci([7.0, 7.0, 7.0]) == (7.0, 7.0)
     narrow = bootstrap_ci([value / 10 for value in values])
     assert narrow[1] - narrow[0] < high - low
+    # 25 distinct values: the resampled means are nearly continuous, so only a fixed seed
+    # gives the same interval twice
+    many = [math.sqrt(k) * 3.7 % 11 for k in range(1, 26)]
+    assert bootstrap_ci(many) == bootstrap_ci(many) != bootstrap_ci(many, seed=1)
 
 
 def test_iqm_on_hand_cases() -> None:

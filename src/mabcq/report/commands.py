@@ -13,8 +13,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "`mabcq reproduce` writes them; any may be missing) and write "
                     "OUT/report.md with the paper's Tables 5-7 and Figures 2-5, mean ± std, "
                     "95% bootstrap CIs over seeds and an IQM aggregate (docs/report.md).")
-    parser.add_argument("results", type=Path, help="the results directory")
-    parser.add_argument("--out", type=Path,
+    parser.add_argument("results", type=Path, metavar="RESULTS", help="the results directory")
+    parser.add_argument("--out", type=Path, metavar="DIR",
                         help="output directory for report.md and the PNGs "
                              "(default: RESULTS/report)")
     parser.set_defaults(handler=_report)
