@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "mabcq.data.commands",
     "mabcq.train_commands",
     "mabcq.reproduce_commands",
+    "mabcq.report.commands",
 )
 
 

@@ -1,0 +1,58 @@
+"""`build_report`: a results directory on disk -> OUT/report.md and its PNG figures.
+
+Reads only what `mabcq reproduce` wrote (never trains). Each section appears when its data
+exist, else as one line naming the missing file or rows. report.md has no timestamps or paths:
+the same CSVs give the same report.md byte for byte.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mabcq.atomic import write_bytes
+from mabcq.report import sections_diagnostics as diagnostics
+from mabcq.report import sections_returns as returns
+from mabcq.report.context import Context
+from mabcq.report.load import load_results
+
+REPORT_FILE = "report.md"
+FIGURE_FILES = ("fig2_learning_curves.png", "fig3_value_difference.png",
+                "fig4_swimmer.png", "fig5_eps_sweep.png")
+
+SECTIONS = (returns.table6, returns.figure2, diagnostics.figure3, diagnostics.table5,
+            diagnostics.table7, returns.figure5, returns.figure4, diagnostics.lambda_table)
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    report: Path
+    figures: tuple[Path, ...]
+    missing: tuple[str, ...]  # one line per section or file not reported
+
+
+def build_report(results_dir: Path, out_dir: Path) -> ReportResult:
+    """Write `out_dir`/report.md and the figures whose data exist in `results_dir`.
+
+    Malformed input files raise `UserError` naming the file and column; missing ones are
+    reported inside report.md. Figures of an earlier report in `out_dir` whose data are gone
+    are removed, so every PNG there belongs to this report.
+    """
+    results = load_results(Path(results_dir))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ctx = Context.create(results, out_dir)
+    body: list[str] = []
+    for section in SECTIONS:
+        body += section(ctx)
+    head = returns.header(ctx) + returns.file_summary(ctx)
+    if ctx.missing:
+        head += ["Not in this report (" + str(len(ctx.missing)) + "):", ""]
+        head += [f"- {line}" for line in ctx.missing] + [""]
+    text = "\n".join(head + body).rstrip("\n") + "\n"
+    report = out_dir / REPORT_FILE
+    write_bytes(report, text.encode("utf-8"))
+    for stale in set(FIGURE_FILES) - set(ctx.figures):
+        (out_dir / stale).unlink(missing_ok=True)
+    return ReportResult(report, tuple(out_dir / name for name in ctx.figures),
+                        tuple(ctx.missing))

@@ -1,0 +1,35 @@
+"""`mabcq report RESULTS --out DIR`: tables and figures from results on disk."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "report", help="write report.md and figures from a results directory (never trains)",
+        description="Read RESULTS/{returns,diagnostics,timing,behavior}.csv and grid.json (as "
+                    "`mabcq reproduce` writes them; any may be missing) and write "
+                    "OUT/report.md with the paper's Tables 5-7 and Figures 2-5, mean ± std, "
+                    "95% bootstrap CIs over seeds and an IQM aggregate (docs/report.md).")
+    parser.add_argument("results", type=Path, metavar="RESULTS", help="the results directory")
+    parser.add_argument("--out", type=Path, metavar="DIR",
+                        help="output directory for report.md and the PNGs "
+                             "(default: RESULTS/report)")
+    parser.set_defaults(handler=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from mabcq.report.build import build_report
+
+    out_dir = args.out if args.out is not None else args.results / "report"
+    result = build_report(args.results, out_dir)
+    print(f"wrote {result.report} and {len(result.figures)} figure(s)")
+    for path in result.figures:
+        print(f"  {path}")
+    if result.missing:
+        print(f"not reported ({len(result.missing)}; see report.md):")
+        for line in result.missing:
+            print(f"  {line}")
+    return 0
