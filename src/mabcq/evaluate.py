@@ -239,6 +239,7 @@ class Evaluator:
                  datasets: Sequence[AgentDataset], *, gamma: float, episodes: int,
                  max_steps: int | None, diagnostic_states: int, min_steps_left: int,
                  with_returns: bool = True, tn_runs: Sequence[bool] | None = None,
+                 env_workers: int = 0,
                  compiler_options: dict[str, Any] | None = None) -> None:
         self.task, self.seeds, self.gamma = task, tuple(seeds), gamma
         self.episodes, self.max_steps, self.min_steps_left = episodes, max_steps, min_steps_left
@@ -259,11 +260,21 @@ class Evaluator:
         self.lambda_tn = jit(lambda state, sample: lambda_tn_values(learner, state, *sample))
         has_tn = bool(getattr(learner.config, "use_tn", False))
         self.tn_runs = tuple(tn_runs) if tn_runs is not None else (has_tn,) * len(self.seeds)
+        self.env_workers, self._envs = env_workers, None
+
+    def close(self) -> None:
+        """Stop the env worker processes, if any (also safe when none were started)."""
+        if self._envs is not None:
+            self._envs.close()
+            self._envs = None
 
     def rollouts(self, states: Any, update: int) -> list[Any]:
         """One RolloutResult per run: every run's episodes stepped together."""
-        from mabcq.envs.rollout import run_lockstep
+        from mabcq.envs.lockstep import LockstepEnvs
 
+        if self._envs is None:  # made once, reset by every evaluation
+            self._envs = LockstepEnvs(self.task, len(self.seeds), self.episodes,
+                                      self.env_workers)
         keys = jax.numpy.stack([evaluation_key(seed, update) for seed in self.seeds])
 
         def act(observations: np.ndarray, step: int) -> np.ndarray:
@@ -271,8 +282,7 @@ class Evaluator:
                                            np.int32(step)))
 
         env_seeds = [evaluation_env_seed(seed, update) for seed in self.seeds]
-        return run_lockstep(self.task, act, env_seeds, self.episodes, gamma=self.gamma,
-                            max_steps=self.max_steps)
+        return self._envs.run(act, env_seeds, gamma=self.gamma, max_steps=self.max_steps)
 
     def rows(self, states: Any, update: int) -> list[dict[str, Any]]:
         """One dict per run: returns, extrapolation error, value difference.

@@ -103,8 +103,18 @@ def device_name() -> str:
 
     device = jax.devices()[0]
     if device.platform == "cpu":
-        return f"cpu: {platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+        return f"cpu: {_cpu_model()} ({os.cpu_count()} cores)"
     return f"{device.platform}: {device.device_kind}"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def library_versions() -> dict[str, str]:

@@ -195,11 +195,13 @@ def timed(fn: Any, *args: Any) -> tuple[Any, float]:
 
 def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | Path, *,
           resume: bool = False, stop_after: int | None = None,
-          progress: bool = True) -> dict[str, Any] | None:
+          progress: bool = True, env_workers: int | None = None) -> dict[str, Any] | None:
     """Train `config.method` on `datasets` (one per agent, or agent config.agent's alone), all
     seeds at once; write RUN_DIR (config.json, metrics.csv, tensorboard/, checkpoint.npz,
     policies/, summary.json). Returns the summary, or None when stopped early by `stop_after`
     (total updates, pretraining included: a stand-in for a kill in tests).
+    env_workers: processes that step the evaluation's envs (None: default_env_workers()); the
+    numbers do not depend on it.
     """
     from tqdm.auto import tqdm
 
@@ -247,7 +249,9 @@ def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | 
                           diagnostic_states=config.diagnostic_states,
                           min_steps_left=config.min_steps_left,
                           with_returns=config.agent is None,
-                          tn_runs=[cell.use_tn for cell in cell_configs], compiler_options=options)
+                          tn_runs=[cell.use_tn for cell in cell_configs],
+                          env_workers=default_env_workers() if env_workers is None else env_workers,
+                          compiler_options=options)
     csv_log = CsvLog(run_dir / "metrics.csv")
     done, window, pretrain_last, wall_before, eval_before = 0, {}, {}, 0.0, 0.0
     if resuming:
@@ -320,6 +324,7 @@ def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | 
     finally:
         bar.close()
         tensorboard.close()
+        evaluator.close()
     export_policies(config, states, run_dir / "policies", task, agent_ids)
     return write_summary(run_dir, config.to_json(), csv_log.path,
                          wall_before + time.perf_counter() - started,
@@ -341,6 +346,16 @@ def _postfix(rows: Sequence[dict[str, Any]]) -> dict[str, str]:
     if lambdas:
         postfix["lambda_tn_median"] = f"{np.mean(lambdas):.2f}"
     return postfix
+
+
+def default_env_workers() -> int:
+    """Evaluation env processes: none on a small machine (the step loop would only compete with
+    the update for cores), up to 15 on a many-core GPU machine, where stepping hundreds of envs
+    in one thread would dominate the grid's wall time (../shared/MEASURED.md)."""
+    import os
+
+    cores = os.cpu_count() or 1
+    return 0 if cores <= 4 else min(cores - 1, 15)
 
 
 def cell_learner_config(config: TrainConfig, method: str) -> Any:
