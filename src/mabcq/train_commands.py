@@ -106,19 +106,23 @@ def parse_sizes(text: str | None) -> tuple[int, ...] | None:
 
 
 def load_training_data(task: Any, data: Path, agent: int | None) -> list[Any]:
-    """The agents' datasets for `task` from --data (validated by the data package's loader)."""
-    from mabcq.data.io import load_agent_dataset, load_dataset_dir
+    """The agents' datasets for `task` from --data (validated by the data package's loader;
+    a warning when they were made with another MuJoCo than the installed one)."""
+    from mabcq.data.io import check_dataset_versions, load_agent_dataset, load_dataset_dir
 
     if agent is not None:
         if not 0 <= agent < task.n_agents:
             raise UserError(f"--agent {agent}: {task.name} has agents 0..{task.n_agents - 1}")
         if not data.is_file():
             raise UserError(f"--data {data}: with --agent give that agent's own dataset file")
-        return [load_agent_dataset(data)]
-    if not data.is_dir():
+        datasets = [load_agent_dataset(data)]
+    elif not data.is_dir():
         raise UserError(f"--data {data}: no such dataset directory; build one with "
                         f"`mabcq data build {task.name} --preset smoke --out {data}`")
-    return list(load_dataset_dir(data))
+    else:
+        datasets = list(load_dataset_dir(data))
+    check_dataset_versions(datasets, str(data))
+    return datasets
 
 
 def run_train(args: argparse.Namespace) -> int:

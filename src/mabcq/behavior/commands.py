@@ -1,4 +1,4 @@
-"""`mabcq behavior train` and `mabcq behavior tasks`."""
+"""`mabcq behavior train`, `mabcq behavior ship` and `mabcq behavior tasks`."""
 
 from __future__ import annotations
 
@@ -28,6 +28,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     train.set_defaults(handler=_train)
 
+    ship = commands.add_parser(
+        "ship", help="copy the snapshots the dataset recipes need into the package's shipped set",
+        description="Write the shipped behavior set of a task (src/mabcq/behavior/shipped/TASK/: "
+                    "the intermediate and expert snapshots, the early snapshots that re-create "
+                    "SAC's early experience by rollouts, and behavior.json with hashes and "
+                    "versions) from a `mabcq behavior train` directory.")
+    ship.add_argument("behavior_dir", type=Path, metavar="BEHAVIOR_DIR",
+                      help="a `mabcq behavior train` output directory")
+    ship.add_argument("--task", required=True, help="the task SAC was trained on")
+    ship.add_argument("--shipped-root", type=Path,
+                      help="write TASK/ under this directory instead of the package's")
+    ship.add_argument("--early-until", type=int,
+                      help="env steps of SAC's early experience to make re-creatable (default: "
+                           "the paper preset's early part or the intermediate step, whichever "
+                           "is later, capped at SAC's env steps)")
+    ship.add_argument("--early-every", type=int,
+                      help="env steps between early snapshots (default: a tenth of "
+                           "--early-until in whole evaluation periods: 20 000 at paper scale)")
+    ship.set_defaults(handler=_ship)
+
     tasks = commands.add_parser("tasks", help="list the tasks and their action partitions")
     tasks.set_defaults(handler=_tasks)
 
@@ -55,6 +75,27 @@ def _train(args: argparse.Namespace) -> int:
         print(f"  {level}: step {levels[level]['step']}, eval return "
               f"{levels[level]['return_mean']:.1f} ({levels[level]['rule']})")
     print(args.out / "behavior.json")
+    return 0
+
+
+def _ship(args: argparse.Namespace) -> int:
+    from mabcq.behavior.ship import ship_behavior, shipped_dir
+    from mabcq.envs.tasks import get_task
+
+    task = get_task(args.task)
+    record = ship_behavior(args.behavior_dir, task, args.shipped_root,
+                           early_every=args.early_every, early_until=args.early_until)
+    out = shipped_dir(task.name, args.shipped_root)
+    for snapshot in record["snapshots"]:
+        roles = ", ".join(text.split(":")[0] for text in snapshot["stands_for"])
+        print(f"  {snapshot['file']}  {snapshot['bytes'] / 1024:.0f} KiB  {roles}  (eval "
+              f"return {snapshot['eval_return']:.1f})")
+    early = record["early"]
+    print(f"{task.name}: {len(record['snapshots'])} snapshots, "
+          f"{record['bytes'] / 2**20:.2f} MiB; early experience re-creatable up to env step "
+          f"{early['until_step']} ({len(early['segments'])} segments); policies_sha256 "
+          f"{record['policies_sha256']}")
+    print(out / "behavior.json")
     return 0
 
 

@@ -130,6 +130,14 @@ class SAC:
         log_prob -= (2 * (jnp.log(2.0) - pre_tanh - jax.nn.softplus(-2 * pre_tanh))).sum(-1)
         return actions, log_prob
 
+    def action_from_noise(self, actor_params, states: jax.Array, normals: jax.Array
+                          ) -> jax.Array:
+        """The draw of `sample` with its standard normals given: tanh(mean + std * normals),
+        [..., state_dim], [..., action_dim] -> [..., action_dim]. Rollouts of the stochastic
+        policy pass each episode's own normals, so the draws do not depend on the batching."""
+        mean, log_std = self.actor.apply(actor_params, states)
+        return jnp.tanh(mean + jnp.exp(log_std) * normals)
+
     def mean_action(self, actor_params, states: jax.Array) -> jax.Array:
         """Deterministic policy tanh(mean): [..., state_dim] -> [..., action_dim]."""
         mean, _ = self.actor.apply(actor_params, states)

@@ -1,10 +1,12 @@
 """Train the SAC behavior policy of a task: lockstep envs, replay, evaluation, snapshots, resume.
 
 Output directory (see the README, "Behavior directory"):
-  behavior.json            config, evaluations, snapshots, chosen early/intermediate/expert levels
+  behavior.json            config, evaluations, snapshots, chosen intermediate/expert levels,
+                           library versions
   checkpoint.npz           latest full state (SAC pytree, replay, envs, RNGs): resume point
   snapshots/step_N.msgpack actor parameters at every evaluation
-The replay in checkpoint.npz is SAC's experience in order; recipes take its early part from it.
+The replay in checkpoint.npz is SAC's experience in order; recipes take its early part from it
+(a shipped set, mabcq.behavior.ship, re-creates that part from early snapshots instead).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from mabcq.behavior.sac import SAC, Batch, SACConfig
 from mabcq.envs.rollout import physics_state, restore_physics_state, run_episodes
 from mabcq.envs.tasks import Task, make_env
 from mabcq.errors import UserError
+from mabcq.provenance import library_versions
 
 REPLAY_FIELDS = ("observations", "actions", "rewards", "next_observations", "terminals",
                  "timeouts", "env_index")
@@ -289,6 +292,7 @@ def train_behavior(task: Task, config: BehaviorConfig, out: Path, seed: int = 0,
         "env_steps_per_second": trainer.size / max(trainer.wall_seconds, 1e-9),
         "evaluations": trainer.evals, "train_episode_returns": trainer.train_returns,
         "levels": choose_levels(trainer.evals, config.intermediate_fraction),
+        "versions": library_versions(),
     }
     write_json(out / "behavior.json", record)
     return record

@@ -1,8 +1,8 @@
-"""Build one agent dataset file per agent from a recipe and a trained SAC behavior directory."""
+"""Build one agent dataset file per agent from a recipe and SAC behavior policies (a trained
+behavior directory or a shipped set)."""
 
 from __future__ import annotations
 
-import datetime
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from mabcq import __version__
+from mabcq.data.early import early_rollout, early_seed
 from mabcq.data.io import agent_file_name, save_agent_dataset
 from mabcq.data.recipes import (
     Part,
@@ -24,44 +25,86 @@ from mabcq.data.schema import AgentDataset
 from mabcq.envs.rollout import RolloutResult, run_episodes
 from mabcq.envs.tasks import Task
 from mabcq.errors import UserError
+from mabcq.provenance import library_versions
 
 REPLAY_KEYS = ("observations", "actions", "rewards", "next_observations", "terminals",
                "timeouts", "env_index")
 
 
 class Behavior:
-    """A trained behavior directory: replay, level snapshots, and their agent policies."""
+    """The behavior policies a build draws from, with their level snapshots as agent policies.
+
+    Either a trained `mabcq behavior train` directory (SAC's early experience is its replay) or
+    a shipped set (`Behavior.shipped`: verified hashes; the early experience is re-created by
+    rollouts of its early snapshots, mabcq.data.early).
+    """
 
     def __init__(self, task: Task, directory: Path, intermediate_step: int | None = None,
-                 expert_step: int | None = None):
+                 expert_step: int | None = None, *, shipped_record: dict | None = None,
+                 label: str | None = None):
         from mabcq.behavior.policies import joint_mean_policy, load_actor
         from mabcq.behavior.sac import SAC, SACConfig
         from mabcq.behavior.train import choose_levels, load_behavior
+        from mabcq.provenance import files_sha256
 
         self.directory = Path(directory)
-        self.record = load_behavior(self.directory)
+        self.is_shipped = shipped_record is not None
+        self.record = shipped_record if self.is_shipped else load_behavior(self.directory)
+        self.label = label or str(self.directory)  # recorded in the files' metadata
         if self.record["task"] != task.name:
             raise UserError(f"{directory}: behavior trained on {self.record['task']}, "
                             f"not {task.name}")
         self.task = task
         sac_config = dict(self.record["config"]["sac"])
         sac_config["hidden_sizes"] = tuple(sac_config["hidden_sizes"])
-        sac = SAC(task.state_dim, task.joint_action_dim, SACConfig(**sac_config))
+        self.sac = SAC(task.state_dim, task.joint_action_dim, SACConfig(**sac_config))
         self.levels = self.record["levels"]
         if intermediate_step is not None or expert_step is not None:
             self.levels = choose_levels(self.record["evaluations"],
                                         self.record["config"]["intermediate_fraction"],
                                         intermediate_step, expert_step)
         self.joint_policies: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
+        level_files = {}
         for level in ("intermediate", "expert"):
-            path = self.directory / self.levels[level]["snapshot"]
-            if not path.exists():
-                raise UserError(f"{path}: snapshot of the {level} policy is missing")
-            self.joint_policies[level] = joint_mean_policy(sac, load_actor(path))
+            path = self._snapshot_path(int(self.levels[level]["step"]), level)
+            level_files[path.name] = path
+            self.joint_policies[level] = joint_mean_policy(self.sac, load_actor(path))
+        # A shipped set's hash covers all its files; a directory's, the level snapshots used.
+        self.policies_sha256 = (self.record["policies_sha256"] if self.is_shipped
+                                else files_sha256(level_files)[1])
         self._replay: dict[str, np.ndarray] | None = None
+        self._early: dict[tuple[int, int], tuple[dict[str, np.ndarray], dict]] = {}
+
+    @classmethod
+    def shipped(cls, task: Task, root: Path | None = None, intermediate_step: int | None = None,
+                expert_step: int | None = None) -> Behavior:
+        """The shipped set of `task` (root: the package's shipped sets unless given)."""
+        from mabcq.behavior.ship import load_shipped
+
+        record = load_shipped(task.name, root)
+        directory = Path(record["directory"])
+        label = f"shipped:{task.name}" if root is None else f"shipped:{directory}"
+        return cls(task, directory, intermediate_step, expert_step, shipped_record=record,
+                   label=label)
+
+    def _snapshot_path(self, step: int, level: str) -> Path:
+        if self.is_shipped:
+            files = {int(s["step"]): s["file"] for s in self.record["snapshots"]}
+            if step not in files:
+                raise UserError(f"{self.directory}: the shipped set holds no snapshot at step "
+                                f"{step} for the {level} policy (shipped steps: "
+                                f"{sorted(files)}); pass --behavior DIR of a full SAC run")
+            return self.directory / files[step]
+        snapshots = {int(e["step"]): e["snapshot"] for e in self.record["evaluations"]}
+        path = self.directory / snapshots[step]
+        if not path.exists():
+            raise UserError(f"{path}: snapshot of the {level} policy is missing")
+        return path
 
     @property
     def replay(self) -> dict[str, np.ndarray]:
+        if self.is_shipped:
+            raise UserError(f"{self.directory}: a shipped set has no replay")
         if self._replay is None:
             path = self.directory / "checkpoint.npz"
             try:
@@ -70,6 +113,31 @@ class Behavior:
             except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as error:
                 raise UserError(f"{path}: cannot read SAC's replay ({error})") from None
         return self._replay
+
+    def early_steps_available(self) -> int:
+        """How many of SAC's first env steps this behavior can give (replay or re-created)."""
+        if self.is_shipped:
+            return int(self.record["early"]["until_step"])
+        return len(self.replay["rewards"])
+
+    def early_experience(self, count: int, seed: int, num_envs: int,
+                         progress: Callable[[int], None] | None = None
+                         ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """SAC's first `count` env steps, episode by episode: the replay's prefix, or its
+        re-creation by rollouts of a shipped set (the same for every agent of a build)."""
+        if not self.is_shipped:
+            arrays = episode_ordered_prefix(self.replay, count)
+            if progress:
+                progress(count)
+            return arrays, {"source": "replay", "replay_steps": [0, count]}
+        if (count, seed) not in self._early:
+            self._early[(count, seed)] = early_rollout(
+                self.task, self.sac, self.directory, self.record["early"]["segments"], count,
+                seed, num_envs, progress)
+        elif progress:
+            progress(count)
+        arrays, info = self._early[(count, seed)]
+        return dict(arrays), info  # callers replace the actions by their slice
 
     def agent_policies(self, agent: int, self_level: str, others_level: str):
         """Agent `agent` runs `self_level`'s snapshot, every other agent `others_level`'s."""
@@ -91,21 +159,21 @@ def collect_part(behavior: Behavior, part: Part, agent: int, size: int, seed: in
     """Joint-action transitions [size, ...] of one part, and what to record about them."""
     task = behavior.task
     if part.source == "replay":
-        replay = behavior.replay
-        available = len(replay["rewards"])
+        available = behavior.early_steps_available()
         if part.replay_until:
             level = behavior.levels[part.replay_until]
             available = min(available, int(level["step"]))
         if size > available:
             where = f" before the {part.replay_until} policy" if part.replay_until else ""
+            if behavior.is_shipped:
+                raise UserError(
+                    f"part {part.name!r} needs {size} transitions of SAC's early experience "
+                    f"but the shipped set {behavior.directory} re-creates {available}{where}; "
+                    "ship more of it (`mabcq behavior ship --early-until`) or lower --size")
             raise UserError(
                 f"part {part.name!r} needs {size} transitions of SAC's replay but "
                 f"{behavior.directory} has {available}{where}; train SAC longer or lower --size")
-        arrays = episode_ordered_prefix(replay, size)
-        if progress:
-            progress(size)
-        info = {"source": "replay", "replay_steps": [0, size]}
-        return arrays, info
+        return behavior.early_experience(size, seed, num_envs, progress)
     policies = behavior.agent_policies(agent, part.self_level, part.others_level)
     result: RolloutResult = run_episodes(task, policies, None, seed=seed, transitions=size,
                                          action_noise=noise if part.noisy else 0.0,
@@ -144,16 +212,18 @@ def build_agent_dataset(behavior: Behavior, recipe: str, size: int, agent: int, 
     sizes = part_sizes(parts, size)
     if recipe == "medium-replay":
         level_step = int(behavior.levels["intermediate"]["step"])
-        sizes = [min(size, level_step, len(behavior.replay["rewards"]))]
+        sizes = [min(size, level_step)]
     columns: dict[str, list[np.ndarray]] = {}
     labels, details = [], []
     for index, (part, count) in enumerate(zip(parts, sizes, strict=True)):
         if count == 0:
             details.append({"name": part.name, "size": 0})
             continue
-        arrays, info = collect_part(behavior, part, agent, count,
-                                    part_seed(seed, agent, index), noise, num_envs,
-                                    _clamped(progress, count))
+        # SAC's early experience is shared by all agents; every rollout part is the agent's own.
+        seed_of_part = early_seed(seed) if part.source == "replay" else part_seed(
+            seed, agent, index)
+        arrays, info = collect_part(behavior, part, agent, count, seed_of_part, noise,
+                                    num_envs, _clamped(progress, count))
         arrays["actions"] = task.split_action(arrays["actions"])[agent]
         for name in ("observations", "actions", "rewards", "next_observations", "terminals",
                      "timeouts"):
@@ -168,25 +238,36 @@ def build_agent_dataset(behavior: Behavior, recipe: str, size: int, agent: int, 
         "recipe": recipe, "parts": [part.name for part in parts], "part_sizes": sizes,
         "part_details": details, "size": int(sum(sizes)), "requested_size": size,
         "seed": seed, "noise": noise,
-        "behavior": {"directory": str(behavior.directory), "seed": behavior.record["seed"],
-                     "env_steps": behavior.record["env_steps"], "levels": behavior.levels},
+        "behavior": {"directory": behavior.label, "shipped": behavior.is_shipped,
+                     "seed": behavior.record["seed"], "env_steps": behavior.record["env_steps"],
+                     "levels": behavior.levels, "policies_sha256": behavior.policies_sha256,
+                     "versions": behavior.record.get("versions")},
         "episode_returns": return_summary(episode_returns(
             data["rewards"], data["terminals"], data["timeouts"])),
         "package_version": __version__,
-        "created_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "versions": library_versions(),
     }
     return AgentDataset(**data, metadata=metadata, parts=np.concatenate(labels))
 
 
-def build_datasets(task: Task, recipe: str, size: int, behavior_dir: Path, out: Path,
+def build_datasets(task: Task, recipe: str, size: int, behavior_dir: Path | Behavior, out: Path,
                    seed: int = 0, noise: float = 0.1, num_envs: int = 16,
                    progress: bool = True, intermediate_step: int | None = None,
                    expert_step: int | None = None) -> list[Path]:
-    """Write out/agent_{i}.h5 for every agent (each atomically)."""
+    """Write out/agent_{i}.h5 for every agent (each atomically).
+
+    behavior_dir: a trained SAC directory, or a Behavior (e.g. `Behavior.shipped(task)`, whose
+    levels are then already chosen: the step arguments must be None).
+    """
     from tqdm import tqdm
 
     get_recipe(recipe)
-    behavior = Behavior(task, behavior_dir, intermediate_step, expert_step)
+    if isinstance(behavior_dir, Behavior):
+        if intermediate_step is not None or expert_step is not None:
+            raise ValueError("choose the levels when making the Behavior")
+        behavior = behavior_dir
+    else:
+        behavior = Behavior(task, behavior_dir, intermediate_step, expert_step)
     paths = []
     for agent in range(task.n_agents):
         path = Path(out) / agent_file_name(agent)
@@ -214,6 +295,7 @@ def _already_built(path: Path, recipe: str, size: int, seed: int, noise: float,
         return False
     levels = {level: value["step"] for level, value in meta["behavior"]["levels"].items()}
     return (meta.get("recipe"), meta.get("seed"), meta.get("noise"), meta.get("task"),
-            meta["behavior"].get("directory"), levels, meta.get("requested_size")) == (
-        recipe, seed, noise, behavior.task.name, str(behavior.directory),
+            meta["behavior"].get("directory"), meta["behavior"].get("policies_sha256"), levels,
+            meta.get("requested_size")) == (
+        recipe, seed, noise, behavior.task.name, behavior.label, behavior.policies_sha256,
         {level: value["step"] for level, value in behavior.levels.items()}, size)

@@ -16,8 +16,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     build = commands.add_parser(
         "build", help="build one HDF5 file per agent for a task and recipe",
-        description="Build OUT/agent_{i}.h5 for every agent. Without --behavior, SAC is "
-                    "trained first (at the preset's scale) into OUT/behavior, resumably.")
+        description="Build OUT/agent_{i}.h5 for every agent. Without --behavior, the quick "
+                    "and paper presets use the task's shipped behavior policies when the "
+                    "package has them; otherwise (and always for smoke) SAC is trained first "
+                    "(at the preset's scale) into OUT/behavior, resumably.")
     build.add_argument("task", help="task name, e.g. hopper-3x1 (see `mabcq behavior tasks`)")
     build.add_argument("--recipe", default="paper", choices=("paper", "low", "medium-replay"),
                        help="dataset recipe (default: paper)")
@@ -25,8 +27,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="sizes and SAC scale: smoke (seconds), quick, paper (10^6 per "
                             "agent); default smoke")
     build.add_argument("--out", required=True, type=Path, help="output directory")
-    build.add_argument("--behavior", type=Path,
-                       help="a trained `mabcq behavior train` directory to use")
+    build.add_argument("--behavior", metavar="shipped|DIR",
+                       help="`shipped`: the package's shipped behavior policies of the task; "
+                            "DIR: a trained `mabcq behavior train` directory (write ./shipped "
+                            "for a directory of that name)")
+    build.add_argument("--shipped-root", type=Path,
+                       help="look for shipped sets (TASK/behavior.json) here instead of in the "
+                            "package")
     build.add_argument("--size", type=int, help="transitions per agent (overrides the preset)")
     build.add_argument("--noise", type=float,
                        help="std of the Gaussian action noise of rollout parts (default 0.1)")
@@ -49,7 +56,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from mabcq.behavior.train import load_behavior, preset_config, train_behavior
     from mabcq.compile_cache import enable_compilation_cache
     from mabcq.data.build import build_datasets
     from mabcq.data.recipes import DATA_PRESETS
@@ -62,32 +68,62 @@ def _build(args: argparse.Namespace) -> int:
     if size <= 0:
         raise UserError(f"--size must be positive, got {size}")
     enable_compilation_cache()
-    behavior_dir = args.behavior
-    if behavior_dir is None:
-        behavior_dir = args.out / "behavior"
-        if not (behavior_dir / "behavior.json").exists():
-            print(f"training SAC ({preset.behavior_preset} preset) into {behavior_dir}")
-            train_behavior(task, preset_config(preset.behavior_preset), behavior_dir,
-                           seed=args.seed, progress=not args.no_progress)
-        else:
-            trained = load_behavior(behavior_dir)["config"]["total_steps"]
-            wanted = preset_config(preset.behavior_preset).total_steps
-            if trained != wanted:
-                raise UserError(
-                    f"{behavior_dir}: SAC there was trained for {trained} steps, the "
-                    f"{args.preset} preset trains {wanted}; use another --out, or pass "
-                    f"--behavior {behavior_dir} to build from it anyway")
-    else:
-        load_behavior(behavior_dir)
-    paths = build_datasets(task, args.recipe, size, behavior_dir, args.out, seed=args.seed,
+    behavior = _behavior_source(args, task)
+    # A shipped Behavior has its levels chosen already; a directory's are chosen when opened.
+    levels = ({"intermediate_step": args.intermediate_step, "expert_step": args.expert_step}
+              if isinstance(behavior, Path) else {})
+    paths = build_datasets(task, args.recipe, size, behavior, args.out, seed=args.seed,
                            noise=preset.noise if args.noise is None else args.noise,
                            num_envs=args.num_envs or preset.num_envs,
-                           progress=not args.no_progress,
-                           intermediate_step=args.intermediate_step,
-                           expert_step=args.expert_step)
+                           progress=not args.no_progress, **levels)
     for path in paths:
         print(path)
     return 0
+
+
+def _behavior_source(args: argparse.Namespace, task):
+    """What to build from: a Behavior (shipped set) or a trained SAC directory (Path).
+
+    --behavior shipped, or no --behavior at the quick/paper presets when the task has a shipped
+    set: the shipped set; --behavior DIR: that directory; otherwise SAC trained into
+    OUT/behavior (the smoke preset always trains its tiny SAC unless told `shipped`).
+    """
+    from mabcq.behavior.ship import has_shipped, shipped_dir
+    from mabcq.behavior.train import load_behavior, preset_config, train_behavior
+    from mabcq.data.build import Behavior
+    from mabcq.data.recipes import DATA_PRESETS
+    from mabcq.errors import UserError
+
+    preset = DATA_PRESETS[args.preset]
+    if args.behavior == "shipped" or (
+            args.behavior is None and args.preset != "smoke"
+            and has_shipped(task.name, args.shipped_root)):
+        behavior = Behavior.shipped(task, args.shipped_root, args.intermediate_step,
+                                    args.expert_step)
+        print(f"using the shipped behavior policies of {task.name} "
+              f"({shipped_dir(task.name, args.shipped_root)}, policies_sha256 "
+              f"{behavior.policies_sha256[:16]}...)")
+        return behavior
+    if args.behavior is not None:
+        load_behavior(Path(args.behavior))
+        return Path(args.behavior)
+    behavior_dir = args.out / "behavior"
+    if not (behavior_dir / "behavior.json").exists():
+        if args.preset != "smoke":
+            print(f"no shipped behavior policies for {task.name} (make them with `mabcq "
+                  f"behavior ship DIR --task {task.name}`)")
+        print(f"training SAC ({preset.behavior_preset} preset) into {behavior_dir}")
+        train_behavior(task, preset_config(preset.behavior_preset), behavior_dir,
+                       seed=args.seed, progress=not args.no_progress)
+    else:
+        trained = load_behavior(behavior_dir)["config"]["total_steps"]
+        wanted = preset_config(preset.behavior_preset).total_steps
+        if trained != wanted:
+            raise UserError(
+                f"{behavior_dir}: SAC there was trained for {trained} steps, the "
+                f"{args.preset} preset trains {wanted}; use another --out, or pass "
+                f"--behavior {behavior_dir} to build from it anyway")
+    return behavior_dir
 
 
 def _info(args: argparse.Namespace) -> int:

@@ -45,7 +45,8 @@ def dataset_summary(dataset: AgentDataset, path: Path) -> dict[str, Any]:
                             for level, value in meta.get("behavior", {}).get(
                                 "levels", {}).items()},
         "seed": meta.get("seed"), "package_version": meta.get("package_version"),
-        "format_version": meta.get("format_version"),
+        "format_version": meta.get("format_version"), "versions": meta.get("versions"),
+        "policies_sha256": meta.get("behavior", {}).get("policies_sha256"),
     }
 
 
@@ -78,6 +79,11 @@ def format_summary(summary: dict[str, Any], dims: bool = True) -> str:
     for level, value in summary["behavior_levels"].items():
         lines.append(f"  behavior {level}: step {value['step']}  eval return "
                      f"{value['eval_return']:.1f}")
+    if summary["versions"]:
+        lines.append("  made with " + ", ".join(
+            f"{name} {version}" for name, version in summary["versions"].items()))
+    if summary["policies_sha256"]:
+        lines.append(f"  behavior policies sha256 {summary['policies_sha256']}")
     rewards = summary["rewards"]
     lines.append(f"  rewards mean {rewards['mean']:.3f} std {rewards['std']:.3f} "
                  f"[{rewards['min']:.3f}, {rewards['max']:.3f}]")

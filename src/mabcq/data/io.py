@@ -6,13 +6,14 @@ Format (FORMAT_NAME, FORMAT_VERSION; see the README, "File format"):
             parts [T] int8 (optional: index into metadata["parts"])
   attrs     format, format_version, task, agent, n_agents, metadata_json (the whole metadata
             dict as JSON: action_slice, recipe, parts, part_sizes, behavior returns, seeds,
-            package version, ...)
+            package and library versions, the behavior policies' sha256, ...)
 Every validation problem raises UserError naming the file (or "arrays") and the fix.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import zipfile
 from pathlib import Path
@@ -114,6 +115,25 @@ def _validate_parts(dataset: AgentDataset, source: str) -> None:
         raise UserError(f"{source}: 'parts' indices outside 0..{len(names) - 1}")
 
 
+def check_dataset_versions(datasets: list[AgentDataset], source: str) -> list[str]:
+    """Warn (one line on stderr, logger "mabcq") when datasets were made with another MuJoCo
+    than the installed one: the simulator may then not reproduce their transitions. Returns
+    the warnings; files without recorded versions (user arrays, older files) pass silently."""
+    from mabcq.provenance import library_versions
+
+    installed = library_versions()["mujoco"]
+    recorded = sorted({str(versions["mujoco"]) for versions in
+                       (dataset.metadata.get("versions") for dataset in datasets)
+                       if isinstance(versions, dict) and versions.get("mujoco")})
+    messages = [f"mabcq: warning: {source}: dataset made with MuJoCo {version}, installed is "
+                f"{installed}; evaluation in this simulator may not match the data's dynamics "
+                "exactly (rebuild the dataset to be sure)"
+                for version in recorded if version != installed]
+    for message in messages:
+        logging.getLogger("mabcq").warning(message)
+    return messages
+
+
 # ---------------------------------------------------------------- user arrays
 
 
@@ -193,7 +213,11 @@ def _jsonable(value: Any) -> Any:
 
 
 def save_agent_dataset(dataset: AgentDataset, path: str | os.PathLike) -> Path:
-    """Validate and write `dataset` to `path` atomically (temp file + os.replace)."""
+    """Validate and write `dataset` to `path` atomically (temp file + os.replace).
+
+    Reproducible: no timestamps (track_times=False), attributes in a fixed order, metadata as
+    key-sorted JSON, so the same dataset gives the same bytes.
+    """
     import h5py
 
     path = Path(path)
@@ -209,9 +233,9 @@ def save_agent_dataset(dataset: AgentDataset, path: str | os.PathLike) -> Path:
         file.attrs["n_agents"] = int(metadata["n_agents"])
         file.attrs["metadata_json"] = json.dumps(metadata, sort_keys=True)
         for name in ARRAY_FIELDS:
-            file.create_dataset(name, data=getattr(dataset, name))
+            file.create_dataset(name, data=getattr(dataset, name), track_times=False)
         if dataset.parts is not None:
-            file.create_dataset("parts", data=dataset.parts)
+            file.create_dataset("parts", data=dataset.parts, track_times=False)
     return path
 
 

@@ -5,8 +5,9 @@ rollout joins the slices into the joint action and steps the single-agent MuJoCo
 envs are stepped in lockstep so each policy is called once per step on a batch of states.
 
 Determinism: episode k is reset with a seed derived from (seed, k) and draws its action noise
-from its own generator, so the transitions do not depend on the number of lockstep envs (for
-policies that are deterministic functions of the state batch).
+(and a stochastic policy's draws, `policy_noise`) from its own generators, so the transitions do
+not depend on the number of lockstep envs (for policies whose action for a state does not depend
+on the rows beside it; SAC's pad every batch to one shape for this, mabcq.behavior.policies).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import numpy as np
 
 from mabcq.envs.tasks import Task, make_env
 
-AgentPolicy = Callable[[np.ndarray], np.ndarray]  # observations [E, state_dim] -> actions [E, A_i]
+AgentPolicy = Callable[..., np.ndarray]  # observations [E, state_dim] (, noise) -> actions [E, A_i]
+PolicyNoise = Callable[[np.random.Generator], np.ndarray]  # an episode's draw for one step
 
 
 @dataclass
@@ -65,6 +67,7 @@ class _Episode:
     def __init__(self, index: int, seed: int, env, record_physics: bool):
         self.index = index
         self.rng = np.random.default_rng([seed, index, 1])
+        self.policy_rng = np.random.default_rng([seed, index, 2])
         obs, _ = env.reset(seed=episode_seed(seed, index))
         self.obs = np.asarray(obs, dtype=np.float32)
         self.rows: list[tuple] = []
@@ -84,6 +87,7 @@ def run_episodes(
     transitions: int | None = None,
     record_physics: bool = False,
     progress: Callable[[int], None] | None = None,
+    policy_noise: PolicyNoise | None = None,
 ) -> RolloutResult:
     """Roll out `policies` (one per agent) for `episodes` episodes, or up to `transitions` steps.
 
@@ -93,6 +97,9 @@ def run_episodes(
     transitions: instead of whole episodes, collect exactly this many transitions (the first
         `transitions` of episodes 0, 1, 2, ... concatenated; the last one is cut: timeout=True).
     progress: called with the number of env steps taken at each lockstep step.
+    policy_noise: for stochastic policies: each step, every running episode draws
+        policy_noise(its own generator) and the policies are called as policy(states, noise)
+        with noise [E, ...] stacked in the states' row order.
     """
     if len(policies) != task.n_agents:
         raise ValueError(f"{task.name} has {task.n_agents} agents, got {len(policies)} policies")
@@ -139,7 +146,10 @@ def run_episodes(
             break
         slots = sorted(running)
         states = np.stack([running[slot].obs for slot in slots])
-        agent_actions = [np.asarray(policy(states), dtype=np.float32) for policy in policies]
+        extra = () if policy_noise is None else (
+            np.stack([policy_noise(running[slot].policy_rng) for slot in slots]),)
+        agent_actions = [np.asarray(policy(states, *extra), dtype=np.float32)
+                         for policy in policies]
         joint = task.join_actions(agent_actions)
         for row, slot in enumerate(slots):
             episode = running[slot]

@@ -1,0 +1,50 @@
+"""What made a file: library versions and content hashes (recorded in behavior sets and datasets).
+
+Versions come from the installed distributions' metadata (no import of the simulator needed).
+A set of files is hashed as sha256sum would list it, so `policies_sha256` can be checked by hand:
+sha256 of the lines "<sha256>  <name>\\n", sorted by name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import os
+import platform
+from collections.abc import Mapping
+from pathlib import Path
+
+# Distributions whose versions decide the simulated transitions or the policies' outputs.
+LIBRARIES = ("mujoco", "gymnasium", "gymnasium-robotics", "jax", "flax", "numpy")
+
+
+def library_versions() -> dict[str, str]:
+    """{"mujoco": "3.3.0", ..., "python": "3.11.9"}: the installed versions."""
+    versions = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    versions["python"] = platform.python_version()
+    return versions
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def combined_sha256(file_hashes: Mapping[str, str]) -> str:
+    """One hash for a set of files {name: sha256}: sha256 of their sha256sum listing."""
+    listing = "".join(f"{file_hashes[name]}  {name}\n" for name in sorted(file_hashes))
+    return hashlib.sha256(listing.encode()).hexdigest()
+
+
+def files_sha256(paths: Mapping[str, Path]) -> tuple[dict[str, str], str]:
+    """({name: sha256}, combined) for files given as {name: path}."""
+    hashes = {name: sha256_file(path) for name, path in paths.items()}
+    return hashes, combined_sha256(hashes)
