@@ -16,12 +16,14 @@ from pathlib import Path
 
 # Distributions whose versions decide the simulated transitions or the policies' outputs.
 LIBRARIES = ("mujoco", "gymnasium", "gymnasium-robotics", "jax", "flax", "numpy")
+# ... and, for a results record, the rest of the stack.
+RESULT_LIBRARIES = ("mabcq", *LIBRARIES, "jaxlib", "optax")
 
 
-def library_versions() -> dict[str, str]:
+def library_versions(names: tuple[str, ...] = LIBRARIES) -> dict[str, str]:
     """{"mujoco": "3.3.0", ..., "python": "3.11.9"}: the installed versions."""
     versions = {}
-    for name in LIBRARIES:
+    for name in names:
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:

@@ -117,19 +117,6 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions = {"python": platform.python_version()}
-    for name in ("mabcq", "jax", "jaxlib", "flax", "optax", "numpy", "mujoco", "gymnasium",
-                 "gymnasium-robotics"):
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
-
 def ensure_datasets(task: str, preset: str, data_root: Path, progress: bool) -> tuple[Path, float]:
     """The task's dataset directory for this preset, built if missing (`mabcq data build`, which
     keeps finished agent files after a kill). Returns (directory, seconds spent building)."""
@@ -265,7 +252,7 @@ def _cell(value: Any) -> str:
 def reproduce(grid: Grid, out: Path, data_root: Path, progress: bool = True,
               overrides: dict[str, Any] | None = None) -> dict[str, float]:
     """Run every missing cell of `grid` into OUT; returns the wall split in seconds."""
-    from mabcq.data.io import load_dataset_dir
+    from mabcq.data.io import check_dataset_versions, load_dataset_dir
     from mabcq.envs.tasks import get_task
     from mabcq.logging_utils import write_json_atomic
 
@@ -280,6 +267,7 @@ def reproduce(grid: Grid, out: Path, data_root: Path, progress: bool = True,
         data_dir, data_seconds = ensure_datasets(task, grid.preset, data_root, progress)
         split["data_s"] += data_seconds
         datasets = load_dataset_dir(data_dir)
+        check_dataset_versions(datasets, str(data_dir))
         atomic.write_json(out / "cells" / task / "behavior.json", behavior_rows(task, datasets))
         todo = groups(task, methods, missing)
         print(f"{task}: {len(wanted) - len(missing)} of {len(wanted)} cells done; "
@@ -307,6 +295,7 @@ def grid_record(grid: Grid, out: Path, split: dict[str, float],
     """grid.json: the request, the scale it ran at, the machine, versions, and the seconds per
     stage summed over every call that worked on OUT (a resumed grid adds to them)."""
     from mabcq.data.recipes import DATA_PRESETS
+    from mabcq.provenance import RESULT_LIBRARIES, library_versions
     from mabcq.train import make_config
 
     probe = make_config(grid.tasks[0], grid.methods[0], grid.seeds, grid.preset, **overrides)
@@ -321,5 +310,6 @@ def grid_record(grid: Grid, out: Path, split: dict[str, float],
             "updates": probe.updates, "eval_every": probe.eval_every,
             "eval_episodes": probe.eval_episodes, "batch_size": batch,
             "transitions_per_agent": DATA_PRESETS[grid.preset].size,
-            "overrides": overrides, "device": device_name(), "versions": library_versions(),
+            "overrides": overrides, "device": device_name(),
+            "versions": library_versions(RESULT_LIBRARIES),
             "wall_time_s": totals}
