@@ -105,11 +105,14 @@ def test_ship_writes_only_the_needed_snapshots_with_hashes(
 
 def test_build_from_shipped_set_is_byte_identical_and_records_provenance(
         shipped_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    for name, num_envs in (("a", "4"), ("b", "4"), ("c", "1")):
+    # b: the agent files built in parallel processes
+    for name, num_envs, jobs in (("a", "4", "1"), ("b", "4", "2"), ("c", "1", "1")):
         assert main(["data", "build", TASK.name, "--preset", "smoke", "--behavior", "shipped",
                      "--shipped-root", str(shipped_root), "--out", str(tmp_path / name),
-                     "--num-envs", num_envs, "--no-progress"]) == 0
-    assert "using the shipped behavior policies" in capsys.readouterr().out
+                     "--num-envs", num_envs, "--jobs", jobs, "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "using the shipped behavior policies" in printed
+    assert printed.count("wrote ") == TASK.n_agents  # only the --jobs 2 build reports so
     for agent in range(TASK.n_agents):
         first = (tmp_path / "a" / f"agent_{agent}.h5").read_bytes()
         assert first == (tmp_path / "b" / f"agent_{agent}.h5").read_bytes()
@@ -164,7 +167,9 @@ def test_quick_preset_uses_the_shipped_set_by_default(
     assert main(["data", "build", TASK.name, "--preset", "quick", "--size", "60",
                  "--shipped-root", str(shipped_root), "--out", str(tmp_path / "q"),
                  "--no-progress"]) == 0
-    assert "using the shipped behavior policies" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "using the shipped behavior policies" in printed
+    assert printed.count("wrote ") == TASK.n_agents  # only the --jobs 2 build reports so
     assert not (tmp_path / "q" / "behavior").exists()  # no SAC trained
     assert main(["data", "build", "swimmer-2x1", "--behavior", "shipped", "--shipped-root",
                  str(shipped_root), "--out", str(tmp_path / "s")]) == 2

@@ -47,6 +47,9 @@ class Behavior:
         from mabcq.behavior.train import choose_levels, load_behavior
         from mabcq.provenance import files_sha256
 
+        # What rebuilds this Behavior in another process (build_datasets' jobs).
+        self.init_args = (task.name, directory, intermediate_step, expert_step, shipped_record,
+                          label)
         self.directory = Path(directory)
         self.is_shipped = shipped_record is not None
         self.record = shipped_record if self.is_shipped else load_behavior(self.directory)
@@ -253,11 +256,13 @@ def build_agent_dataset(behavior: Behavior, recipe: str, size: int, agent: int, 
 def build_datasets(task: Task, recipe: str, size: int, behavior_dir: Path | Behavior, out: Path,
                    seed: int = 0, noise: float = 0.1, num_envs: int = 16,
                    progress: bool = True, intermediate_step: int | None = None,
-                   expert_step: int | None = None) -> list[Path]:
+                   expert_step: int | None = None, jobs: int = 1) -> list[Path]:
     """Write out/agent_{i}.h5 for every agent (each atomically).
 
     behavior_dir: a trained SAC directory, or a Behavior (e.g. `Behavior.shipped(task)`, whose
     levels are then already chosen: the step arguments must be None).
+    jobs: agent files built at once in separate processes (same files as jobs=1: each file
+    depends only on its own seeds; a shared early part is then rolled out once per process).
     """
     from tqdm import tqdm
 
@@ -268,18 +273,41 @@ def build_datasets(task: Task, recipe: str, size: int, behavior_dir: Path | Beha
         behavior = behavior_dir
     else:
         behavior = Behavior(task, behavior_dir, intermediate_step, expert_step)
-    paths = []
-    for agent in range(task.n_agents):
-        path = Path(out) / agent_file_name(agent)
-        if _already_built(path, recipe, size, seed, noise, behavior):
-            paths.append(path)  # a rerun after a kill keeps the finished agents' files
-            continue
+    paths = [Path(out) / agent_file_name(agent) for agent in range(task.n_agents)]
+    # a rerun after a kill keeps the finished agents' files
+    todo = [agent for agent in range(task.n_agents)
+            if not _already_built(paths[agent], recipe, size, seed, noise, behavior)]
+    job = (recipe, size, seed, noise, num_envs)
+    if jobs > 1 and len(todo) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("spawn")  # no JAX state crosses the fork
+        with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=context) as pool:
+            for path in pool.map(_build_agent_file, [(behavior.init_args, agent, job,
+                                                      str(paths[agent])) for agent in todo]):
+                print(f"wrote {path}")
+        return paths
+    for agent in todo:
         with tqdm(total=size, desc=f"{task.name} agent {agent}", unit="tr",
                   disable=not progress) as bar:
             dataset = build_agent_dataset(behavior, recipe, size, agent, seed, noise, num_envs,
                                           progress=bar.update)
-        paths.append(save_agent_dataset(dataset, path))
+        save_agent_dataset(dataset, paths[agent])
     return paths
+
+
+def _build_agent_file(spec: tuple) -> str:
+    """One agent's file in a worker process: (Behavior.init_args, agent, (recipe, size, seed,
+    noise, num_envs), path) -> path."""
+    from mabcq.envs.tasks import get_task
+
+    (task_name, *behavior_args), agent, (recipe, size, seed, noise, num_envs), path = spec
+    behavior = Behavior(get_task(task_name), *behavior_args[:3], shipped_record=behavior_args[3],
+                        label=behavior_args[4])
+    dataset = build_agent_dataset(behavior, recipe, size, agent, seed, noise, num_envs)
+    save_agent_dataset(dataset, Path(path))
+    return path
 
 
 def _already_built(path: Path, recipe: str, size: int, seed: int, noise: float,

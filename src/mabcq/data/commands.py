@@ -39,6 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="std of the Gaussian action noise of rollout parts (default 0.1)")
     build.add_argument("--seed", type=int, default=0, help="seed of SAC and the rollouts")
     build.add_argument("--num-envs", type=int, help="lockstep envs per rollout")
+    build.add_argument("--jobs", type=int, default=1,
+                       help="agent files built at once, one process each (same files as 1; "
+                       "default 1)")
     build.add_argument("--intermediate-step", type=int,
                        help="use the SAC snapshot at this step as the intermediate policy")
     build.add_argument("--expert-step", type=int,
@@ -67,6 +70,8 @@ def _build(args: argparse.Namespace) -> int:
     size = args.size if args.size is not None else preset.size
     if size <= 0:
         raise UserError(f"--size must be positive, got {size}")
+    if args.jobs < 1:
+        raise UserError(f"--jobs must be >= 1, got {args.jobs}")
     enable_compilation_cache()
     behavior = _behavior_source(args, task)
     # A shipped Behavior has its levels chosen already; a directory's are chosen when opened.
@@ -75,7 +80,7 @@ def _build(args: argparse.Namespace) -> int:
     paths = build_datasets(task, args.recipe, size, behavior, args.out, seed=args.seed,
                            noise=preset.noise if args.noise is None else args.noise,
                            num_envs=args.num_envs or preset.num_envs,
-                           progress=not args.no_progress, **levels)
+                           progress=not args.no_progress, jobs=args.jobs, **levels)
     for path in paths:
         print(path)
     return 0
