@@ -117,15 +117,17 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def ensure_datasets(task: str, preset: str, data_root: Path, progress: bool) -> tuple[Path, float]:
+def ensure_datasets(task: str, preset: str, data_root: Path, progress: bool,
+                    jobs: int = 1) -> tuple[Path, float]:
     """The task's dataset directory for this preset, built if missing (`mabcq data build`, which
-    keeps finished agent files after a kill). Returns (directory, seconds spent building)."""
+    keeps finished agent files after a kill; `jobs` agent files at once). Returns (directory,
+    seconds spent building)."""
     from mabcq.cli import main
 
     directory = data_root / preset / task / recipe_of(task)
     started = time.perf_counter()
     args = ["data", "build", task, "--recipe", recipe_of(task), "--preset", preset,
-            "--out", str(directory)]
+            "--out", str(directory), "--jobs", str(jobs)]
     if not progress:
         args.append("--no-progress")
     if not _complete(directory, task):
@@ -250,7 +252,8 @@ def _cell(value: Any) -> str:
 
 
 def reproduce(grid: Grid, out: Path, data_root: Path, progress: bool = True,
-              overrides: dict[str, Any] | None = None) -> dict[str, float]:
+              overrides: dict[str, Any] | None = None, data_jobs: int = 1
+              ) -> dict[str, float]:
     """Run every missing cell of `grid` into OUT; returns the wall split in seconds."""
     from mabcq.data.io import check_dataset_versions, load_dataset_dir
     from mabcq.envs.tasks import get_task
@@ -264,7 +267,8 @@ def reproduce(grid: Grid, out: Path, data_root: Path, progress: bool = True,
         methods = grid.task_methods(task)
         wanted = {(method, seed) for method in methods for seed in grid.seeds}
         missing = {cell for cell in wanted if not cell_path(out, task, *cell).is_file()}
-        data_dir, data_seconds = ensure_datasets(task, grid.preset, data_root, progress)
+        data_dir, data_seconds = ensure_datasets(task, grid.preset, data_root, progress,
+                                                 data_jobs)
         split["data_s"] += data_seconds
         datasets = load_dataset_dir(data_dir)
         check_dataset_versions(datasets, str(data_dir))

@@ -43,6 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--updates", type=int, help="override the preset's updates")
     parser.add_argument("--eval-every", type=int, help="override the preset's evaluation period")
     parser.add_argument("--eval-episodes", type=int, help="override the preset's episodes")
+    parser.add_argument("--data-jobs", type=int,
+                        help="agent dataset files built at once (default: the CPU count)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.set_defaults(handler=run_reproduce)
 
@@ -73,7 +75,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
     seeds = parse_seeds(args.seeds)
     if len(set(seeds)) != len(seeds) or min(seeds) < 0:
         raise UserError(f"--seeds {args.seeds!r}: give distinct non-negative integers")
-    for flag in ("updates", "eval_every", "eval_episodes"):
+    for flag in ("updates", "eval_every", "eval_episodes", "data_jobs"):
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise UserError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
@@ -83,8 +85,10 @@ def run_reproduce(args: argparse.Namespace) -> int:
     overrides = {name: getattr(args, name) for name in ("updates", "eval_every", "eval_episodes")
                  if getattr(args, name) is not None}
     enable_compilation_cache()
+    import os
+
     split = reproduce(grid, out, args.data_root, progress=not args.no_progress,
-                      overrides=overrides)
+                      overrides=overrides, data_jobs=args.data_jobs or os.cpu_count() or 1)
     print(f"{split['cells']} cells finished in {out}; this call: data {split['data_s']:.0f} s, "
           f"train {split['train_s']:.0f} s, eval {split['eval_s']:.0f} s, wall "
           f"{split['wall_s']:.0f} s")
