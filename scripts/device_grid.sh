@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# On the GPU machine, from the repository root, with .whl carried: the paper-scale grid of the
+# given tasks into results/paper, then its results (not the datasets, run dirs or checkpoints)
+# as one archive in $OUT: unpack it over results/paper here.
+#   bash scripts/device_grid.sh "hopper-3x1,walker2d-2x3" [more `mabcq reproduce` flags]
+set -uo pipefail
+tasks="$1"; shift
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site .whl/*.whl || exit 1
+export PYTHONPATH=/tmp/site:src XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
+export MABCQ_JAX_CACHE=/tmp/mabcq-jax-cache
+out=results/paper  # the committed cells of other tasks are kept and skipped
+python3 -m mabcq reproduce --preset paper --tasks "$tasks" --out "$out" --data-root runs/data \
+    --no-progress "$@" 2>&1 | tee -a "${OUT:-/tmp}/grid.log"
+status=${PIPESTATUS[0]}
+tar czf "${OUT:-/tmp}/results.tgz" -C "$out" --exclude='runs' . 2>/dev/null
+exit "$status"
