@@ -25,11 +25,10 @@ def main() -> None:
     import jax
     import numpy as np
 
-    from mabcq.config import learner_config
     from mabcq.envs.tasks import get_task
     from mabcq.evaluate import Evaluator
-    from mabcq.learners.base import make_learner
     from mabcq.learners.batched import init_agents
+    from mabcq.learners.registry import learner_config, make_learner
     from mabcq.learners.synthetic import synthetic_dataset
 
     task = get_task(args.task)

@@ -101,9 +101,8 @@ def time_row(
     """Times `methods` (and `extra` {name: fn() -> ms per update}) in interleaved rounds."""
     import jax
 
-    from mabcq.config import learner_config
     from mabcq.learners import batched
-    from mabcq.learners.base import make_learner
+    from mabcq.learners.registry import learner_config, make_learner
     from mabcq.learners.synthetic import synthetic_dataset
 
     hidden = tuple(int(width) for width in args.hidden.split(","))

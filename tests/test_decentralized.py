@@ -9,9 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mabcq.config import learner_config
 from mabcq.learners import batched
-from mabcq.learners.base import make_learner
+from mabcq.learners.registry import learner_config, make_learner
 from mabcq.learners.synthetic import synthetic_dataset
 
 STATE_DIM, ACTION_DIM, SEEDS = 5, 2, (3, 4)

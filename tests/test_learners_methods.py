@@ -7,11 +7,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mabcq.config import TASK_OPTIMISM, learner_config
+from mabcq.config import TASK_OPTIMISM
 from mabcq.errors import UserError
 from mabcq.learners import batched
-from mabcq.learners.base import METHODS, make_learner
 from mabcq.learners.export import export_policy, load_policy
+from mabcq.learners.registry import METHODS, learner_config, make_learner
 from mabcq.learners.synthetic import synthetic_dataset
 
 

@@ -4,10 +4,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mabcq.config import learner_config
-from mabcq.learners.base import make_learner
 from mabcq.learners.batched import FAST_COMPILE
 from mabcq.learners.bcq import select_candidates
+from mabcq.learners.registry import learner_config, make_learner
 
 
 def test_select_candidates_picks_highest_q():

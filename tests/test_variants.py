@@ -9,10 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mabcq.config import learner_config, split_methods
 from mabcq.errors import UserError
 from mabcq.learners import batched
-from mabcq.learners.base import make_learner
+from mabcq.learners.registry import learner_config, make_learner, split_methods
 from mabcq.learners.synthetic import synthetic_dataset
 
 STATE_DIM, ACTION_DIM, SEED = 5, 2, 3

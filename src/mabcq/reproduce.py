@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from mabcq import atomic
-from mabcq.config import BCQ_FAMILY, EPS_SWEEP, eps_method, parse_method
+from mabcq.config import EPS_SWEEP
 from mabcq.errors import UserError
+from mabcq.learners.registry import eps_method, family_of
 
 PAPER_TASKS = ("halfcheetah-2x3", "walker2d-2x3", "hopper-3x1", "ant-4x2")
 PAPER_METHODS = ("mabcq", "mabcq-no-tn", "mabcq-no-vd", "bcq", "ddpg", "behavior")
@@ -75,20 +76,22 @@ def groups(task: str, methods: Sequence[str], missing: set[tuple[str, int]]
            ) -> list[tuple[tuple[str, ...], tuple[int, ...]]]:
     """The missing cells of a task as training groups (methods, seeds), each one compiled step.
 
-    BCQ-family methods missing the same seeds share a group; DDPG and Behavior are groups of
-    their own. Cells already finished are in no group.
+    Methods of one weighted family (learners.registry: mabcq/bcq/..., macql/cql/...,
+    matd3bc/td3bc/...) missing the same seeds share a group, trained by the family's full
+    learner; DDPG and Behavior are groups of their own. Cells already finished are in no group.
     """
-    by_seeds: dict[tuple[int, ...], list[str]] = {}
+    by_family: dict[tuple[str, tuple[int, ...]], list[str]] = {}
     result = []
     for method in methods:
         seeds = tuple(sorted(seed for name, seed in missing if name == method))
         if not seeds:
             continue
-        if parse_method(method)[0] in BCQ_FAMILY:
-            by_seeds.setdefault(seeds, []).append(method)
+        family = family_of(method)
+        if family.weighted:
+            by_family.setdefault((family.name, seeds), []).append(method)
         else:
             result.append(((method,), seeds))
-    return [(tuple(names), seeds) for seeds, names in by_seeds.items()] + result
+    return [(tuple(names), seeds) for (_, seeds), names in by_family.items()] + result
 
 
 def group_name(methods: Sequence[str], seeds: Sequence[int]) -> str:

@@ -60,8 +60,8 @@ def parse_list(flag: str, text: str) -> tuple[str, ...]:
 
 def run_reproduce(args: argparse.Namespace) -> int:
     from mabcq.compile_cache import enable_compilation_cache
-    from mabcq.config import parse_method
     from mabcq.envs.tasks import get_task
+    from mabcq.learners.registry import parse_method
     from mabcq.reproduce import PAPER_TASKS, Grid, reproduce
     from mabcq.train_commands import parse_seeds
 

@@ -81,7 +81,7 @@ def make_config(task: str, method: str, seeds: Sequence[int], preset: str = "qui
 
     Learner options (batch_size, optimism, hidden_sizes) go into learner_overrides.
     """
-    from mabcq.config import split_methods
+    from mabcq.learners.registry import split_methods
 
     if preset not in PRESETS:
         raise UserError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
@@ -96,7 +96,7 @@ def make_config(task: str, method: str, seeds: Sequence[int], preset: str = "qui
     if values.get("checkpoint_every") is None:
         values["checkpoint_every"] = values["eval_every"]
     if values["pretrain_updates"] is None:
-        from mabcq.config import learner_config
+        from mabcq.learners.registry import learner_config
 
         first = split_methods(method)[0]
         values["pretrain_updates"] = learner_config(first, task,
@@ -123,7 +123,7 @@ def _check_counts(config: TrainConfig) -> None:
 def run_cells(config: TrainConfig) -> list[tuple[str, int]]:
     """The (method, seed) cells of a run, in the order of the states' leading axis: methods
     outer, seeds inner. One method: one cell per seed."""
-    from mabcq.config import split_methods
+    from mabcq.learners.registry import split_methods
 
     return [(method, seed) for method in split_methods(config.method) for seed in config.seeds]
 
@@ -360,25 +360,26 @@ def default_env_workers() -> int:
 
 def cell_learner_config(config: TrainConfig, method: str) -> Any:
     """The LearnerConfig that `method` of this run would have if trained alone."""
-    from mabcq.config import learner_config
+    from mabcq.learners.registry import learner_config
 
     return learner_config(method, config.task, **config.learner_overrides)
 
 
 def run_learner(config: TrainConfig) -> tuple[Any, Any]:
-    """(learner, variants) of a run. One method: its own learner and None. Several BCQ-family
-    methods: MABCQ's learner (both weights' networks) and a [cells, 3] array (use_vd, use_tn,
-    optimism) per cell, so every method trains in one compiled step and each cell equals its
-    method trained alone (a switched-off weight is exactly 1; see BCQLearner._weights)."""
+    """(learner, variants) of a run. One method: its own learner and None. Several methods of
+    one weighted family (mabcq+bcq, macql+cql, ...): the family's full learner (every weight's
+    networks) and a [cells, 3] array (use_vd, use_tn, optimism) per cell, so every method trains
+    in one compiled step and each cell equals its method trained alone (a switched-off weight is
+    exactly 1; see learners.weighting.WeightedLearner._sample_weights)."""
     import jax.numpy as jnp
 
-    from mabcq.config import split_methods
-    from mabcq.learners.base import make_learner
+    from mabcq.learners.registry import family_of, make_learner, split_methods
 
     methods = split_methods(config.method)
     if len(methods) == 1:
         return make_learner(methods[0], cell_learner_config(config, methods[0])), None
-    learner = make_learner("mabcq", cell_learner_config(config, "mabcq"))
+    full = family_of(methods[0]).full
+    learner = make_learner(full, cell_learner_config(config, full))
     flags = []
     for method, _ in run_cells(config):
         cell = cell_learner_config(config, method)

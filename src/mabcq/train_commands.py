@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from mabcq.errors import UserError
+from mabcq.learners.registry import METHODS as METHOD_NAMES
 
-METHOD_NAMES = ("mabcq", "mabcq-no-tn", "mabcq-no-vd", "bcq", "ddpg", "behavior")
 PRESET_NAMES = ("smoke", "quick", "paper")
 
 

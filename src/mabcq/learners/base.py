@@ -2,17 +2,18 @@
 
 A learner is a bundle of pure functions over an explicit `AgentState` pytree, so the loop can jit
 them once and vmap/map them over agents and seeds. An agent's learner only ever sees that agent's
-own batch: decentralization is a property of these signatures.
+own batch (and, once in `prepare`, its own dataset): decentralization is a property of these
+signatures. This module is the bottom layer: it imports no learner; learners.registry builds
+them.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, NamedTuple, Protocol
 
 import jax
 
-from mabcq.config import LearnerConfig
+from mabcq.config import BaseLearnerConfig
 
 
 class Batch(NamedTuple):
@@ -27,7 +28,7 @@ class Batch(NamedTuple):
     # a learner whose G1/G2 stay fixed during the Q updates may read it instead of recomputing.
     lambda_tn: jax.Array | None = None
     # [3] (use_vd, use_tn, optimism) as data, or None (the learner's config decides): lets the
-    # BCQ-family variants of a grid share one compiled step (learners.batched, `variants`).
+    # methods of one family in a grid share one compiled step (learners.batched, `variants`).
     variant: jax.Array | None = None
 
 
@@ -47,10 +48,16 @@ class AgentState(NamedTuple):
 class Learner(Protocol):
     """One agent's learner. Every method is pure and jit/vmap-able."""
 
-    config: LearnerConfig
+    config: BaseLearnerConfig
     method: str
 
     def init(self, key: jax.Array, state_dim: int, action_dim: int) -> AgentState: ...
+
+    def prepare(self, agent_state: AgentState, transitions: Batch, size: jax.Array) -> AgentState:
+        """Once, right after init: whatever the learner takes from its agent's whole dataset
+        (rows [0, size) of `transitions`, leaves [T, ...]), e.g. TD3+BC's state normalizer.
+        Returns agent_state unchanged for learners that need nothing."""
+        ...
 
     def pretrain_update(
         self, agent_state: AgentState, batch: Batch, key: jax.Array
@@ -83,33 +90,3 @@ class Learner(Protocol):
     def q_value(self, agent_state: AgentState, states: jax.Array, actions: jax.Array) -> jax.Array:
         """Q_i(s, a) with the first critic, ([B, S], [B, A]) -> [B]."""
         ...
-
-
-METHODS: tuple[str, ...] = ("mabcq", "mabcq-no-tn", "mabcq-no-vd", "bcq", "ddpg", "behavior")
-
-
-def make_learner(method: str, config: LearnerConfig) -> Learner:
-    """The learner for `method`; the four BCQ variants differ only in config.use_vd/use_tn.
-
-    The method name decides the weights: "bcq" ignores config.use_vd/use_tn, "mabcq" forces both
-    on, and so on, so a config made for another method cannot silently change the algorithm.
-    "mabcq-eps0.32" is MABCQ with optimism 0.32.
-    """
-    from mabcq.config import METHOD_WEIGHTS, parse_method
-
-    base, eps = parse_method(method)
-    if base == "ddpg":
-        from mabcq.learners.ddpg import DDPGLearner
-
-        return DDPGLearner(config)
-    if base == "behavior":
-        from mabcq.learners.behavior import BehaviorLearner
-
-        return BehaviorLearner(config)
-    from mabcq.learners.bcq import BCQLearner
-
-    use_vd, use_tn = METHOD_WEIGHTS[base]
-    fixed = dataclasses.replace(config, use_vd=use_vd, use_tn=use_tn)
-    if eps is not None:
-        fixed = dataclasses.replace(fixed, optimism=eps)
-    return BCQLearner(fixed, method)

@@ -21,10 +21,9 @@ from mabcq.nets import TwinCritic
 class BehaviorLearner:
     """One agent's behavior cloning by G1, plus an evaluation critic. Networks: vae1, critic."""
 
-    method = "behavior"
-
-    def __init__(self, config: LearnerConfig) -> None:
+    def __init__(self, config: LearnerConfig, method: str = "behavior") -> None:
         self.config = config
+        self.method = method
         self.critic = TwinCritic(config.hidden_sizes, 1)
         self.critic_opt = optax.adam(config.lr_critic)
         self.vae_opt = optax.adam(config.lr_vae)
@@ -43,6 +42,10 @@ class BehaviorLearner:
         }
         targets = {"critic": params["critic"]}
         return AgentState(params, targets, opt_states, jnp.zeros((), jnp.int32))
+
+    def prepare(self, agent_state: AgentState, transitions: Batch, size: jax.Array) -> AgentState:
+        """Nothing to take from the whole dataset."""
+        return agent_state
 
     def pretrain_update(
         self, agent_state: AgentState, batch: Batch, key: jax.Array
@@ -107,3 +110,6 @@ class BehaviorLearner:
 
     def q_value(self, agent_state: AgentState, states: jax.Array, actions: jax.Array) -> jax.Array:
         return self.critic.apply(agent_state.params["critic"], states, actions)[0]
+
+
+LEARNER, CONFIG = BehaviorLearner, LearnerConfig  # for learners.registry

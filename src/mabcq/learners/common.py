@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from mabcq.config import LearnerConfig
+from mabcq.config import BaseLearnerConfig
 from mabcq.learners.base import Batch
 from mabcq.nets import ConditionalVAE
 
@@ -60,7 +60,7 @@ def standard_normal(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     return jnp.concatenate([halves[0], halves[1]]).reshape(shape)
 
 
-def make_vae(config: LearnerConfig, action_dim: int) -> ConditionalVAE:
+def make_vae(config: BaseLearnerConfig, action_dim: int) -> ConditionalVAE:
     return ConditionalVAE(config.hidden_sizes, action_dim, config.latent_dim, config.max_action)
 
 
@@ -128,7 +128,7 @@ def latent_means(vae: ConditionalVAE, params: Any, conditions: jax.Array, action
 
 
 def init_vae(
-    config: LearnerConfig, key: jax.Array, condition_dim: int, action_dim: int
+    config: BaseLearnerConfig, key: jax.Array, condition_dim: int, action_dim: int
 ) -> Any:
     vae = make_vae(config, action_dim)
     return vae.init(

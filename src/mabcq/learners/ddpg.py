@@ -20,10 +20,9 @@ from mabcq.nets import DeterministicActor, TwinCritic
 class DDPGLearner:
     """One agent's offline DDPG. Networks: critic (one head), actor."""
 
-    method = "ddpg"
-
-    def __init__(self, config: LearnerConfig) -> None:
+    def __init__(self, config: LearnerConfig, method: str = "ddpg") -> None:
         self.config = config
+        self.method = method
         self.critic = TwinCritic(config.hidden_sizes, 1)
         self.critic_opt = optax.adam(config.lr_critic)
         self.actor_opt = optax.adam(config.lr_actor)
@@ -43,6 +42,10 @@ class DDPGLearner:
             "actor": self.actor_opt.init(params["actor"]),
         }
         return AgentState(params, dict(params), opt_states, jnp.zeros((), jnp.int32))
+
+    def prepare(self, agent_state: AgentState, transitions: Batch, size: jax.Array) -> AgentState:
+        """Nothing to take from the whole dataset."""
+        return agent_state
 
     def pretrain_update(
         self, agent_state: AgentState, batch: Batch, key: jax.Array
@@ -101,3 +104,6 @@ class DDPGLearner:
 
     def q_value(self, agent_state: AgentState, states: jax.Array, actions: jax.Array) -> jax.Array:
         return self.critic.apply(agent_state.params["critic"], states, actions)[0]
+
+
+LEARNER, CONFIG = DDPGLearner, LearnerConfig  # for learners.registry

@@ -18,9 +18,10 @@ import numpy as np
 from flax import serialization
 
 from mabcq import atomic
-from mabcq.config import LearnerConfig
+from mabcq.config import BaseLearnerConfig
 from mabcq.errors import UserError
-from mabcq.learners.base import AgentState, Learner, make_learner
+from mabcq.learners.base import AgentState, Learner
+from mabcq.learners.registry import config_class, make_learner
 
 POLICY_FORMAT = "mabcq-policy/1"
 ACTING_NETWORKS = ("critic", "actor", "vae1")
@@ -37,7 +38,7 @@ def _critic_state_dim(critic_params: Any) -> int:
 def export_policy(
     path: str | Path,
     learner_method: str,
-    config: LearnerConfig,
+    config: BaseLearnerConfig,
     agent_state: AgentState,
     metadata: dict[str, Any] | None = None,
 ) -> None:
@@ -89,7 +90,7 @@ class LoadedPolicy:
     """An exported agent policy: act(states [B, S], key) -> [B, A_i]."""
 
     method: str
-    config: LearnerConfig
+    config: BaseLearnerConfig
     state_dim: int
     action_dim: int
     metadata: dict[str, Any]
@@ -129,8 +130,8 @@ def load_policy(path: str | Path) -> LoadedPolicy:
             "export the policy again with this version of mabcq"
         )
     try:
-        config = LearnerConfig.from_dict(json.loads(record["config"]))
         method = str(record["method"])
+        config = config_class(method).from_dict(json.loads(record["config"]))
         learner = make_learner(method, config)
         params = jax.tree.map(jnp.asarray, record["params"])
         agent_state = AgentState(params, {}, {}, jnp.zeros((), jnp.int32))

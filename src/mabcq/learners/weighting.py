@@ -1,0 +1,169 @@
+"""What every learner with MABCQ's weights shares: G1/G2 and lambda_tn, and the per-sample weights.
+
+A base learner (BCQ, CQL, TD3+BC) inherits `WeightedLearner` and supplies, in its update, the
+values it already has: V(s') from its own target estimate (inside its TD target) and a thunk for
+Q^(s, a_i) from its first target critic (E[V] = (Q^(s, a_i) - r) / gamma). `_sample_weights`
+returns w = lambda_vd * lambda_tn [B] (stop-gradient, 1 where a weight is off), which the
+learner multiplies into its per-sample TD loss (paper eq. 1) and its actor objective (eq. 2).
+
+lambda_tn = phi(mu1) / phi(mu2) from G1(s, a_i) and G2(s, a_i, s'), conditional VAEs fitted on
+the agent's own data before the Q updates (Algorithm 1 line 4), as for MABCQ. A learner that
+does not act through G1 keeps G1/G2 only when it uses lambda_tn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from mabcq import weights
+from mabcq.config import BaseLearnerConfig
+from mabcq.learners import common
+from mabcq.learners.base import AgentState, Batch
+
+TABLE_CHUNK = 4096  # rows per pass when lambda_tn is precomputed for a whole dataset
+
+
+class WeightedLearner:
+    """Mixin for one agent's learner with MABCQ's weights; expects `config` and `vae_opt`."""
+
+    config: BaseLearnerConfig
+    vae_opt: optax.GradientTransformation
+
+    def _vae_names(self) -> tuple[str, ...]:
+        """The generative models this learner keeps: G1 and G2 for lambda_tn, else none."""
+        return ("vae1", "vae2") if self.config.use_tn else ()
+
+    def _init_vaes(self, keys: jax.Array, state_dim: int, action_dim: int
+                   ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(params, optimizer states) of the kept models; keys [2]: G1's and G2's init keys, used
+        or not, so the other networks' keys do not depend on which models are kept."""
+        conditions = {"vae1": state_dim, "vae2": 2 * state_dim}  # G1 sees s, G2 (s, s')
+        params, opt_states = {}, {}
+        for name, key in zip(("vae1", "vae2"), keys, strict=True):
+            if name in self._vae_names():
+                params[name] = common.init_vae(self.config, key, conditions[name], action_dim)
+                opt_states[name] = self.vae_opt.init(params[name])
+        return params, opt_states
+
+    def _fit_vaes(
+        self, agent_state: AgentState, batch: Batch, key: jax.Array
+    ) -> tuple[AgentState, dict[str, jax.Array], dict[str, jax.Array]]:
+        """One step on every kept model; also returns the pre-step latent means {name: [B, L]}."""
+        params, opt_states = dict(agent_state.params), dict(agent_state.opt_states)
+        vae = common.make_vae(self.config, batch.actions.shape[-1])
+        metrics, means = {}, {}
+        for name, vae_key in zip(self._vae_names(), jax.random.split(key, 2), strict=False):
+            params[name], opt_states[name], loss, means[name] = common.vae_step(
+                vae, self.vae_opt, params[name], opt_states[name],
+                common.vae_conditions(batch, name), batch.actions, vae_key,
+                self.config.vae_kl_weight,
+            )
+            metrics[f"{name}_loss"] = loss
+        return agent_state._replace(params=params, opt_states=opt_states), metrics, means
+
+    def prepare(self, agent_state: AgentState, transitions: Batch, size: jax.Array) -> AgentState:
+        """Nothing to take from the whole dataset (TD3+BC overrides this)."""
+        return agent_state
+
+    def pretrain_update(
+        self, agent_state: AgentState, batch: Batch, key: jax.Array
+    ) -> tuple[AgentState, dict[str, jax.Array]]:
+        """Algorithm 1 line 4: fit G1 and G2 (a no-op for a learner that keeps none)."""
+        agent_state, metrics, _ = self._fit_vaes(agent_state, batch, key)
+        return agent_state, metrics
+
+    def lambda_tn(self, params: dict[str, Any], batch: Batch) -> jax.Array:
+        """lambda_tn = phi(mu1) / phi(mu2) from G1(s, a_i) and G2(s, a_i, s'), [B] (also the
+        evaluation's lambda_tn diagnostic)."""
+        vae = common.make_vae(self.config, batch.actions.shape[-1])
+        mu1 = common.latent_means(vae, params["vae1"], batch.states, batch.actions)
+        conditions = common.vae_conditions(batch, "vae2")
+        mu2 = common.latent_means(vae, params["vae2"], conditions, batch.actions)
+        return weights.transition_normalization(mu1, mu2, self.config.tn_max_log)
+
+    def transition_weights(self, agent_state: AgentState, transitions: Batch) -> jax.Array | None:
+        """lambda_tn of every transition [T], when G1/G2 stay fixed during the Q updates.
+
+        Exact, not an approximation: with vae_in_update False the update would compute the same
+        values from the same frozen encoders; precomputing drops the two encoder passes per
+        update. None when not applicable.
+        """
+        if not self.config.use_tn or self.config.vae_in_update:
+            return None
+        rows = transitions.states.shape[0]
+        padded = -(-rows // TABLE_CHUNK) * TABLE_CHUNK
+        fields = (transitions.states, transitions.actions, transitions.next_states)
+
+        def pad_chunks(x: jax.Array) -> jax.Array:
+            x = jnp.pad(x, [(0, padded - rows)] + [(0, 0)] * (x.ndim - 1))
+            return x.reshape((padded // TABLE_CHUNK, TABLE_CHUNK) + x.shape[1:])
+
+        def one_chunk(chunk_fields):
+            states, actions, next_states = chunk_fields
+            zeros = jnp.zeros(TABLE_CHUNK)
+            return self.lambda_tn(agent_state.params, Batch(states, actions, zeros, next_states,
+                                                            zeros))
+
+        table = jax.lax.map(one_chunk, tuple(pad_chunks(x) for x in fields))
+        return table.reshape(-1)[:rows]
+
+    def _sample_weights(
+        self,
+        agent_state: AgentState,
+        batch: Batch,
+        next_values: jax.Array,
+        target_q_data: Callable[[], jax.Array],
+        means: dict[str, jax.Array],
+    ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """(w = lambda_vd * lambda_tn [B], their metrics), stop-gradient.
+
+        next_values: V(s') [B] from the learner's own target estimate (unmasked; dones are
+        handled in weights.value_deviation). target_q_data: () -> Q^(s, a_i) [B] from the first
+        target critic, called only when lambda_vd is on. means: latent means from a G1/G2 step
+        in this update (vae_in_update), else {}.
+
+        batch.variant None: config.use_vd/use_tn decide (Python flags: nothing else is traced).
+        batch.variant (use_vd, use_tn, optimism) as data: both weights are computed and a
+        switched-off one is replaced by exactly 1, so a variant equals the learner built for it
+        alone.
+        """
+        cfg, variant = self.config, batch.variant
+        use_vd = cfg.use_vd if variant is None else True
+        use_tn = cfg.use_tn if variant is None else True
+        optimism = cfg.optimism if variant is None else variant[2]
+        sample_weights = jnp.ones_like(batch.rewards)
+        metrics: dict[str, jax.Array] = {}
+        if use_vd:
+            lambda_vd = weights.value_deviation(next_values, target_q_data(), batch.rewards,
+                                                batch.dones, cfg.gamma, optimism, cfg.vd_guard)
+            if variant is not None:
+                lambda_vd = jnp.where(variant[0] > 0, lambda_vd, 1.0)
+            sample_weights = sample_weights * lambda_vd
+            metrics.update(weights.weight_stats("lambda_vd", lambda_vd))
+        if use_tn:
+            if batch.lambda_tn is not None and not cfg.vae_in_update:
+                lambda_tn = batch.lambda_tn  # G1/G2 frozen: precomputed per transition
+            elif "vae2" in means:
+                lambda_tn = weights.transition_normalization(means["vae1"], means["vae2"],
+                                                             cfg.tn_max_log)
+            else:
+                lambda_tn = self.lambda_tn(agent_state.params, batch)
+            if variant is not None:
+                lambda_tn = jnp.where(variant[1] > 0, lambda_tn, 1.0)
+            sample_weights = sample_weights * lambda_tn
+            metrics.update(weights.weight_stats("lambda_tn", lambda_tn))
+        metrics["weight_mean"] = jnp.mean(sample_weights)
+        return sample_weights, metrics
+
+
+def first_head(critic: Any, critic_params: Any, states: jax.Array, actions: jax.Array
+               ) -> jax.Array:
+    """Q1 of a TwinCritic's parameters with a one-head module `critic`: [..., S] x [..., A] ->
+    [...]; the second head is not computed."""
+    first = jax.tree.map(lambda leaf: leaf[:1], critic_params)
+    return critic.apply(first, states, actions)[0]
