@@ -11,8 +11,11 @@ from mabcq.config import TASK_OPTIMISM
 from mabcq.errors import UserError
 from mabcq.learners import batched
 from mabcq.learners.export import export_policy, load_policy
-from mabcq.learners.registry import METHODS, learner_config, make_learner
+from mabcq.learners.registry import learner_config, make_learner
 from mabcq.learners.synthetic import synthetic_dataset
+
+# The BCQ family and the baselines; CQL's and TD3+BC's families: tests/test_learners_offline.py.
+METHODS = ("mabcq", "mabcq-no-tn", "mabcq-no-vd", "bcq", "ddpg", "behavior")
 
 
 def test_learner_config_presets_and_errors():
@@ -27,6 +30,12 @@ def test_learner_config_presets_and_errors():
         make_learner("td3", learner_config("bcq"))
     # The method name decides the weights, whatever the config says.
     assert make_learner("bcq", learner_config("mabcq")).config.use_vd is False
+    # Each learner has its own paper's defaults; another learner's config is refused.
+    assert learner_config("cql").batch_size == 256 and learner_config("cql").cql_alpha == 5.0
+    assert learner_config("td3bc").bc_alpha == 2.5 and learner_config("mabcq").batch_size == 1024
+    assert learner_config("macql", "walker2d-2x3").optimism == TASK_OPTIMISM["walker2d-2x3"]
+    with pytest.raises(UserError, match="needs a CQLConfig"):
+        make_learner("cql", learner_config("bcq"))
 
 
 @pytest.mark.parametrize("method", METHODS)

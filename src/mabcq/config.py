@@ -40,6 +40,9 @@ class BaseLearnerConfig:
     # (the paper reports lambda_tn in [0.2, 1.4]; e^10 is far outside that).
     tn_max_log: float = 10.0
     latent_dim: int = 10  # VAE latent ("VAE hidden space")
+    # G1/G2's hidden layers; None: hidden_sizes (BCQ). Learners with wider nets of their own
+    # keep MABCQ's (64, 64) here, so lambda_tn comes from the same models as MABCQ's.
+    vae_hidden_sizes: tuple[int, ...] | None = None
     lr_vae: float = 1e-4
     # Algorithm 1 line 4 fits G1 (and G2) before the Q updates; this many pretrain updates.
     vae_pretrain_steps: int = 20_000
@@ -62,8 +65,9 @@ class BaseLearnerConfig:
         if unknown:
             raise UserError(f"{cls.__name__}: unknown field(s) {unknown}; known: {sorted(known)}")
         fixed = dict(values)
-        if "hidden_sizes" in fixed:
-            fixed["hidden_sizes"] = tuple(int(width) for width in fixed["hidden_sizes"])
+        for name in ("hidden_sizes", "vae_hidden_sizes"):
+            if fixed.get(name) is not None:
+                fixed[name] = tuple(int(width) for width in fixed[name])
         return cls(**fixed)
 
 

@@ -101,6 +101,27 @@ class DeterministicActor(nn.Module):
         return self.max_action * jnp.tanh(MLP(self.hidden_sizes, self.action_dim)(states))
 
 
+class TanhGaussianActor(nn.Module):
+    """SAC's policy (as CQL uses it): [..., S] -> (mean, log_std), each [..., A], of the Gaussian
+    whose sample u gives the action max_action * tanh(u).
+
+    Two heads on one ReLU trunk, as rlkit's TanhGaussianPolicy; log_std clamped to [-20, 2] (its
+    bounds). The mean head is the last `Dense_k`, so common.output_dim reads A from it.
+    """
+
+    hidden_sizes: Sequence[int]
+    action_dim: int
+
+    @nn.compact
+    def __call__(self, states: jax.Array) -> tuple[jax.Array, jax.Array]:
+        hidden = states
+        for width in self.hidden_sizes:
+            hidden = nn.relu(nn.Dense(width)(hidden))
+        mean = nn.Dense(self.action_dim)(hidden)
+        log_std = nn.Dense(self.action_dim, name="log_std")(hidden)
+        return mean, jnp.clip(log_std, -20.0, 2.0)
+
+
 class ConditionalVAE(nn.Module):
     """Conditional VAE of an action given a condition: G1 (condition s) or G2 (condition [s, s']).
 

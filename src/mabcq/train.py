@@ -212,6 +212,7 @@ def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | 
         FAST_COMPILE,
         init_agents,
         make_multi_update,
+        make_prepare,
         make_transition_weights,
         seed_agent_keys,
         stack_agent_data,
@@ -234,6 +235,7 @@ def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | 
     states = init_agents(learner, run_seeds, n_all_agents, task.state_dim,
                          [task.agent_action_dim(agent) for agent in agent_ids], options,
                          agent_ids=agent_ids)
+    states = make_prepare(learner, options)(states, data)  # e.g. TD3+BC's normalizer
     keys = seed_agent_keys(run_seeds, n_all_agents, agent_ids)
     calls = call_size(config)
     total = config.pretrain_updates + config.updates

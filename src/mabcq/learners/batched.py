@@ -129,6 +129,27 @@ def init_agents(
     return jax.jit(init, compiler_options=compiler_options)(init_keys)
 
 
+def make_prepare(
+    learner: Learner, compiler_options: dict[str, Any] | None = None
+) -> Callable[[AgentState, AgentData], AgentState]:
+    """Jitted fn(states [seeds, agents, ...], data) -> states: learner.prepare of every (seed,
+    agent) from its own agent's dataset. Call it once after init_agents; pair (seed, agent)
+    reads only its own agent's rows (`size` masks the padding)."""
+
+    def run(states: AgentState, data: AgentData) -> AgentState:
+        def one_agent(agent_states: AgentState, agent: jax.Array) -> AgentState:
+            own = jax.tree.map(lambda leaf: leaf[agent], data.transitions)
+            return jax.vmap(lambda state: learner.prepare(state, own, data.sizes[agent]))(
+                agent_states)
+
+        by_agent = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), states)  # [agents, seeds, ...]
+        prepared = jax.lax.map(lambda inputs: one_agent(*inputs),
+                               (by_agent, jnp.arange(data.sizes.shape[0])))
+        return jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), prepared)
+
+    return jax.jit(run, compiler_options=compiler_options)
+
+
 def sample_batch(transitions: Batch, size: jax.Array, key: jax.Array, batch_size: int) -> Batch:
     """Uniform mini-batch (with replacement) from the first `size` rows of [T, ...] leaves."""
     rows = jax.random.randint(key, (batch_size,), 0, size)

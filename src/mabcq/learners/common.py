@@ -61,7 +61,8 @@ def standard_normal(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
 
 
 def make_vae(config: BaseLearnerConfig, action_dim: int) -> ConditionalVAE:
-    return ConditionalVAE(config.hidden_sizes, action_dim, config.latent_dim, config.max_action)
+    hidden_sizes = config.vae_hidden_sizes or config.hidden_sizes
+    return ConditionalVAE(hidden_sizes, action_dim, config.latent_dim, config.max_action)
 
 
 def vae_conditions(batch: Batch, which: str) -> jax.Array:

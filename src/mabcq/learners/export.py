@@ -1,8 +1,9 @@
 """One agent's policy as its own file: loads and acts without the other agents or their data.
 
 Format: one msgpack file (flax.serialization) holding a format tag, the method, the learner
-config, the state/action dims, user metadata (JSON) and the parameters acting needs (critic, actor,
-G1; never G2, targets or optimizer states). Written atomically (temp file + os.replace).
+config, the state/action dims, user metadata (JSON) and the parameters acting needs (critic,
+actor, G1, a state normalizer; never G2, targets or optimizer states). Written atomically (temp
+file + os.replace).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from mabcq.learners.base import AgentState, Learner
 from mabcq.learners.registry import config_class, make_learner
 
 POLICY_FORMAT = "mabcq-policy/1"
-ACTING_NETWORKS = ("critic", "actor", "vae1")
+# What acting (and the value diagnostics) read; "normalizer": TD3+BC's state mean and std.
+ACTING_NETWORKS = ("critic", "actor", "vae1", "normalizer")
 
 
 def _critic_state_dim(critic_params: Any) -> int:

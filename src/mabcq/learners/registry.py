@@ -54,6 +54,8 @@ class Family:
 
 FAMILIES: tuple[Family, ...] = (
     Family("bcq", "mabcq.learners.bcq", weighted=True),  # the paper's MABCQ (section 3.3)
+    Family("cql", "mabcq.learners.cql", weighted=True),  # Appendix B's MACQL (Figure 6)
+    Family("td3bc", "mabcq.learners.td3bc", weighted=True),
     Family("ddpg", "mabcq.learners.ddpg", weighted=False),
     Family("behavior", "mabcq.learners.behavior", weighted=False),
 )
