@@ -16,9 +16,9 @@ from mabcq.train import train
 
 use_test_compilation_cache()
 
-# Every BCQ-family method and baseline; the other families' full methods (their ablations differ
-# only in flags the tests of learners/ cover).
-SMOKE_METHODS = ("mabcq", "mabcq-no-tn", "mabcq-no-vd", "bcq", "ddpg", "behavior")
+# Every BCQ-family method and baseline, and TD3+BC with both weights (its state normalizer goes
+# through the real loop and into the exported policies); the learners' own tests cover the rest.
+SMOKE_METHODS = ("mabcq", "mabcq-no-tn", "mabcq-no-vd", "bcq", "ddpg", "behavior", "matd3bc")
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,8 @@ def test_every_method_trains_and_evaluates(method: str, smoke_data: Path, tmp_pa
     assert summary is not None and summary["updates"] == 200
     rows = deterministic_rows(tmp_path / method)
     assert [row["seed"] for row in rows] == ["0", "1"]
-    has_weights = {"mabcq": ("vd", "tn"), "mabcq-no-tn": ("vd",), "mabcq-no-vd": ("tn",)}
+    has_weights = {"mabcq": ("vd", "tn"), "mabcq-no-tn": ("vd",), "mabcq-no-vd": ("tn",),
+                   "matd3bc": ("vd", "tn")}
     for row in rows:
         for column in ("return_mean", "episode_length_mean", "value_difference", "critic_loss"):
             assert np.isfinite(float(row[column])), (method, column)
