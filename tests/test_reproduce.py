@@ -1,6 +1,7 @@
 """`mabcq reproduce` (issue 8 item 2): the grid end to end at the smoke preset, killed and
 resumed without redoing finished cells; the grouping of cells into compiled steps."""
 
+import json
 import os
 import signal
 import subprocess
@@ -11,7 +12,16 @@ from pathlib import Path
 import pytest
 
 from mabcq.cli import main
-from mabcq.reproduce import Grid, groups, read_cells
+from mabcq.errors import UserError
+from mabcq.reproduce import (
+    Grid,
+    check_recipes,
+    collect,
+    group_overrides,
+    groups,
+    merge_records,
+    read_cells,
+)
 
 ARGS = ["reproduce", "--tasks", "hopper-3x1", "--methods", "mabcq,ddpg", "--seeds", "0,1",
         "--preset", "smoke", "--no-progress"]
@@ -24,6 +34,44 @@ def test_groups_put_bcq_family_in_one_step():
     assert found == [(("mabcq", "mabcq-eps0.16"), (0, 1)), (("bcq",), (1,)), (("ddpg",), (0, 1))]
     assert Grid(("hopper-3x1", "swimmer-2x1"), ("mabcq",), (0,), "smoke", eps_sweep=True
                 ).task_methods("swimmer-2x1") == ("mabcq",)
+    # Each weighted family is its own compiled step; ddpg stays alone.
+    methods = ("macql", "cql", "matd3bc", "td3bc", "mabcq", "ddpg")
+    found = groups("hopper-3x1", methods, {(m, s) for m in methods for s in (0, 1)})
+    assert found == [(("macql", "cql"), (0, 1)), (("matd3bc", "td3bc"), (0, 1)),
+                     (("mabcq",), (0, 1)), (("ddpg",), (0, 1))]
+
+
+def test_cql_updates_per_task_and_recipes_recorded(tmp_path):
+    # Figure 6's x-axes at the paper preset, unless --updates; other families keep the preset's.
+    assert group_overrides("walker2d-2x3", ("macql", "cql"), "paper", {}) == {"updates": 120_000}
+    assert group_overrides("hopper-3x1", ("cql",), "paper", {"updates": 7}) == {"updates": 7}
+    assert group_overrides("hopper-3x1", ("cql",), "smoke", {}) == {}
+    assert group_overrides("hopper-3x1", ("mabcq",), "paper", {}) == {}
+    cell = tmp_path / "cells" / "hopper-3x1" / "cql" / "seed_0.json"
+    cell.parent.mkdir(parents=True)
+    cell.write_text(json.dumps({"task": "hopper-3x1", "method": "cql", "seed": 0,
+                                "recipe": "medium-replay", "group": "g", "timing": {},
+                                "rows": [{"update": "10", "return_mean": "1.5"}]}))
+    check_recipes(tmp_path, "hopper-3x1", "medium-replay", {("cql", 0), ("macql", 0)})
+    with pytest.raises(UserError, match="trained on medium-replay data, not paper"):
+        check_recipes(tmp_path, "hopper-3x1", "paper", {("cql", 0)})
+    collect(tmp_path)
+    assert (tmp_path / "returns.csv").read_text().splitlines() == [
+        "task,method,seed,updates,return,recipe", "hopper-3x1,cql,0,10,1.5,medium-replay"]
+    # A second grid in the same OUT adds its tasks, methods and per-group counts.
+    first = {"tasks": ["hopper-3x1"], "methods": ["mabcq", "bcq"], "seeds": [0],
+             "recipes": {"hopper-3x1/bcq": "paper"}, "updates": 50_000, "batch_size": 1024,
+             "eps_sweep": False, "wall_time_s": {"train_s": 5.0}}
+    second = {"tasks": ["hopper-3x1", "walker2d-2x3"], "methods": ["macql", "cql"],
+              "seeds": [0, 1], "recipes": {"hopper-3x1/cql": "medium-replay"},
+              "updates": {"hopper-3x1/cql": 100_000}, "batch_size": {"cql": 256},
+              "eps_sweep": False, "wall_time_s": {"train_s": 1.0}}
+    merged = merge_records(first, second)
+    assert merged["methods"] == ["mabcq", "bcq", "macql", "cql"] and merged["seeds"] == [0, 1]
+    assert merged["updates"] == {"hopper-3x1/bcq": 50_000, "hopper-3x1/cql": 100_000}
+    assert merged["batch_size"] == {"bcq": 1024, "cql": 256}
+    assert merged["recipes"] == {"hopper-3x1/bcq": "paper", "hopper-3x1/cql": "medium-replay"}
+    assert merged["wall_time_s"] == {"train_s": 6.0}
 
 
 def _run(out: Path, data: Path) -> subprocess.Popen:
@@ -58,10 +106,10 @@ def test_reproduce_killed_and_resumed_skips_finished_cells(tmp_path):
     assert {(cell["method"], cell["seed"]) for cell in cells} == {
         (m, s) for m in ("mabcq", "ddpg") for s in (0, 1)}
     returns = (killed / "returns.csv").read_text().splitlines()
-    assert returns[0] == "task,method,seed,updates,return"
+    assert returns[0] == "task,method,seed,updates,return,recipe"
     assert len(returns) == 1 + 4 * 2  # 4 cells x 2 evaluations (updates 100 and 200)
-    assert "hopper-3x1,ddpg,1,200," in returns[-3] or any(
-        line.startswith("hopper-3x1,ddpg,1,200,") for line in returns)
+    assert any(line.startswith("hopper-3x1,ddpg,1,200,") and line.endswith(",paper")
+               for line in returns)
     timing = (killed / "timing.csv").read_text().splitlines()
     assert len(timing) == 3 and "mabcq_seeds0-1" in timing[2] + timing[1]
 
@@ -72,6 +120,7 @@ def test_reproduce_killed_and_resumed_skips_finished_cells(tmp_path):
     (["--methods", "mabcq,mabcq"], "repeated"),
     (["--seeds", "0,0"], "distinct"),
     (["--updates", "0"], "--updates must be >= 1"),
+    (["--recipe", "medium"], "unknown recipe"),
 ])
 def test_reproduce_bad_input(tmp_path, capsys, flags, message):
     code = main(["reproduce", "--preset", "smoke", "--out", str(tmp_path / "o"),

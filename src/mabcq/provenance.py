@@ -1,4 +1,5 @@
-"""What made a file: library versions and content hashes (recorded in behavior sets and datasets).
+"""What made a file: library versions, content hashes (recorded in behavior sets and datasets),
+and the machine a result was computed on.
 
 Versions come from the installed distributions' metadata (no import of the simulator needed).
 A set of files is hashed as sha256sum would list it, so `policies_sha256` can be checked by hand:
@@ -50,3 +51,23 @@ def files_sha256(paths: Mapping[str, Path]) -> tuple[dict[str, str], str]:
     """({name: sha256}, combined) for files given as {name: path}."""
     hashes = {name: sha256_file(path) for name, path in paths.items()}
     return hashes, combined_sha256(hashes)
+
+
+def device_name() -> str:
+    """The accelerator the update runs on, in words (for timing.csv and the report)."""
+    import jax
+
+    device = jax.devices()[0]
+    if device.platform == "cpu":
+        return f"cpu: {_cpu_model()} ({os.cpu_count()} cores)"
+    return f"{device.platform}: {device.device_kind}"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -1,14 +1,18 @@
 """`mabcq reproduce`: the paper's grid of (task, method, seed) cells, resumable, in one layout.
 
-A task's BCQ-family methods (MABCQ, its ablations, BCQ, the eps sweep) and all their seeds and
-agents train in ONE compiled step (train.run_learner); DDPG and Behavior train as their own
-groups. A finished cell is written once, atomically, and never trained again: a killed grid
-resumes the group in flight from its checkpoint and skips the rest. The CSVs are rebuilt from
+A task's methods of one learner family (MABCQ, its ablations, BCQ and the eps sweep; MACQL and
+CQL; MA-TD3+BC and TD3+BC; learners.registry) and all their seeds and agents train in ONE
+compiled step (train.run_learner); DDPG and Behavior train as their own groups. `--recipe`
+trains on another dataset recipe than the task's own (e.g. medium-replay for Appendix B's CQL
+runs); every cell records its recipe, and a cell is never mixed with one of another recipe.
+A finished cell is written once, atomically, and never trained again: a killed grid resumes
+the group in flight from its checkpoint and skips the rest. The CSVs are rebuilt from
 the cells after every group, so they always hold exactly the finished cells.
 
 Layout of OUT (docs/reproduce.md):
     grid.json                              the request, the machine, versions, wall times
-    cells/<task>/<method>/seed_<s>.json    one finished cell: metric rows, its group's timing
+    cells/<task>/<method>/seed_<s>.json    one finished cell: recipe, metric rows, group timing
+    cells/<task>/behavior[-<recipe>].json  behavior levels' returns, the dataset's own return
     runs/<task>/<group>/                   a group's training run (checkpoint, logs, policies)
     returns.csv  diagnostics.csv  timing.csv  behavior.csv    built from cells/ (report input)
 Datasets live in DATA_ROOT/<preset>/<task>/<recipe>/ (default runs/data), shared by grids.
@@ -20,7 +24,6 @@ import csv
 import io
 import json
 import math
-import platform
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,16 +34,24 @@ from mabcq import atomic
 from mabcq.config import EPS_SWEEP
 from mabcq.errors import UserError
 from mabcq.learners.registry import eps_method, family_of
+from mabcq.provenance import device_name
 
 PAPER_TASKS = ("halfcheetah-2x3", "walker2d-2x3", "hopper-3x1", "ant-4x2")
 PAPER_METHODS = ("mabcq", "mabcq-no-tn", "mabcq-no-vd", "bcq", "ddpg", "behavior")
 # The appendix's Swimmer runs on the low-quality recipe (early + intermediate, no expert).
 TASK_RECIPES = {"swimmer-2x1": "low"}
+# Appendix B, Figure 6: CQL vs MACQL on medium-replay data, trained for as many updates as the
+# figure's x-axes show (HalfCheetah 5 x 10^4, Hopper 10^5, Walker 1.2 x 10^5). Used at the paper
+# preset when --updates is not given; other tasks and presets use the preset's count.
+FAMILY_TASK_UPDATES: dict[str, dict[str, int]] = {
+    "cql": {"halfcheetah-2x3": 50_000, "hopper-3x1": 100_000, "walker2d-2x3": 120_000},
+}
+CQL_TASKS = tuple(FAMILY_TASK_UPDATES["cql"])
 
-RETURNS_COLUMNS = ("task", "method", "seed", "updates", "return")
+RETURNS_COLUMNS = ("task", "method", "seed", "updates", "return", "recipe")
 DIAGNOSTIC_COLUMNS = ("task", "method", "seed", "updates", "value_difference",
                       "extrapolation_error", "lambda_vd_mean", "lambda_tn_mean",
-                      "lambda_tn_data_in_paper_range", "critic_loss", "q_mean")
+                      "lambda_tn_data_in_paper_range", "critic_loss", "q_mean", "recipe")
 TIMING_COLUMNS = ("task", "group", "methods", "seeds", "agents", "device", "ms_per_update",
                   "train_s", "eval_s", "data_s")
 BEHAVIOR_COLUMNS = ("task", "level", "step", "return")
@@ -55,6 +66,7 @@ class Grid:
     seeds: tuple[int, ...]
     preset: str
     eps_sweep: bool = False
+    recipe: str | None = None  # every task's dataset recipe; None: each task's own (recipe_of)
 
     def task_methods(self, task: str) -> tuple[str, ...]:
         """The methods of `task`: the requested ones, plus the eps sweep (not on Swimmer)."""
@@ -63,9 +75,19 @@ class Grid:
             methods += [eps_method(eps) for eps in EPS_SWEEP if eps_method(eps) not in methods]
         return tuple(methods)
 
+    def recipe_for(self, task: str) -> str:
+        return self.recipe or recipe_of(task)
+
 
 def recipe_of(task: str) -> str:
+    """The task's own recipe: the paper's, or the low-quality one for Swimmer."""
     return TASK_RECIPES.get(task, "paper")
+
+
+def dataset_level(task: str, recipe: str) -> str:
+    """behavior.csv's level of a dataset's own mean return: "dataset" for the task's own recipe,
+    "dataset-<recipe>" for another (so Table 6's data rows keep describing the paper's data)."""
+    return "dataset" if recipe == recipe_of(task) else f"dataset-{recipe}"
 
 
 def cell_path(out: Path, task: str, method: str, seed: int) -> Path:
@@ -98,43 +120,22 @@ def group_name(methods: Sequence[str], seeds: Sequence[int]) -> str:
     return "+".join(methods) + "_seeds" + "-".join(str(seed) for seed in seeds)
 
 
-def device_name() -> str:
-    """The accelerator the update runs on, in words (for timing.csv and the report)."""
-    import os
-
-    import jax
-
-    device = jax.devices()[0]
-    if device.platform == "cpu":
-        return f"cpu: {_cpu_model()} ({os.cpu_count()} cores)"
-    return f"{device.platform}: {device.device_kind}"
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def ensure_datasets(task: str, preset: str, data_root: Path, progress: bool,
-                    jobs: int = 1) -> tuple[Path, float]:
-    """The task's dataset directory for this preset, built if missing (`mabcq data build`, which
-    keeps finished agent files after a kill; `jobs` agent files at once). Returns (directory,
-    seconds spent building)."""
+                    jobs: int = 1, recipe: str | None = None) -> tuple[Path, float]:
+    """The task's dataset directory for this preset and recipe (default: the task's own), built
+    if missing (`mabcq data build`, which keeps finished agent files after a kill; `jobs` agent
+    files at once). Returns (directory, seconds spent building)."""
     from mabcq.cli import main
 
-    directory = data_root / preset / task / recipe_of(task)
+    recipe = recipe or recipe_of(task)
+    directory = data_root / preset / task / recipe
     started = time.perf_counter()
-    args = ["data", "build", task, "--recipe", recipe_of(task), "--preset", preset,
+    args = ["data", "build", task, "--recipe", recipe, "--preset", preset,
             "--out", str(directory), "--jobs", str(jobs)]
     if not progress:
         args.append("--no-progress")
     if not _complete(directory, task):
-        print(f"building the {recipe_of(task)} datasets of {task} ({preset}) in {directory}")
+        print(f"building the {recipe} datasets of {task} ({preset}) in {directory}")
         if main(args) != 0:
             raise UserError(f"building the datasets of {task} in {directory} failed (see above)")
         return directory, time.perf_counter() - started
@@ -147,13 +148,24 @@ def _complete(directory: Path, task: str) -> bool:
     return all((directory / f"agent_{i}.h5").is_file() for i in range(get_task(task).n_agents))
 
 
+def group_overrides(task: str, methods: Sequence[str], preset: str,
+                    overrides: dict[str, Any]) -> dict[str, Any]:
+    """The flags a group trains with: the grid's overrides, plus the family's per-task update
+    count (FAMILY_TASK_UPDATES) at the paper preset unless --updates was given."""
+    counts = FAMILY_TASK_UPDATES.get(family_of(methods[0]).name, {})
+    if preset == "paper" and "updates" not in overrides and task in counts:
+        return {**overrides, "updates": counts[task]}
+    return dict(overrides)
+
+
 def train_group(task: str, methods: Sequence[str], seeds: Sequence[int], grid: Grid,
                 datasets: Sequence[Any], run_dir: Path, progress: bool,
                 overrides: dict[str, Any]) -> dict[str, Any]:
     """Train one group (resuming its run dir when it holds a checkpoint); its summary."""
     from mabcq.train import make_config, train
 
-    config = make_config(task, "+".join(methods), seeds, grid.preset, **overrides)
+    config = make_config(task, "+".join(methods), seeds, grid.preset,
+                         **group_overrides(task, methods, grid.preset, overrides))
     resume = (run_dir / "config.json").exists()
     summary = train(config, datasets, run_dir, resume=resume, progress=progress)
     assert summary is not None
@@ -161,7 +173,7 @@ def train_group(task: str, methods: Sequence[str], seeds: Sequence[int], grid: G
 
 
 def write_cells(out: Path, task: str, run_dir: Path, summary: dict[str, Any],
-                timing: dict[str, Any]) -> None:
+                timing: dict[str, Any], recipe: str) -> None:
     """Split a finished group's metrics.csv into one cell file per (method, seed)."""
     from mabcq.logging_utils import read_csv_rows, write_json_atomic
 
@@ -172,8 +184,8 @@ def write_cells(out: Path, task: str, run_dir: Path, summary: dict[str, Any],
             mine = [row for row in rows
                     if int(row["seed"]) == seed and row.get("method", method) == method]
             write_json_atomic(cell_path(out, task, method, seed),
-                              {"task": task, "method": method, "seed": seed, "rows": mine,
-                               "group": run_dir.name, "timing": timing})
+                              {"task": task, "method": method, "seed": seed, "recipe": recipe,
+                               "rows": mine, "group": run_dir.name, "timing": timing})
 
 
 def group_timing(task: str, methods: Sequence[str], seeds: Sequence[int], n_agents: int,
@@ -208,9 +220,11 @@ def collect(out: Path) -> dict[str, int]:
         for row in cell["rows"]:
             key = {"task": cell["task"], "method": cell["method"], "seed": cell["seed"],
                    "updates": int(row["update"])}
-            returns.append({**key, "return": row.get("return_mean", "")})
+            recipe = cell.get("recipe") or recipe_of(cell["task"])  # cells before issue 9
+            returns.append({**key, "return": row.get("return_mean", ""), "recipe": recipe})
             diagnostics.append({**key, **{name: row.get(name, "")
-                                          for name in DIAGNOSTIC_COLUMNS[4:]}})
+                                          for name in DIAGNOSTIC_COLUMNS[4:-1]},
+                                "recipe": recipe})
         timing[(cell["task"], cell["group"])] = cell["timing"]
     def order(row: dict[str, Any]) -> tuple[Any, ...]:
         return row["task"], row["method"], row["seed"], row["updates"]
@@ -218,24 +232,42 @@ def collect(out: Path) -> dict[str, int]:
     _write_csv(out / "returns.csv", RETURNS_COLUMNS, sorted(returns, key=order))
     _write_csv(out / "diagnostics.csv", DIAGNOSTIC_COLUMNS, sorted(diagnostics, key=order))
     _write_csv(out / "timing.csv", TIMING_COLUMNS, [timing[key] for key in sorted(timing)])
-    behavior = [row for path in sorted((out / "cells").glob("*/behavior.json"))
+    behavior = [row for path in sorted((out / "cells").glob("*/behavior*.json"))
                 for row in json.loads(path.read_text())]
     _write_csv(out / "behavior.csv", BEHAVIOR_COLUMNS, behavior)
     return {"cells": len(cells), "returns": len(returns)}
 
 
-def behavior_rows(task: str, datasets: Sequence[Any]) -> list[dict[str, Any]]:
+def behavior_rows(task: str, datasets: Sequence[Any], recipe: str) -> list[dict[str, Any]]:
     """behavior.csv rows of a task: the behavior levels' own eval returns (from agent 0's file
-    metadata) and the mean episode return in agent 0's dataset."""
+    metadata) and the mean episode return in agent 0's dataset (level `dataset_level`). For a
+    recipe other than the task's own only the dataset row: the levels are the same policies."""
     meta = datasets[0].metadata
     rows = []
-    for level, value in sorted((meta.get("behavior") or {}).get("levels", {}).items()):
-        rows.append({"task": task, "level": level, "step": value.get("step", ""),
-                     "return": value.get("return_mean", "")})
+    if recipe == recipe_of(task):
+        for level, value in sorted((meta.get("behavior") or {}).get("levels", {}).items()):
+            rows.append({"task": task, "level": level, "step": value.get("step", ""),
+                         "return": value.get("return_mean", "")})
     episodes = meta.get("episode_returns") or {}
-    rows.append({"task": task, "level": "dataset", "step": "",
+    rows.append({"task": task, "level": dataset_level(task, recipe), "step": "",
                  "return": episodes.get("mean", "")})
     return rows
+
+
+def behavior_path(out: Path, task: str, recipe: str) -> Path:
+    suffix = "" if recipe == recipe_of(task) else f"-{recipe}"
+    return out / "cells" / task / f"behavior{suffix}.json"
+
+
+def check_recipes(out: Path, task: str, recipe: str, cells: set[tuple[str, int]]) -> None:
+    """A finished cell of another recipe is never counted as this grid's: refuse, naming it."""
+    for method, seed in sorted(cells):
+        path = cell_path(out, task, method, seed)
+        if path.is_file():
+            held = json.loads(path.read_text()).get("recipe") or recipe_of(task)
+            if held != recipe:
+                raise UserError(f"{path}: this cell was trained on {held} data, not {recipe}; "
+                                f"give this grid another --out (or leave out {method})")
 
 
 def _write_csv(path: Path, columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
@@ -269,13 +301,15 @@ def reproduce(grid: Grid, out: Path, data_root: Path, progress: bool = True,
     for task in grid.tasks:
         methods = grid.task_methods(task)
         wanted = {(method, seed) for method in methods for seed in grid.seeds}
+        recipe = grid.recipe_for(task)
+        check_recipes(out, task, recipe, wanted)
         missing = {cell for cell in wanted if not cell_path(out, task, *cell).is_file()}
         data_dir, data_seconds = ensure_datasets(task, grid.preset, data_root, progress,
-                                                 data_jobs)
+                                                 data_jobs, recipe)
         split["data_s"] += data_seconds
         datasets = load_dataset_dir(data_dir)
         check_dataset_versions(datasets, str(data_dir))
-        atomic.write_json(out / "cells" / task / "behavior.json", behavior_rows(task, datasets))
+        atomic.write_json(behavior_path(out, task, recipe), behavior_rows(task, datasets, recipe))
         todo = groups(task, methods, missing)
         print(f"{task}: {len(wanted) - len(missing)} of {len(wanted)} cells done; "
               f"{len(todo)} group(s) to train")
@@ -286,7 +320,7 @@ def reproduce(grid: Grid, out: Path, data_root: Path, progress: bool = True,
             timing = group_timing(task, group_methods, seeds, get_task(task).n_agents,
                                   run_dir, summary, data_seconds)
             data_seconds = 0.0  # counted once per task
-            write_cells(out, task, run_dir, summary, timing)
+            write_cells(out, task, run_dir, summary, timing, recipe)
             split["train_s"] += timing["train_s"]
             split["eval_s"] += timing["eval_s"]
             collect(out)
@@ -300,23 +334,70 @@ def reproduce(grid: Grid, out: Path, data_root: Path, progress: bool = True,
 def grid_record(grid: Grid, out: Path, split: dict[str, float],
                 overrides: dict[str, Any]) -> dict[str, Any]:
     """grid.json: the request, the scale it ran at, the machine, versions, and the seconds per
-    stage summed over every call that worked on OUT (a resumed grid adds to them)."""
+    stage summed over every call that worked on OUT (a resumed grid adds to them).
+
+    recipes and updates are per "task/family" (a task's CQL family may train on medium-replay
+    data and for Figure 6's counts while its BCQ family trains on the paper's); batch_size is per
+    family. updates and batch_size collapse to one number when they are the same everywhere.
+    Grids that share OUT (the BCQ grid, then the CQL grid) are merged: tasks, methods and seeds
+    are the union, the per-group values are kept; the other settings are this call's.
+    """
     from mabcq.data.recipes import DATA_PRESETS
+    from mabcq.learners.registry import learner_config
     from mabcq.provenance import RESULT_LIBRARIES, library_versions
     from mabcq.train import make_config
 
-    probe = make_config(grid.tasks[0], grid.methods[0], grid.seeds, grid.preset, **overrides)
-    batch = probe.learner_overrides.get("batch_size", 1024)
-    totals = dict(split)
+    updates, batches, recipes, probe = {}, {}, {}, None
+    for task in grid.tasks:
+        methods = grid.task_methods(task)
+        for group_methods, _ in groups(task, methods, {(method, 0) for method in methods}):
+            probe = make_config(task, "+".join(group_methods), grid.seeds, grid.preset,
+                                **group_overrides(task, group_methods, grid.preset, overrides))
+            family = family_of(group_methods[0]).name
+            updates[f"{task}/{family}"] = probe.updates
+            recipes[f"{task}/{family}"] = grid.recipe_for(task)
+            batches[family] = learner_config(group_methods[0], task,
+                                             **probe.learner_overrides).batch_size
+    assert probe is not None
+    record = {"preset": grid.preset, "tasks": list(grid.tasks), "methods": list(grid.methods),
+              "seeds": list(grid.seeds), "eps_sweep": grid.eps_sweep,
+              "recipes": recipes,
+              "updates": updates, "eval_every": probe.eval_every,
+              "eval_episodes": probe.eval_episodes, "batch_size": batches,
+              "transitions_per_agent": DATA_PRESETS[grid.preset].size,
+              "overrides": overrides, "device": device_name(),
+              "versions": library_versions(RESULT_LIBRARIES), "wall_time_s": dict(split)}
     if (out / "grid.json").is_file():
-        previous = json.loads((out / "grid.json").read_text()).get("wall_time_s", {})
-        totals = {name: value + float(previous.get(name) or 0.0) for name, value in split.items()}
-    return {"preset": grid.preset, "tasks": list(grid.tasks), "methods": list(grid.methods),
-            "seeds": list(grid.seeds), "eps_sweep": grid.eps_sweep,
-            "recipes": {task: recipe_of(task) for task in grid.tasks},
-            "updates": probe.updates, "eval_every": probe.eval_every,
-            "eval_episodes": probe.eval_episodes, "batch_size": batch,
-            "transitions_per_agent": DATA_PRESETS[grid.preset].size,
-            "overrides": overrides, "device": device_name(),
-            "versions": library_versions(RESULT_LIBRARIES),
-            "wall_time_s": totals}
+        record = merge_records(json.loads((out / "grid.json").read_text()), record)
+    for name in ("updates", "batch_size"):  # one value for the whole OUT: written as it
+        if len(set(record[name].values())) == 1:
+            record[name] = next(iter(record[name].values()))
+    return record
+
+
+def merge_records(previous: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """`current` grid.json over an earlier one of the same OUT (see grid_record)."""
+    def union(name: str) -> list[Any]:
+        return list(dict.fromkeys([*previous.get(name, []), *current[name]]))
+
+    def per_group(record: dict[str, Any], name: str, keys: list[str]) -> dict[str, Any]:
+        value = record.get(name)
+        if value is None:
+            return {}
+        return dict(value) if isinstance(value, dict) else {key: value for key in keys}
+
+    earlier_groups = [f"{task}/{family_of(method).name}" for task in previous.get("tasks", [])
+                      for method in previous.get("methods", [])]
+    earlier_families = [family_of(method).name for method in previous.get("methods", [])]
+    merged = dict(current)
+    for name in ("tasks", "methods", "seeds"):
+        merged[name] = union(name)
+    merged["eps_sweep"] = bool(previous.get("eps_sweep")) or current["eps_sweep"]
+    merged["recipes"] = {**previous.get("recipes", {}), **current["recipes"]}
+    merged["updates"] = {**per_group(previous, "updates", earlier_groups), **current["updates"]}
+    merged["batch_size"] = {**per_group(previous, "batch_size", earlier_families),
+                            **current["batch_size"]}
+    spent = previous.get("wall_time_s", {})
+    merged["wall_time_s"] = {name: value + float(spent.get(name) or 0.0)
+                             for name, value in current["wall_time_s"].items()}
+    return merged

@@ -28,11 +28,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         f"{','.join(PAPER_TASKS)}")
     parser.add_argument("--methods", default=",".join(PAPER_METHODS),
                         help=f"comma-separated methods; default {','.join(PAPER_METHODS)} "
-                        "(also mabcq-epsE for MABCQ at optimism E)")
+                        "(also mabcq-epsE for MABCQ at optimism E; CQL's family macql, "
+                        "macql-no-tn, macql-no-vd, cql; TD3+BC's matd3bc, ..., td3bc)")
     parser.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated seeds")
     parser.add_argument("--preset", default="paper", choices=("smoke", "quick", "paper"),
                         help="scale of datasets and training (default paper: 10^6 transitions "
                         "per agent, 5x10^4 updates, batch 1024, 10 evaluation episodes)")
+    parser.add_argument("--recipe",
+                        help="train every task on this dataset recipe instead of its own "
+                        "(paper; low for swimmer-2x1), e.g. medium-replay for Appendix B's CQL "
+                        "runs; recorded in every cell, never mixed with cells of another recipe")
     parser.add_argument("--eps-sweep", action="store_true",
                         help="add MABCQ at eps in {0, 0.16, ..., 0.8} (Figure 5) on the paper's "
                         "four tasks")
@@ -40,7 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "runs/reproduce/PRESET)")
     parser.add_argument("--data-root", type=Path, default=Path("runs/data"),
                         help="datasets go to DATA_ROOT/PRESET/TASK/RECIPE (default runs/data)")
-    parser.add_argument("--updates", type=int, help="override the preset's updates")
+    parser.add_argument("--updates", type=int,
+                        help="override the preset's updates (and, at the paper preset, the "
+                        "CQL family's per-task counts read off the paper's Figure 6)")
     parser.add_argument("--eval-every", type=int, help="override the preset's evaluation period")
     parser.add_argument("--eval-episodes", type=int, help="override the preset's episodes")
     parser.add_argument("--data-jobs", type=int,
@@ -72,6 +79,10 @@ def run_reproduce(args: argparse.Namespace) -> int:
     methods = parse_list("--methods", args.methods)
     for method in methods:
         parse_method(method)
+    if args.recipe is not None:
+        from mabcq.data.recipes import get_recipe
+
+        get_recipe(args.recipe)
     seeds = parse_seeds(args.seeds)
     if len(set(seeds)) != len(seeds) or min(seeds) < 0:
         raise UserError(f"--seeds {args.seeds!r}: give distinct non-negative integers")
@@ -80,7 +91,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
         if value is not None and value < 1:
             raise UserError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
     grid = Grid(tasks=tasks, methods=methods, seeds=tuple(seeds), preset=args.preset,
-                eps_sweep=args.eps_sweep)
+                eps_sweep=args.eps_sweep, recipe=args.recipe)
     out = args.out or Path("runs") / "reproduce" / args.preset
     overrides = {name: getattr(args, name) for name in ("updates", "eval_every", "eval_episodes")
                  if getattr(args, name) is not None}
