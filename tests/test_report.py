@@ -274,3 +274,41 @@ def test_report_help(capsys: pytest.CaptureFixture[str]) -> None:
         main(["report", "--help"])
     assert exit_info.value.code == 0
     assert "--out" in capsys.readouterr().out
+
+
+def test_figure6_and_td3bc_sections_hold_their_families_only(tmp_path: Path) -> None:
+    results = make_results(tmp_path / "results")
+    finals = {("hopper-3x1", "macql", "medium-replay"): (900.0, 1000.0, 1100.0),
+              ("hopper-3x1", "cql", "medium-replay"): (500.0, 550.0, 600.0),
+              ("ant-4x2", "matd3bc", "paper"): (2100.0, 2200.0, 2300.0),
+              ("ant-4x2", "td3bc", "paper"): (2000.0, 2250.0, 2400.0)}
+    rows = [[task, method, seed, updates, final * index / len(UPDATES), "paper"]
+            for (task, method), values in FINAL.items()
+            for seed, final in zip(SEEDS, values, strict=True)
+            for index, updates in enumerate(UPDATES, start=1)]
+    rows += [[task, method, seed, 300, final, recipe]
+             for (task, method, recipe), values in finals.items()
+             for seed, final in zip(SEEDS, values, strict=True)]
+    write_csv(results / "returns.csv", ["task", "method", "seed", "updates", "return", "recipe"],
+              rows)
+    with open(results / "behavior.csv", "a", newline="") as handle:
+        csv.writer(handle).writerow(["hopper-3x1", "dataset-medium-replay", "", 700.0])
+    result = build_report(results, tmp_path / "out")
+    text = result.report.read_text()
+    figure6 = section(text, "Figure 6")
+    mean, std = hand_mean_std(finals[("hopper-3x1", "macql", "medium-replay")])
+    assert f"| medium-replay | {mean:.1f} ± {std:.1f} |" in row_of(figure6, "Hopper 3x1", "MACQL")
+    assert "700.0" in row_of(figure6, "Hopper 3x1", "data: dataset episodes")
+    assert "MACQL − CQL = 450.0, larger std 81.6: yes" in figure6
+    assert "Warning" not in figure6  # all medium-replay, as the paper's
+    td3bc = section(text, "TD3+BC vs MA-TD3+BC")
+    assert "MA-TD3+BC − TD3+BC = -16.7" in td3bc and ": no" in td3bc
+    assert "| paper |" in row_of(td3bc, "Ant 4x2", "TD3+BC")
+    table6 = section(text, "Table 6")
+    assert "CQL" not in table6 and "TD3+BC" not in table6 and "medium-replay" not in table6
+    for name in ("fig6_cql.png", "fig_td3bc.png"):
+        assert (tmp_path / "out" / name).read_bytes().startswith(PNG_SIGNATURE)
+    # Without those rows each section says what is missing and which command writes them.
+    text = build_report(make_results(tmp_path / "plain"), tmp_path / "out").report.read_text()
+    assert "--methods macql,cql --recipe medium-replay" in section(text, "Figure 6")
+    assert not (tmp_path / "out" / "fig6_cql.png").exists()

@@ -12,16 +12,18 @@ from pathlib import Path
 
 from mabcq.atomic import write_bytes
 from mabcq.report import sections_diagnostics as diagnostics
+from mabcq.report import sections_families as families
 from mabcq.report import sections_returns as returns
 from mabcq.report.context import Context
 from mabcq.report.load import load_results
 
 REPORT_FILE = "report.md"
 FIGURE_FILES = ("fig2_learning_curves.png", "fig3_value_difference.png",
-                "fig4_swimmer.png", "fig5_eps_sweep.png")
+                "fig4_swimmer.png", "fig5_eps_sweep.png", families.FIGURE6, families.TD3BC_FIGURE)
 
 SECTIONS = (returns.table6, returns.figure2, diagnostics.figure3, diagnostics.table5,
-            diagnostics.table7, returns.figure5, returns.figure4, diagnostics.lambda_table)
+            diagnostics.table7, returns.figure5, returns.figure4, families.figure6,
+            families.td3bc_table, diagnostics.lambda_table)
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,10 @@ from mabcq.errors import UserError
 
 Row = dict[str, Any]
 
-# Column kinds: "str" (non-empty text), "int", "positive" (an int > 0), "float" (finite),
-# "opt_float" (empty or "nan": not applicable -> NaN), "opt_int" (empty -> None), "count" (a
-# positive integer, or a list of items joined by '+' or ',' whose length is taken).
+# Column kinds: "str" (non-empty text), "opt_str" (text; empty -> None), "int", "positive" (an
+# int > 0), "float" (finite), "opt_float" (empty or "nan": not applicable -> NaN), "opt_int"
+# (empty -> None), "count" (a positive integer, or a list of items joined by '+' or ',' whose
+# length is taken).
 SCHEMAS: dict[str, dict[str, str]] = {
     "returns.csv": {"task": "str", "method": "str", "seed": "int", "updates": "int",
                     "return": "float"},
@@ -35,6 +36,12 @@ SCHEMAS: dict[str, dict[str, str]] = {
                    "agents": "positive", "device": "str", "ms_per_update": "float",
                    "train_s": "opt_float", "eval_s": "opt_float", "data_s": "opt_float"},
     "behavior.csv": {"task": "str", "level": "str", "step": "opt_int", "return": "float"},
+}
+
+# Columns a file may lack (written by later versions): parsed when present, else None. A
+# returns/diagnostics row's `recipe` is the dataset recipe its cell trained on.
+OPTIONAL_COLUMNS: dict[str, dict[str, str]] = {
+    "returns.csv": {"recipe": "opt_str"}, "diagnostics.csv": {"recipe": "opt_str"},
 }
 
 # The columns that identify one row; two rows with one key must agree (a resumed writer may
@@ -107,12 +114,15 @@ def read_table(path: Path) -> list[Row] | None:
             if missing:
                 raise UserError(f"{path}: missing column(s) {', '.join(missing)}; expected "
                                 f"columns {','.join(schema)}")
-            index = {name: header.index(name) for name in schema}
+            optional = {name: kind for name, kind in OPTIONAL_COLUMNS.get(path.name, {}).items()
+                        if name in header}
+            index = {name: header.index(name) for name in {**schema, **optional}}
             rows = []
             for cells in reader:
                 if not any(cell.strip() for cell in cells):
                     continue  # a blank line
-                rows.append(_parse_row(path, reader.line_num, cells, schema, index))
+                row = _parse_row(path, reader.line_num, cells, {**schema, **optional}, index)
+                rows.append({**dict.fromkeys(OPTIONAL_COLUMNS.get(path.name, {})), **row})
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise UserError(f"{path}: not readable as CSV ({error})") from None
     return _dedupe(path, rows, KEYS[path.name])
@@ -162,6 +172,10 @@ def _parse_opt_float(text: str) -> float:
         raise ValueError("is not a number (leave it empty when not applicable)") from None
 
 
+def _parse_opt_str(text: str) -> str | None:
+    return text or None
+
+
 def _parse_positive(text: str) -> int:
     value = _parse_int(text)
     if value <= 0:
@@ -190,6 +204,7 @@ def _parse_count(text: str) -> int:
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "str": _parse_str, "int": _parse_int, "float": _parse_float, "opt_float": _parse_opt_float,
     "opt_int": _parse_opt_int, "count": _parse_count, "positive": _parse_positive,
+    "opt_str": _parse_opt_str,
 }
 
 

@@ -14,6 +14,7 @@ from mabcq.report.paper import TABLE5_EXTRAPOLATION, TABLE7_HARDWARE, TABLE7_MS
 from mabcq.report.tables import (
     curves,
     eps_of,
+    in_main_grid,
     interval,
     markdown_table,
     mean_std,
@@ -65,7 +66,8 @@ def table5(ctx: Context) -> list[str]:
     rows = []
     for task in order_tasks(main_tasks({task for (task, _) in final})):
         methods = order_methods(method for (row_task, method) in final
-                                if row_task == task and eps_of(method) is None)
+                                if row_task == task and eps_of(method) is None
+                                and in_main_grid(method))
         for method in methods:
             seeds = final[(task, method)].values()
             cell = summarize([row["extrapolation_error"] for row in seeds])

@@ -16,6 +16,8 @@ from mabcq.report.tables import (
     CellStats,
     curves,
     eps_of,
+    family_name,
+    in_main_grid,
     interval,
     iqm,
     markdown_table,
@@ -57,7 +59,8 @@ def header(ctx: Context) -> list[str]:
         lines += [f"> **Warning: a reduced run (preset `{preset}`), not the paper's scale "
                   f"({PAPER_SCALE}). Its numbers are not comparable with the paper's.**", ""]
     settings = [("preset", "preset"), ("tasks", "tasks"), ("methods", "methods"),
-                ("seeds", "seeds"), ("updates", "updates per run"),
+                ("seeds", "seeds"), ("recipes", "dataset recipes"),
+                ("updates", "updates per run"),
                 ("eval_every", "evaluate every (updates)"),
                 ("eval_episodes", "episodes per evaluation"), ("batch_size", "batch size"),
                 ("transitions_per_agent", "transitions per agent"), ("device", "device"),
@@ -83,7 +86,7 @@ def file_summary(ctx: Context) -> list[str]:
     return ["Files read:", ""] + markdown_table(("file", "status"), rows) + [""]
 
 
-def _behavior_levels(ctx: Context, task: str) -> dict[str, list[dict]]:
+def behavior_levels(ctx: Context, task: str) -> dict[str, list[dict]]:
     """level -> rows of behavior.csv for `task`, expert/intermediate/dataset first."""
     by_level: dict[str, list[dict]] = {}
     for row in ctx.results.behavior or []:
@@ -94,12 +97,26 @@ def _behavior_levels(ctx: Context, task: str) -> dict[str, list[dict]]:
     return {level: sorted(by_level[level], key=lambda row: row["step"] or 0) for level in order}
 
 
+def recipes_of(ctx: Context, task: str, method: str) -> list[str]:
+    """The dataset recipes a (task, method)'s rows of returns.csv name (none: an older file)."""
+    return sorted({row["recipe"] for row in ctx.results.returns or []
+                   if row["task"] == task and row["method"] == method and row.get("recipe")})
+
+
+def recipe_note(ctx: Context, task: str, method: str) -> str:
+    """" (medium-replay data)" when a cell trained on another recipe than the task's own."""
+    from mabcq.reproduce import recipe_of
+
+    other = [recipe for recipe in recipes_of(ctx, task, method) if recipe != recipe_of(task)]
+    return f" ({', '.join(other)} data)" if other else ""
+
+
 def expert_return(ctx: Context, task: str) -> float | None:
-    rows = _behavior_levels(ctx, task).get("expert")
+    rows = behavior_levels(ctx, task).get("expert")
     return float(np.mean([row["return"] for row in rows])) if rows else None
 
 
-def _final_stats(ctx: Context) -> dict[tuple[str, str], tuple[CellStats, list[int]]]:
+def final_stats(ctx: Context) -> dict[tuple[str, str], tuple[CellStats, list[int]]]:
     """(task, method) -> (stats of the final returns over seeds, each seed's final updates)."""
     result = {}
     for key, seeds in rows_by_seed(ctx.results.returns or []).items():
@@ -108,18 +125,26 @@ def _final_stats(ctx: Context) -> dict[tuple[str, str], tuple[CellStats, list[in
     return result
 
 
-def _updates_text(ctx: Context, updates: list[int]) -> str:
+def planned_updates(ctx: Context, task: str, method: str) -> int | None:
+    """grid.json's update count for (task, method): one number, or per "task/family"."""
+    planned = (ctx.results.grid or {}).get("updates")
+    if isinstance(planned, dict):
+        planned = planned.get(f"{task}/{family_name(method)}")
+    return planned if isinstance(planned, int) else None
+
+
+def updates_text(ctx: Context, updates: list[int], task: str, method: str) -> str:
     low, high = min(updates), max(updates)
     text = str(high) if low == high else f"{low}–{high} (differs across seeds)"
-    planned = (ctx.results.grid or {}).get("updates")
-    if isinstance(planned, int) and low < planned:
+    planned = planned_updates(ctx, task, method)
+    if planned is not None and low < planned:
         text += f" ⚠ incomplete: grid.json plans {planned}"
     return text
 
 
 def final_return_table(ctx: Context, tasks: list[str], methods: list[str]) -> list[str]:
     """Final returns per (task, method) beside the paper's, then the behavior policies' own."""
-    stats = _final_stats(ctx)
+    stats = final_stats(ctx)
     rows = []
     for task in tasks:
         for method in methods:
@@ -127,10 +152,13 @@ def final_return_table(ctx: Context, tasks: list[str], methods: list[str]) -> li
                 continue
             cell, updates = stats[(task, method)]
             paper = TABLE6_RETURN.get((task, method))
-            rows.append((task_label(task), method_label(method), mean_std(cell), interval(cell),
-                         str(cell.n), _updates_text(ctx, updates),
+            rows.append((task_label(task), method_label(method) + recipe_note(ctx, task, method),
+                         mean_std(cell), interval(cell),
+                         str(cell.n), updates_text(ctx, updates, task, method),
                          f"{paper[0]:.0f} ± {paper[1]:.0f}" if paper else "—"))
-        for level, level_rows in _behavior_levels(ctx, task).items():
+        for level, level_rows in behavior_levels(ctx, task).items():
+            if level.startswith("dataset-"):  # another recipe's data: its own section
+                continue
             steps = [str(row["step"]) for row in level_rows if row["step"] is not None]
             where = ("agent 0's dataset file" if level == "dataset"
                      else f"SAC step {', '.join(steps)}" if steps else "—")
@@ -161,7 +189,8 @@ def table6(ctx: Context) -> list[str]:
         lines += ctx.file_missing("returns.csv", "Table 6's trained methods")
     if behavior is None:
         lines += ctx.file_missing("behavior.csv", "the behavior policies' returns")
-    trained = [row for row in returns or [] if eps_of(row["method"]) is None]
+    trained = [row for row in returns or []
+               if eps_of(row["method"]) is None and in_main_grid(row["method"])]
     tasks = order_tasks(main_tasks({row["task"] for row in trained + (behavior or [])}))
     methods = order_methods({row["method"] for row in trained})
     if not tasks:
@@ -194,8 +223,8 @@ def _aggregate(ctx: Context, tasks: list[str], methods: list[str]) -> list[str]:
                      f"[{number(low, 3)}, {number(high, 3)}]", f"{len(per_task)}/{len(usable)}",
                      str(len(pooled))))
     for level in ("intermediate", "dataset"):
-        scores = [float(np.mean([row["return"] for row in _behavior_levels(ctx, task)[level]]))
-                  / experts[task] for task in usable if level in _behavior_levels(ctx, task)]
+        scores = [float(np.mean([row["return"] for row in behavior_levels(ctx, task)[level]]))
+                  / experts[task] for task in usable if level in behavior_levels(ctx, task)]
         if scores:
             rows.append((f"data: {level}", number(iqm(scores), 3), "—",
                          f"{len(scores)}/{len(usable)}", str(len(scores))))
@@ -212,34 +241,41 @@ def _aggregate(ctx: Context, tasks: list[str], methods: list[str]) -> list[str]:
     return lines
 
 
-def _beats(mabcq: tuple[float, float], bcq: tuple[float, float]) -> tuple[float, float, bool]:
+def beats_by_std(mabcq: tuple[float, float], bcq: tuple[float, float]) -> tuple[float, float, bool]:
     difference, bound = mabcq[0] - bcq[0], max(mabcq[1], bcq[1])
     return difference, bound, difference > bound
 
 
 def _versus_bcq(ctx: Context, tasks: list[str]) -> list[str]:
-    stats = _final_stats(ctx)
-    lines = ["### Does MABCQ beat BCQ by more than one std?", "",
-             "Rule: MABCQ's mean minus BCQ's mean exceeds the larger of their two stds.", ""]
+    return versus(ctx, tasks, "mabcq", "bcq", TABLE6_RETURN)
+
+
+def versus(ctx: Context, tasks: list[str], weighted: str, plain: str,
+           paper: dict[tuple[str, str], tuple[float, float]] | None = None) -> list[str]:
+    """Per task: does `weighted` beat `plain` by more than the larger of their two stds?"""
+    stats = final_stats(ctx)
+    name, base = method_label(weighted), method_label(plain)
+    lines = [f"### Does {name} beat {base} by more than one std?", "",
+             f"Rule: {name}'s mean minus {base}'s mean exceeds the larger of their two stds.", ""]
     for task in tasks:
-        if (task, "mabcq") not in stats or (task, "bcq") not in stats:
-            lines.append(f"- {task_label(task)}: not both MABCQ and BCQ in `returns.csv`.")
+        if (task, weighted) not in stats or (task, plain) not in stats:
+            lines.append(f"- {task_label(task)}: not both {name} and {base} in `returns.csv`.")
             continue
-        mabcq, bcq = stats[(task, "mabcq")][0], stats[(task, "bcq")][0]
-        difference, bound, beats = _beats((mabcq.mean, mabcq.std), (bcq.mean, bcq.std))
-        if min(mabcq.n, bcq.n) < 2:
+        ours, theirs = stats[(task, weighted)][0], stats[(task, plain)][0]
+        difference, bound, better = beats_by_std((ours.mean, ours.std), (theirs.mean, theirs.std))
+        if min(ours.n, theirs.n) < 2:
             verdict = "cannot tell (fewer than 2 seeds: no spread)"
         else:
-            overlap = mabcq.ci_low <= bcq.ci_high and bcq.ci_low <= mabcq.ci_high
-            verdict = (f"{'yes' if beats else 'no'} (95% CIs "
+            overlap = ours.ci_low <= theirs.ci_high and theirs.ci_low <= ours.ci_high
+            verdict = (f"{'yes' if better else 'no'} (95% CIs "
                        f"{'overlap' if overlap else 'do not overlap'})")
-        line = (f"- {task_label(task)}: MABCQ − BCQ = {number(difference)}, larger std "
+        line = (f"- {task_label(task)}: {name} − {base} = {number(difference)}, larger std "
                 f"{number(bound)}: {verdict}.")
-        paper_m, paper_b = (TABLE6_RETURN.get((task, name)) for name in ("mabcq", "bcq"))
-        if paper_m and paper_b:
-            p_difference, p_bound, p_beats = _beats(paper_m, paper_b)
+        paper_ours, paper_theirs = ((paper or {}).get((task, key)) for key in (weighted, plain))
+        if paper_ours and paper_theirs:
+            p_difference, p_bound, p_better = beats_by_std(paper_ours, paper_theirs)
             line += (f" Paper, same rule: {p_difference:.0f} vs larger std {p_bound:.0f}: "
-                     f"{'yes' if p_beats else 'no'}.")
+                     f"{'yes' if p_better else 'no'}.")
         lines.append(line)
     return lines + [""]
 
@@ -254,7 +290,7 @@ def learning_curve_panels(ctx: Context, tasks: list[str],
                                 if row_task == task and keep(method))
         lines = [Line(method_label(method), by_cell[(task, method)], ctx.method_color(method))
                  for method in methods]
-        levels = _behavior_levels(ctx, task)
+        levels = behavior_levels(ctx, task)
         references = [(f"data: {level} ({number(np.mean([r['return'] for r in levels[level]]))})",
                        float(np.mean([row["return"] for row in levels[level]])))
                       for level in ("expert", "dataset") if level in levels]
@@ -279,7 +315,8 @@ def figure2(ctx: Context) -> list[str]:
     tasks = order_tasks(main_tasks({row["task"] for row in ctx.results.returns or []}))
     return ["## Figure 2: learning curves", ""] + _curve_figure(
         ctx, "fig2_learning_curves.png", "Figure 2: return vs updates", tasks,
-        lambda method: eps_of(method) is None, "Figure 2 (learning curves)")
+        lambda method: eps_of(method) is None and in_main_grid(method),
+        "Figure 2 (learning curves)")
 
 
 def figure5(ctx: Context) -> list[str]:
@@ -292,7 +329,7 @@ def figure5(ctx: Context) -> list[str]:
                            "Figure 5 (ε sweep, methods mabcq-eps*)")
     if not tasks:
         return lines
-    stats = _final_stats(ctx)
+    stats = final_stats(ctx)
     methods = [method for method in order_methods({m for (_, m) in stats}) if eps_of(method)
                is not None]
     table = [[method_label(method)] + [

@@ -21,9 +21,17 @@ CONFIDENCE = 0.95
 TASK_ORDER = ("halfcheetah-2x3", "walker2d-2x3", "hopper-3x1", "ant-4x2", "swimmer-2x1")
 TASK_LABELS = {"halfcheetah-2x3": "HalfCheetah 2x3", "walker2d-2x3": "Walker 2x3",
                "hopper-3x1": "Hopper 3x1", "ant-4x2": "Ant 4x2", "swimmer-2x1": "Swimmer 2x1"}
-MAIN_METHODS = ("mabcq", "mabcq-no-tn", "mabcq-no-vd", "bcq", "ddpg", "behavior")
+MAIN_METHODS = ("mabcq", "mabcq-no-tn", "mabcq-no-vd", "bcq", "ddpg", "behavior",
+                "macql", "macql-no-tn", "macql-no-vd", "cql",
+                "matd3bc", "matd3bc-no-tn", "matd3bc-no-vd", "td3bc")
 METHOD_LABELS = {"mabcq": "MABCQ", "mabcq-no-tn": "MABCQ w/o λtn", "mabcq-no-vd": "MABCQ w/o λvd",
-                 "bcq": "BCQ", "ddpg": "DDPG", "behavior": "Behavior"}
+                 "bcq": "BCQ", "ddpg": "DDPG", "behavior": "Behavior",
+                 "macql": "MACQL", "macql-no-tn": "MACQL w/o λtn", "macql-no-vd": "MACQL w/o λvd",
+                 "cql": "CQL", "matd3bc": "MA-TD3+BC", "matd3bc-no-tn": "MA-TD3+BC w/o λtn",
+                 "matd3bc-no-vd": "MA-TD3+BC w/o λvd", "td3bc": "TD3+BC"}
+# Base learners whose runs have sections of their own (Appendix B's Figure 6, the TD3+BC table);
+# everything else (the BCQ family, DDPG, Behavior, unknown names) is the paper's main grid.
+OWN_SECTION_FAMILIES = ("cql", "td3bc")
 EPS_PREFIX = "mabcq-eps"
 
 
@@ -147,6 +155,22 @@ def order_methods(methods: Iterable[str]) -> list[str]:
     sweep = sorted((method for method in present if eps_of(method) is not None),
                    key=lambda method: (eps_of(method), method))
     return main + sweep + sorted(present - set(main) - set(sweep))
+
+
+def family_name(method: str) -> str | None:
+    """The learner family of a known method name ("cql" for macql-no-tn), None for others."""
+    from mabcq.errors import UserError
+    from mabcq.learners.registry import family_of
+
+    try:
+        return family_of(method).name
+    except UserError:
+        return None
+
+
+def in_main_grid(method: str) -> bool:
+    """Reported in the paper's main tables (Table 6, Figures 2/3, Table 5)?"""
+    return family_name(method) not in OWN_SECTION_FAMILIES
 
 
 def task_label(task: str) -> str:
