@@ -1,11 +1,16 @@
-"""Benchmark: ms per update of MABCQ and BCQ (paper sizes) for N agents and batched seeds.
+"""Benchmark: ms per update of MABCQ and BCQ (paper sizes) for N agents and batched seeds, and
+of the weights on other learners (MACQL and CQL, MA-TD3+BC and TD3+BC) beside them.
 
-Prints one table; the MABCQ/BCQ ratio of a row comes from calls interleaved in the same run
-(median of `--rounds` calls each), so load from other processes hits both alike. With d3rlpy
-importable (the optional `bench` extra), it also times d3rlpy's BCQ at the same sizes (one agent).
+Prints one table; a ratio column (MABCQ/BCQ, MACQL/CQL, ...) comes from calls interleaved in the
+same run (median of `--rounds` calls each), so load from other processes hits both alike. Each
+method runs at its own learner's default sizes (BCQ: paper Table 8, batch 1024, MLP (64, 64); CQL
+and TD3+BC: their papers' batch 256 and (256, 256, 256) / (256, 256) nets) unless --batch or
+--hidden set them for all. With d3rlpy importable (the optional `bench` extra), it also times
+d3rlpy's BCQ at BCQ's sizes (one agent).
 
     PYTHONPATH=src python benchmarks/bench_update.py                  # N = 1..4, and 2 x 5 seeds
     PYTHONPATH=src python benchmarks/bench_update.py --agents 2 --seeds 1 --rounds 20 --flops
+    PYTHONPATH=src python benchmarks/bench_update.py --methods mabcq,bcq,macql,cql,matd3bc,td3bc
 """
 
 from __future__ import annotations
@@ -29,12 +34,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--methods",
         default="mabcq,bcq",
-        help="methods to time (first/second give the ratio column)",
+        help="methods to time; each ma<x> with its plain <x> gives a ratio column",
     )
-    parser.add_argument("--batch", type=int, default=1024)
+    parser.add_argument("--batch", type=int, help="batch for every method (default: each own)")
     parser.add_argument("--state-dim", type=int, default=17, help="HalfCheetah: 17")
     parser.add_argument("--action-dim", type=int, default=3, help="HalfCheetah 2x3: 3 per agent")
-    parser.add_argument("--hidden", default="64,64")
+    parser.add_argument("--hidden", help="hidden sizes for every method (default: each own)")
     parser.add_argument("--dataset-size", type=int, default=100_000, help="rows per agent")
     parser.add_argument("--updates-per-call", type=int, default=10, help="updates per jit call")
     parser.add_argument("--rounds", type=int, default=7, help="timed calls per method (median)")
@@ -105,7 +110,6 @@ def time_row(
     from mabcq.learners.registry import learner_config, make_learner
     from mabcq.learners.synthetic import synthetic_dataset
 
-    hidden = tuple(int(width) for width in args.hidden.split(","))
     chunk = None if args.chunk == "auto" else int(args.chunk)
     datasets = [
         synthetic_dataset(i, args.dataset_size, args.state_dim, args.action_dim)
@@ -115,9 +119,7 @@ def time_row(
     runs = {}
     mflop = {}
     for method in methods:
-        config = learner_config(
-            method, hidden_sizes=hidden, batch_size=args.batch, vae_in_update=args.vae_in_update
-        )
+        config = learner_config(method, vae_in_update=args.vae_in_update, **size_overrides(args))
         learner = make_learner(method, config)
         seed_list = list(range(seeds))
         states = batched.init_agents(learner, seed_list, agents, args.state_dim, args.action_dim)
@@ -166,6 +168,38 @@ def time_row(
     return Timed(f"{agents} x {seeds}", agents, seeds, times, mflop)
 
 
+def size_overrides(args: argparse.Namespace) -> dict:
+    """--batch / --hidden as learner_config overrides (none given: each learner's defaults)."""
+    overrides = {}
+    if args.batch is not None:
+        overrides["batch_size"] = args.batch
+    if args.hidden is not None:
+        overrides["hidden_sizes"] = tuple(int(width) for width in args.hidden.split(","))
+    return overrides
+
+
+def ratio_pairs(methods: list[str]) -> list[tuple[str, str]]:
+    """(ma<x>, <x>) pairs among `methods`: the weights' cost over their base learner."""
+    from mabcq.learners.registry import family_of
+
+    pairs = []
+    for method in methods:
+        family = family_of(method)
+        if method == family.full and family.weighted and family.name in methods:
+            pairs.append((method, family.name))
+    return pairs
+
+
+def sizes_text(methods: list[str], args: argparse.Namespace) -> str:
+    from mabcq.learners.registry import learner_config
+
+    parts = []
+    for method in methods:
+        config = learner_config(method, **size_overrides(args))
+        parts.append(f"{method} batch {config.batch_size} hidden {config.hidden_sizes}")
+    return "; ".join(parts)
+
+
 def make_d3rlpy_runner(args: argparse.Namespace):
     """A callable timing `updates_per_call` updates of d3rlpy's BCQ (one agent, same sizes),
     returning ms per update; None if d3rlpy is not importable (optional `bench` extra)."""
@@ -174,7 +208,10 @@ def make_d3rlpy_runner(args: argparse.Namespace):
         import numpy as np
     except ImportError:
         return None
-    hidden = [int(width) for width in args.hidden.split(",")]
+    from mabcq.learners.registry import learner_config
+
+    bcq = learner_config("bcq", **size_overrides(args))
+    hidden, batch_size = list(bcq.hidden_sizes), bcq.batch_size
     rng = np.random.default_rng(0)
     size = min(args.dataset_size, 100_000)
     observations = rng.normal(size=(size, args.state_dim)).astype(np.float32)
@@ -189,7 +226,7 @@ def make_d3rlpy_runner(args: argparse.Namespace):
         actor_encoder_factory=encoder,
         critic_encoder_factory=encoder,
         imitator_encoder_factory=encoder,
-        batch_size=args.batch,
+        batch_size=batch_size,
         n_action_samples=10,
         action_flexibility=0.05,
     ).create(device="cpu:0")
@@ -197,7 +234,7 @@ def make_d3rlpy_runner(args: argparse.Namespace):
 
     def run() -> float:
         batches = [
-            dataset.sample_transition_batch(args.batch) for _ in range(args.updates_per_call)
+            dataset.sample_transition_batch(batch_size) for _ in range(args.updates_per_call)
         ]
         start = time.perf_counter()
         for batch in batches:  # sampling excluded, as ours samples inside the compiled step
@@ -244,8 +281,8 @@ def main(argv: list[str] | None = None) -> int:
         agents, seeds = row.lower().split("x")
         shapes.append((int(agents), int(seeds)))
     print(
-        f"# update timing: batch {args.batch}, state {args.state_dim}, action {args.action_dim}"
-        f" per agent, hidden ({args.hidden}), n=10 candidates, {args.updates_per_call} updates"
+        f"# update timing: state {args.state_dim}, action {args.action_dim} per agent;"
+        f" {sizes_text(methods, args)}; {args.updates_per_call} updates"
         f" per jit call, median of {args.rounds} interleaved calls; G1/G2 trained in update:"
         f" {args.vae_in_update}; lambda_tn table: {not args.no_tn_table};"
         f" jax {jax.__version__} on {jax.devices()[0].platform}",
@@ -266,8 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     head = ["agents x seeds"]
     for method in methods:
         head += [f"{method} ms/update", f"{method} ms/agent-update"]
-    if len(methods) >= 2:
-        head.append(f"{methods[0]}/{methods[1]}")
+    ratios = ratio_pairs(methods)
+    head += [f"{full}/{plain}" for full, plain in ratios]
     head += [CALIBRATION]
     if args.flops:
         head += [f"{m} MFLOP/update" for m in methods] + [f"{m} GFLOPS" for m in methods]
@@ -284,11 +321,10 @@ def main(argv: list[str] | None = None) -> int:
         cells = [row.label]
         for method in methods:
             cells += [f"{medians[method]:.2f}", f"{medians[method] / pairs:.2f}"]
-        if len(methods) >= 2:
+        for full, plain in ratios:
             # Ratio of per-round times (same round = same machine load), then the median.
-            pairs_ms = zip(row.times_ms[methods[0]], row.times_ms[methods[1]], strict=True)
-            ratios = [a / b for a, b in pairs_ms]
-            cells.append(f"{statistics.median(ratios):.3f}")
+            pairs_ms = zip(row.times_ms[full], row.times_ms[plain], strict=True)
+            cells.append(f"{statistics.median([a / b for a, b in pairs_ms]):.3f}")
         gflops_now = statistics.median(row.times_ms[CALIBRATION])
         cells += [f"{gflops_now:.0f}"]
         if args.flops:
