@@ -168,11 +168,15 @@ class BCQLearner:
         targets = batch.rewards + cfg.gamma * (1.0 - batch.dones) * next_values
         targets = jax.lax.stop_gradient(targets)
 
-        lambda_vd, lambda_tn = self._weights(agent_state, batch, next_values, means)
+        lambda_vd, lambda_tn, optimism = self._weights(agent_state, batch, next_values, means)
         sample_weights = jnp.ones_like(batch.rewards)
         if lambda_vd is not None:
             sample_weights = sample_weights * lambda_vd
             metrics.update(weights.weight_stats("lambda_vd", lambda_vd))
+            # Share of the batch at the clip [1 - eps, 1 + eps]: where |V(s') - E[V]| >= eps |E[V]|
+            # (E[V] ~ 0 early on and on terminal transitions saturates it).
+            metrics["lambda_vd_at_clip"] = jnp.mean(
+                jnp.abs(lambda_vd - 1.0) >= optimism * (1.0 - 1e-6))
         if lambda_tn is not None:
             sample_weights = sample_weights * lambda_tn
             metrics.update(weights.weight_stats("lambda_tn", lambda_tn))
@@ -226,8 +230,9 @@ class BCQLearner:
         batch: Batch,
         next_values: jax.Array,
         means: dict[str, jax.Array],
-    ) -> tuple[jax.Array | None, jax.Array | None]:
-        """(lambda_vd, lambda_tn) as applied to the losses, [B] each, or None when off.
+    ) -> tuple[jax.Array | None, jax.Array | None, Any]:
+        """(lambda_vd, lambda_tn, eps): the weights as applied to the losses, [B] each, or None
+        when off, and the optimism level they were clipped with.
 
         batch.variant None: config.use_vd/use_tn decide (Python flags: nothing else is traced).
         batch.variant (use_vd, use_tn, optimism) as data: both weights are computed and a switched
@@ -257,7 +262,7 @@ class BCQLearner:
         if variant is not None:
             lambda_vd = jnp.where(variant[0] > 0, lambda_vd, 1.0)
             lambda_tn = jnp.where(variant[1] > 0, lambda_tn, 1.0)
-        return lambda_vd, lambda_tn
+        return lambda_vd, lambda_tn, optimism
 
     def _q1(self, critic_params: Any, states: jax.Array, actions: jax.Array) -> jax.Array:
         """First critic only: [..., S] x [..., A] -> [...]."""
