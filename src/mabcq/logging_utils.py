@@ -33,6 +33,7 @@ CSV_COLUMNS: tuple[str, ...] = (
     "lambda_vd_mean",
     "lambda_vd_min",
     "lambda_vd_max",
+    "lambda_vd_at_clip",
     "lambda_tn_mean",
     "lambda_tn_min",
     "lambda_tn_max",

@@ -50,8 +50,9 @@ CQL_TASKS = tuple(FAMILY_TASK_UPDATES["cql"])
 
 RETURNS_COLUMNS = ("task", "method", "seed", "updates", "return", "recipe")
 DIAGNOSTIC_COLUMNS = ("task", "method", "seed", "updates", "value_difference",
-                      "extrapolation_error", "lambda_vd_mean", "lambda_tn_mean",
-                      "lambda_tn_data_in_paper_range", "critic_loss", "q_mean", "recipe")
+                      "extrapolation_error", "lambda_vd_mean", "lambda_vd_at_clip",
+                      "lambda_tn_mean", "lambda_tn_data_in_paper_range", "critic_loss", "q_mean",
+                      "recipe")
 TIMING_COLUMNS = ("task", "group", "methods", "seeds", "agents", "device", "ms_per_update",
                   "train_s", "eval_s", "data_s")
 BEHAVIOR_COLUMNS = ("task", "level", "step", "return")

@@ -402,7 +402,7 @@ def _blank_unused_weights(row: dict[str, Any], cell_config: Any) -> None:
     switched-off weight is a constant 1)."""
     for name, used in (("lambda_vd", cell_config.use_vd), ("lambda_tn", cell_config.use_tn)):
         if not used:
-            for stat in ("mean", "min", "max"):
+            for stat in ("mean", "min", "max", "at_clip"):
                 row.pop(f"{name}_{stat}", None)
 
 

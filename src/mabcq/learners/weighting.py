@@ -145,6 +145,10 @@ class WeightedLearner:
                 lambda_vd = jnp.where(variant[0] > 0, lambda_vd, 1.0)
             sample_weights = sample_weights * lambda_vd
             metrics.update(weights.weight_stats("lambda_vd", lambda_vd))
+            # Share of the batch at the clip [1 - eps, 1 + eps]: where |V(s') - E[V]| >= eps
+            # |E[V]| (E[V] ~ 0 early on and on terminal transitions saturates it).
+            metrics["lambda_vd_at_clip"] = jnp.mean(
+                jnp.abs(lambda_vd - 1.0) >= optimism * (1.0 - 1e-6))
         if use_tn:
             if batch.lambda_tn is not None and not cfg.vae_in_update:
                 lambda_tn = batch.lambda_tn  # G1/G2 frozen: precomputed per transition
