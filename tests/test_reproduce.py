@@ -17,6 +17,7 @@ from mabcq.reproduce import (
     Grid,
     check_recipes,
     collect,
+    dataset_size,
     group_overrides,
     groups,
     merge_records,
@@ -47,6 +48,10 @@ def test_cql_updates_per_task_and_recipes_recorded(tmp_path):
     assert group_overrides("hopper-3x1", ("cql",), "paper", {"updates": 7}) == {"updates": 7}
     assert group_overrides("hopper-3x1", ("cql",), "smoke", {}) == {}
     assert group_overrides("hopper-3x1", ("mabcq",), "paper", {}) == {}
+    # medium-replay = all of SAC's replay up to the intermediate policy the shipped set re-creates
+    assert dataset_size("hopper-3x1", "paper", "medium-replay") == 180_000
+    assert dataset_size("hopper-3x1", "quick", "medium-replay") == 50_000
+    assert dataset_size("hopper-3x1", "paper", "paper") is None
     cell = tmp_path / "cells" / "hopper-3x1" / "cql" / "seed_0.json"
     cell.parent.mkdir(parents=True)
     cell.write_text(json.dumps({"task": "hopper-3x1", "method": "cql", "seed": 0,

@@ -20,8 +20,6 @@ Datasets live in DATA_ROOT/<preset>/<task>/<recipe>/ (default runs/data), shared
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import time
@@ -35,11 +33,25 @@ from mabcq.config import EPS_SWEEP
 from mabcq.errors import UserError
 from mabcq.learners.registry import eps_method, family_of
 from mabcq.provenance import device_name
+from mabcq.reproduce_cells import (  # noqa: F401 (re-exported: the layout's names)
+    BEHAVIOR_COLUMNS,
+    DIAGNOSTIC_COLUMNS,
+    RETURNS_COLUMNS,
+    TASK_RECIPES,
+    TIMING_COLUMNS,
+    behavior_path,
+    behavior_rows,
+    cell_path,
+    check_recipes,
+    collect,
+    dataset_level,
+    read_cells,
+    recipe_of,
+    write_cells,
+)
 
 PAPER_TASKS = ("halfcheetah-2x3", "walker2d-2x3", "hopper-3x1", "ant-4x2")
 PAPER_METHODS = ("mabcq", "mabcq-no-tn", "mabcq-no-vd", "bcq", "ddpg", "behavior")
-# The appendix's Swimmer runs on the low-quality recipe (early + intermediate, no expert).
-TASK_RECIPES = {"swimmer-2x1": "low"}
 # Appendix B, Figure 6: CQL vs MACQL on medium-replay data, trained for as many updates as the
 # figure's x-axes show (HalfCheetah 5 x 10^4, Hopper 10^5, Walker 1.2 x 10^5). Used at the paper
 # preset when --updates is not given; other tasks and presets use the preset's count.
@@ -47,16 +59,6 @@ FAMILY_TASK_UPDATES: dict[str, dict[str, int]] = {
     "cql": {"halfcheetah-2x3": 50_000, "hopper-3x1": 100_000, "walker2d-2x3": 120_000},
 }
 CQL_TASKS = tuple(FAMILY_TASK_UPDATES["cql"])
-
-RETURNS_COLUMNS = ("task", "method", "seed", "updates", "return", "recipe")
-DIAGNOSTIC_COLUMNS = ("task", "method", "seed", "updates", "value_difference",
-                      "extrapolation_error", "lambda_vd_mean", "lambda_vd_at_clip",
-                      "lambda_tn_mean", "lambda_tn_data_in_paper_range", "critic_loss", "q_mean",
-                      "recipe")
-TIMING_COLUMNS = ("task", "group", "methods", "seeds", "agents", "device", "ms_per_update",
-                  "train_s", "eval_s", "data_s")
-BEHAVIOR_COLUMNS = ("task", "level", "step", "return")
-
 
 @dataclass(frozen=True)
 class Grid:
@@ -78,21 +80,6 @@ class Grid:
 
     def recipe_for(self, task: str) -> str:
         return self.recipe or recipe_of(task)
-
-
-def recipe_of(task: str) -> str:
-    """The task's own recipe: the paper's, or the low-quality one for Swimmer."""
-    return TASK_RECIPES.get(task, "paper")
-
-
-def dataset_level(task: str, recipe: str) -> str:
-    """behavior.csv's level of a dataset's own mean return: "dataset" for the task's own recipe,
-    "dataset-<recipe>" for another (so Table 6's data rows keep describing the paper's data)."""
-    return "dataset" if recipe == recipe_of(task) else f"dataset-{recipe}"
-
-
-def cell_path(out: Path, task: str, method: str, seed: int) -> Path:
-    return out / "cells" / task / method / f"seed_{seed}.json"
 
 
 def groups(task: str, methods: Sequence[str], missing: set[tuple[str, int]]
@@ -133,6 +120,9 @@ def ensure_datasets(task: str, preset: str, data_root: Path, progress: bool,
     started = time.perf_counter()
     args = ["data", "build", task, "--recipe", recipe, "--preset", preset,
             "--out", str(directory), "--jobs", str(jobs)]
+    size = dataset_size(task, preset, recipe)
+    if size is not None:
+        args += ["--size", str(size)]
     if not progress:
         args.append("--no-progress")
     if not _complete(directory, task):
@@ -141,6 +131,23 @@ def ensure_datasets(task: str, preset: str, data_root: Path, progress: bool,
             raise UserError(f"building the datasets of {task} in {directory} failed (see above)")
         return directory, time.perf_counter() - started
     return directory, 0.0
+
+
+def dataset_size(task: str, preset: str, recipe: str) -> int | None:
+    """`data build --size`: None (the preset's size), except for a recipe that is SAC's replay
+    up to a level (medium-replay) built from a shipped set: all of that replay the set re-creates,
+    at most the preset's size, as D4RL's medium-replay is the whole buffer up to the medium
+    policy (with the shipped sets: halfcheetah 70 000, hopper 180 000, walker2d 270 000)."""
+    from mabcq.behavior.ship import has_shipped, load_shipped
+    from mabcq.data.recipes import DATA_PRESETS, get_recipe
+
+    parts = get_recipe(recipe)
+    if preset == "smoke" or len(parts) != 1 or not parts[0].replay_until or not has_shipped(task):
+        return None
+    record = load_shipped(task)
+    available = min(int(record["early"]["until_step"]),
+                    int(record["levels"][parts[0].replay_until]["step"]))
+    return min(DATA_PRESETS[preset].size, available)
 
 
 def _complete(directory: Path, task: str) -> bool:
@@ -173,22 +180,6 @@ def train_group(task: str, methods: Sequence[str], seeds: Sequence[int], grid: G
     return summary
 
 
-def write_cells(out: Path, task: str, run_dir: Path, summary: dict[str, Any],
-                timing: dict[str, Any], recipe: str) -> None:
-    """Split a finished group's metrics.csv into one cell file per (method, seed)."""
-    from mabcq.logging_utils import read_csv_rows, write_json_atomic
-
-    rows = read_csv_rows(run_dir / "metrics.csv")
-    methods = summary["method"].split("+")
-    for method in methods:
-        for seed in summary["seeds"]:
-            mine = [row for row in rows
-                    if int(row["seed"]) == seed and row.get("method", method) == method]
-            write_json_atomic(cell_path(out, task, method, seed),
-                              {"task": task, "method": method, "seed": seed, "recipe": recipe,
-                               "rows": mine, "group": run_dir.name, "timing": timing})
-
-
 def group_timing(task: str, methods: Sequence[str], seeds: Sequence[int], n_agents: int,
                  run_dir: Path, summary: dict[str, Any], data_seconds: float) -> dict[str, Any]:
     """One timing.csv row: ms per update of the whole group (the median over its evaluation
@@ -206,85 +197,6 @@ def group_timing(task: str, methods: Sequence[str], seeds: Sequence[int], n_agen
             "ms_per_update": float(np.median(per_update)) if per_update else float("nan"),
             "train_s": float(summary["wall_time_s"]) - eval_seconds, "eval_s": eval_seconds,
             "data_s": data_seconds}
-
-
-def read_cells(out: Path) -> list[dict[str, Any]]:
-    """Every finished cell under OUT/cells, in path order."""
-    return [json.loads(path.read_text()) for path in sorted((out / "cells").glob("*/*/*.json"))]
-
-
-def collect(out: Path) -> dict[str, int]:
-    """Rebuild the CSVs from cells/ (sorted, so a resumed grid writes what a straight one does)."""
-    cells = read_cells(out)
-    returns, diagnostics, timing = [], [], {}
-    for cell in cells:
-        for row in cell["rows"]:
-            key = {"task": cell["task"], "method": cell["method"], "seed": cell["seed"],
-                   "updates": int(row["update"])}
-            recipe = cell.get("recipe") or recipe_of(cell["task"])  # cells before issue 9
-            returns.append({**key, "return": row.get("return_mean", ""), "recipe": recipe})
-            diagnostics.append({**key, **{name: row.get(name, "")
-                                          for name in DIAGNOSTIC_COLUMNS[4:-1]},
-                                "recipe": recipe})
-        timing[(cell["task"], cell["group"])] = cell["timing"]
-    def order(row: dict[str, Any]) -> tuple[Any, ...]:
-        return row["task"], row["method"], row["seed"], row["updates"]
-
-    _write_csv(out / "returns.csv", RETURNS_COLUMNS, sorted(returns, key=order))
-    _write_csv(out / "diagnostics.csv", DIAGNOSTIC_COLUMNS, sorted(diagnostics, key=order))
-    _write_csv(out / "timing.csv", TIMING_COLUMNS, [timing[key] for key in sorted(timing)])
-    behavior = [row for path in sorted((out / "cells").glob("*/behavior*.json"))
-                for row in json.loads(path.read_text())]
-    _write_csv(out / "behavior.csv", BEHAVIOR_COLUMNS, behavior)
-    return {"cells": len(cells), "returns": len(returns)}
-
-
-def behavior_rows(task: str, datasets: Sequence[Any], recipe: str) -> list[dict[str, Any]]:
-    """behavior.csv rows of a task: the behavior levels' own eval returns (from agent 0's file
-    metadata) and the mean episode return in agent 0's dataset (level `dataset_level`). For a
-    recipe other than the task's own only the dataset row: the levels are the same policies."""
-    meta = datasets[0].metadata
-    rows = []
-    if recipe == recipe_of(task):
-        for level, value in sorted((meta.get("behavior") or {}).get("levels", {}).items()):
-            rows.append({"task": task, "level": level, "step": value.get("step", ""),
-                         "return": value.get("return_mean", "")})
-    episodes = meta.get("episode_returns") or {}
-    rows.append({"task": task, "level": dataset_level(task, recipe), "step": "",
-                 "return": episodes.get("mean", "")})
-    return rows
-
-
-def behavior_path(out: Path, task: str, recipe: str) -> Path:
-    suffix = "" if recipe == recipe_of(task) else f"-{recipe}"
-    return out / "cells" / task / f"behavior{suffix}.json"
-
-
-def check_recipes(out: Path, task: str, recipe: str, cells: set[tuple[str, int]]) -> None:
-    """A finished cell of another recipe is never counted as this grid's: refuse, naming it."""
-    for method, seed in sorted(cells):
-        path = cell_path(out, task, method, seed)
-        if path.is_file():
-            held = json.loads(path.read_text()).get("recipe") or recipe_of(task)
-            if held != recipe:
-                raise UserError(f"{path}: this cell was trained on {held} data, not {recipe}; "
-                                f"give this grid another --out (or leave out {method})")
-
-
-def _write_csv(path: Path, columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n",
-                            extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({name: _cell(row.get(name)) for name in columns})
-    atomic.write_bytes(path, buffer.getvalue().encode())
-
-
-def _cell(value: Any) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return ""
-    return repr(value) if isinstance(value, float) else str(value)
 
 
 def reproduce(grid: Grid, out: Path, data_root: Path, progress: bool = True,
@@ -337,9 +249,9 @@ def grid_record(grid: Grid, out: Path, split: dict[str, float],
     """grid.json: the request, the scale it ran at, the machine, versions, and the seconds per
     stage summed over every call that worked on OUT (a resumed grid adds to them).
 
-    recipes and updates are per "task/family" (a task's CQL family may train on medium-replay
-    data and for Figure 6's counts while its BCQ family trains on the paper's); batch_size is per
-    family. updates and batch_size collapse to one number when they are the same everywhere.
+    recipes, updates and transitions_per_agent are per "task/family" (a task's CQL family may
+    train on medium-replay data and for Figure 6's counts while its BCQ family trains on the
+    paper's); batch_size is per family. Each collapses to one number when the same everywhere.
     Grids that share OUT (the BCQ grid, then the CQL grid) are merged: tasks, methods and seeds
     are the union, the per-group values are kept; the other settings are this call's.
     """
@@ -348,7 +260,7 @@ def grid_record(grid: Grid, out: Path, split: dict[str, float],
     from mabcq.provenance import RESULT_LIBRARIES, library_versions
     from mabcq.train import make_config
 
-    updates, batches, recipes, probe = {}, {}, {}, None
+    updates, batches, recipes, sizes, probe = {}, {}, {}, {}, None
     for task in grid.tasks:
         methods = grid.task_methods(task)
         for group_methods, _ in groups(task, methods, {(method, 0) for method in methods}):
@@ -357,6 +269,8 @@ def grid_record(grid: Grid, out: Path, split: dict[str, float],
             family = family_of(group_methods[0]).name
             updates[f"{task}/{family}"] = probe.updates
             recipes[f"{task}/{family}"] = grid.recipe_for(task)
+            sizes[f"{task}/{family}"] = (dataset_size(task, grid.preset, grid.recipe_for(task))
+                                         or DATA_PRESETS[grid.preset].size)
             batches[family] = learner_config(group_methods[0], task,
                                              **probe.learner_overrides).batch_size
     assert probe is not None
@@ -365,12 +279,12 @@ def grid_record(grid: Grid, out: Path, split: dict[str, float],
               "recipes": recipes,
               "updates": updates, "eval_every": probe.eval_every,
               "eval_episodes": probe.eval_episodes, "batch_size": batches,
-              "transitions_per_agent": DATA_PRESETS[grid.preset].size,
+              "transitions_per_agent": sizes,
               "overrides": overrides, "device": device_name(),
               "versions": library_versions(RESULT_LIBRARIES), "wall_time_s": dict(split)}
     if (out / "grid.json").is_file():
         record = merge_records(json.loads((out / "grid.json").read_text()), record)
-    for name in ("updates", "batch_size"):  # one value for the whole OUT: written as it
+    for name in ("updates", "batch_size", "transitions_per_agent"):  # one value: written as it
         if len(set(record[name].values())) == 1:
             record[name] = next(iter(record[name].values()))
     return record
@@ -395,7 +309,8 @@ def merge_records(previous: dict[str, Any], current: dict[str, Any]) -> dict[str
         merged[name] = union(name)
     merged["eps_sweep"] = bool(previous.get("eps_sweep")) or current["eps_sweep"]
     merged["recipes"] = {**previous.get("recipes", {}), **current["recipes"]}
-    merged["updates"] = {**per_group(previous, "updates", earlier_groups), **current["updates"]}
+    for name in ("updates", "transitions_per_agent"):
+        merged[name] = {**per_group(previous, name, earlier_groups), **current[name]}
     merged["batch_size"] = {**per_group(previous, "batch_size", earlier_families),
                             **current["batch_size"]}
     spent = previous.get("wall_time_s", {})

@@ -28,7 +28,9 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         "Every agent learns from its own file only; all agents and seeds share one compiled "
         "step. Periodic evaluation runs the agents' policies together in the simulator.")
     parser.add_argument("task", help="task name, e.g. hopper-3x1, halfcheetah-2x3")
-    parser.add_argument("--method", default="mabcq", help=f"one of {', '.join(METHOD_NAMES)}")
+    parser.add_argument("--method", default="mabcq",
+                        help=f"one of {', '.join(METHOD_NAMES)}, or methods of one family "
+                        "joined by '+' (e.g. macql+cql), trained in one compiled step")
     parser.add_argument("--data", required=True, type=Path,
                         help="dataset directory (one file per agent), or with --agent one file")
     parser.add_argument("--agent", type=int, default=None,
@@ -128,13 +130,15 @@ def load_training_data(task: Any, data: Path, agent: int | None) -> list[Any]:
 def run_train(args: argparse.Namespace) -> int:
     from mabcq.compile_cache import enable_compilation_cache
     from mabcq.envs.tasks import get_task
+    from mabcq.learners.registry import split_methods
     from mabcq.train import make_config, train, validate_datasets
 
     enable_compilation_cache()
 
-    if args.method not in METHOD_NAMES:
-        raise UserError(f"--method {args.method!r}: unknown; choose one of "
-                        f"{', '.join(METHOD_NAMES)}")
+    try:  # one method, or one family's methods joined by '+' (trained in one step)
+        split_methods(args.method)
+    except UserError as error:
+        raise UserError(f"--method {args.method!r}: {error}") from None
     task = get_task(args.task)
     config = make_config(
         task.name, args.method, parse_seeds(args.seeds), args.preset,
@@ -157,9 +161,10 @@ def run_train(args: argparse.Namespace) -> int:
               f"Run all agents together with `mabcq evaluate {task.name} --policies ...`")
         print(weights_report(run_dir / "metrics.csv"))
         return 0
-    print(f"{config.method} on {task.name}, seeds {list(config.seeds)}: final return "
-          f"{summary['final_return_mean']:.1f} +- {summary['final_return_std']:.1f}; "
-          f"run dir {run_dir}")
+    for method, result in (summary.get("methods") or {config.method: summary}).items():
+        print(f"{method} on {task.name}, seeds {list(config.seeds)}: final return "
+              f"{result['final_return_mean']:.1f} +- {result['final_return_std']:.1f}; "
+              f"run dir {run_dir}")
     print(weights_report(run_dir / "metrics.csv"))
     return 0
 

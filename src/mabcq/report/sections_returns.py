@@ -105,7 +105,7 @@ def recipes_of(ctx: Context, task: str, method: str) -> list[str]:
 
 def recipe_note(ctx: Context, task: str, method: str) -> str:
     """" (medium-replay data)" when a cell trained on another recipe than the task's own."""
-    from mabcq.reproduce import recipe_of
+    from mabcq.reproduce_cells import recipe_of
 
     other = [recipe for recipe in recipes_of(ctx, task, method) if recipe != recipe_of(task)]
     return f" ({', '.join(other)} data)" if other else ""
