@@ -3,6 +3,7 @@
 # given tasks into results/paper, then its results (not the datasets, run dirs or checkpoints)
 # as one archive in $OUT: unpack it over results/paper here.
 #   bash scripts/device_grid.sh "hopper-3x1,walker2d-2x3" [more `mabcq reproduce` flags]
+#   bash scripts/device_grid.sh hopper-3x1 --methods macql,cql --recipe medium-replay  # Figure 6
 set -uo pipefail
 tasks="$1"; shift
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \

@@ -66,15 +66,19 @@ def test_cql_updates_per_task_and_recipes_recorded(tmp_path):
     # A second grid in the same OUT adds its tasks, methods and per-group counts.
     first = {"tasks": ["hopper-3x1"], "methods": ["mabcq", "bcq"], "seeds": [0],
              "recipes": {"hopper-3x1/bcq": "paper"}, "updates": 50_000, "batch_size": 1024,
-             "eps_sweep": False, "wall_time_s": {"train_s": 5.0}}
+             "eps_sweep": False, "wall_time_s": {"train_s": 5.0},
+             "transitions_per_agent": 1_000_000}
     second = {"tasks": ["hopper-3x1", "walker2d-2x3"], "methods": ["macql", "cql"],
               "seeds": [0, 1], "recipes": {"hopper-3x1/cql": "medium-replay"},
               "updates": {"hopper-3x1/cql": 100_000}, "batch_size": {"cql": 256},
-              "eps_sweep": False, "wall_time_s": {"train_s": 1.0}}
+              "eps_sweep": False, "wall_time_s": {"train_s": 1.0},
+              "transitions_per_agent": {"hopper-3x1/cql": 180_000}}
     merged = merge_records(first, second)
     assert merged["methods"] == ["mabcq", "bcq", "macql", "cql"] and merged["seeds"] == [0, 1]
     assert merged["updates"] == {"hopper-3x1/bcq": 50_000, "hopper-3x1/cql": 100_000}
     assert merged["batch_size"] == {"bcq": 1024, "cql": 256}
+    assert merged["transitions_per_agent"] == {"hopper-3x1/bcq": 1_000_000,
+                                               "hopper-3x1/cql": 180_000}
     assert merged["recipes"] == {"hopper-3x1/bcq": "paper", "hopper-3x1/cql": "medium-replay"}
     assert merged["wall_time_s"] == {"train_s": 6.0}
 

@@ -196,10 +196,15 @@ def weights_report(metrics_csv: Path) -> str:
         lines.append(f"lambda_tn over batches: mean {min(values('lambda_tn_mean')):.3f}.."
                      f"{max(values('lambda_tn_mean')):.3f}, min {min(values('lambda_tn_min')):.4f},"
                      f" max {max(values('lambda_tn_max')):.2f}")
-        last = rows[-len({row["seed"] for row in rows}):]
+        final_update = max(int(row["update"]) for row in rows)
+        last = [row for row in rows if int(row["update"]) == final_update
+                and row.get("lambda_tn_data_in_paper_range", "") != ""]  # grid: tn methods
+        several = len({row.get("method") for row in rows}) > 1
         for row in last:
+            method = f" ({row['method']})" if several else ""
             lines.append(
-                f"lambda_tn on seed {row['seed']}'s own-data sample at update {row['update']}: "
+                f"lambda_tn on seed {row['seed']}{method}'s own-data sample at update "
+                f"{row['update']}: "
                 f"{float(row['lambda_tn_data_in_paper_range']):.1%} in [0.2, 1.4], "
                 f"p05 {float(row['lambda_tn_data_p05']):.3f}, "
                 f"median {float(row['lambda_tn_data_median']):.3f}, "
