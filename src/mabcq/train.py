@@ -207,7 +207,7 @@ def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | 
 
     from mabcq.checkpoint import load_checkpoint, save_checkpoint
     from mabcq.envs.tasks import get_task
-    from mabcq.evaluate import Evaluator
+    from mabcq.evaluation import Evaluator
     from mabcq.learners.batched import (
         FAST_COMPILE,
         init_agents,

@@ -207,7 +207,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     enable_compilation_cache()
     from mabcq.envs.tasks import get_task
-    from mabcq.evaluate import evaluate_policy_files
+    from mabcq.evaluation import evaluate_policy_files
 
     task = get_task(args.task)
     result = evaluate_policy_files(task, args.policies, args.episodes, args.seed, args.max_steps)
