@@ -349,9 +349,15 @@ def evaluate(task: str, policies: Sequence[Policy | PathLike], episodes: int = 1
         seed; max_steps: a step limit per episode (default: the task's horizon, 1000).
     """
     from mabcq.envs.tasks import get_task
-    from mabcq.evaluation import check_episodes, load_policies, run_policies
+    from mabcq.evaluation import (
+        check_episodes,
+        check_policy_count,
+        load_policies,
+        run_policies,
+    )
 
     task_spec = get_task(task)
+    check_policy_count(task_spec, len(policies))
     check_episodes(episodes)
     loaded = load_policies(task_spec, list(policies))
     rollout = run_policies(task_spec, loaded, episodes, seed, max_steps,

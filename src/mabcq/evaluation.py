@@ -183,6 +183,7 @@ def evaluate_policy_files(task: Any, paths: Sequence[Any], episodes: int, seed: 
     Each file is loaded on its own (mabcq.learners.export.load_policy) and acts on the global
     state with its own key stream; files are checked against the task and agent order.
     """
+    check_policy_count(task, len(paths))  # the checks in the order the CLI has always made them
     check_episodes(episodes)
     return run_policies(task, load_policies(task, paths), episodes, seed, max_steps)
 
@@ -194,6 +195,14 @@ def check_episodes(episodes: int) -> None:
         raise UserError(f"--episodes must be >= 1, got {episodes}")
 
 
+def check_policy_count(task: Any, count: int) -> None:
+    from mabcq.errors import UserError
+
+    if count != task.n_agents:
+        raise UserError(f"--policies: {task.name} has {task.n_agents} agents, got {count} "
+                        "files; give one policy file per agent in agent order")
+
+
 def load_policies(task: Any, policies: Sequence[Any]) -> list[Any]:
     """One Policy per agent of `task`, in agent order: each item a Policy or a policy file
     (loaded on its own). Checked: one per agent, recorded task and agent, that each acts."""
@@ -202,9 +211,7 @@ def load_policies(task: Any, policies: Sequence[Any]) -> list[Any]:
     from mabcq.errors import UserError
     from mabcq.learners.export import Policy, load_policy
 
-    if len(policies) != task.n_agents:
-        raise UserError(f"--policies: {task.name} has {task.n_agents} agents, got "
-                        f"{len(policies)} files; give one policy file per agent in agent order")
+    check_policy_count(task, len(policies))
     missing = [str(item) for item in policies
                if not isinstance(item, Policy) and not Path(item).is_file()]
     if missing:
