@@ -27,7 +27,7 @@ def main() -> None:
 
     from mabcq.config import learner_config
     from mabcq.envs.tasks import get_task
-    from mabcq.evaluate import Evaluator
+    from mabcq.evaluation import Evaluator
     from mabcq.learners.base import make_learner
     from mabcq.learners.batched import init_agents
     from mabcq.learners.synthetic import synthetic_dataset

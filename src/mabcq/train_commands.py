@@ -108,27 +108,24 @@ def parse_sizes(text: str | None) -> tuple[int, ...] | None:
 def load_training_data(task: Any, data: Path, agent: int | None) -> list[Any]:
     """The agents' datasets for `task` from --data (validated by the data package's loader;
     a warning when they were made with another MuJoCo than the installed one)."""
-    from mabcq.data.io import check_dataset_versions, load_agent_dataset, load_dataset_dir
+    from mabcq.api import load_datasets
 
     if agent is not None:
         if not 0 <= agent < task.n_agents:
             raise UserError(f"--agent {agent}: {task.name} has agents 0..{task.n_agents - 1}")
         if not data.is_file():
             raise UserError(f"--data {data}: with --agent give that agent's own dataset file")
-        datasets = [load_agent_dataset(data)]
     elif not data.is_dir():
         raise UserError(f"--data {data}: no such dataset directory; build one with "
                         f"`mabcq data build {task.name} --preset smoke --out {data}`")
-    else:
-        datasets = list(load_dataset_dir(data))
-    check_dataset_versions(datasets, str(data))
-    return datasets
+    return load_datasets(data)
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from mabcq.api import fit
     from mabcq.compile_cache import enable_compilation_cache
     from mabcq.envs.tasks import get_task
-    from mabcq.train import make_config, train, validate_datasets
+    from mabcq.train import make_config, validate_datasets
 
     enable_compilation_cache()
 
@@ -148,9 +145,8 @@ def run_train(args: argparse.Namespace) -> int:
     validate_datasets(task, datasets, args.agent, str(args.data))
     suffix = f"-agent{args.agent}" if args.agent is not None else ""
     run_dir = args.out or Path("runs") / f"{task.name}-{args.method}{suffix}"
-    summary = train(config, datasets, run_dir, resume=args.resume,
-                    progress=not args.no_progress)
-    assert summary is not None
+    summary = fit(config, datasets, run_dir, resume=args.resume,
+                  progress=not args.no_progress).summary
     if args.agent is not None:
         print(f"{config.method}: agent {args.agent} of {task.name} trained alone from "
               f"{args.data}, seeds {list(config.seeds)}; policies in {run_dir / 'policies'}. "
@@ -206,11 +202,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from mabcq.compile_cache import enable_compilation_cache
 
     enable_compilation_cache()
+    from mabcq.api import evaluate
     from mabcq.envs.tasks import get_task
-    from mabcq.evaluate import evaluate_policy_files
 
     task = get_task(args.task)
-    result = evaluate_policy_files(task, args.policies, args.episodes, args.seed, args.max_steps)
+    result = evaluate(task.name, args.policies, args.episodes, seed=args.seed,
+                      max_steps=args.max_steps)
     returns = result.episode_returns
     print(f"{task.name}: {len(args.policies)} independently loaded policies, "
           f"{len(returns)} episodes: return {returns.mean():.1f} +- {returns.std():.1f} "
@@ -233,8 +230,9 @@ def demo(task_name: str, out: Path, updates: int, seeds: list[int]) -> list[dict
     """Smoke data -> MABCQ and BCQ -> evaluation -> a printed table (the README's first run)."""
     import shutil
 
+    from mabcq.api import fit
     from mabcq.envs.tasks import get_task
-    from mabcq.train import make_config, train
+    from mabcq.train import make_config
 
     task = get_task(task_name)
     data_dir = out / "data"
@@ -252,9 +250,7 @@ def demo(task_name: str, out: Path, updates: int, seeds: list[int]) -> list[dict
         print(f"[{step}/3] training {method} ({updates} updates, seeds {seeds}) in {run_dir}")
         config = make_config(task.name, method, seeds, "smoke", updates=updates,
                              eval_every=updates, eval_episodes=4, eval_max_steps=200)
-        summary = train(config, datasets, run_dir)
-        assert summary is not None
-        summaries.append(summary)
+        summaries.append(fit(config, datasets, run_dir).summary)
     print(format_table(summaries))
     return summaries
 

@@ -60,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _build(args: argparse.Namespace) -> int:
     from mabcq.compile_cache import enable_compilation_cache
-    from mabcq.data.build import build_datasets
+    from mabcq.data.build import build_dataset_files
     from mabcq.data.recipes import DATA_PRESETS
     from mabcq.envs.tasks import get_task
     from mabcq.errors import UserError
@@ -73,62 +73,16 @@ def _build(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise UserError(f"--jobs must be >= 1, got {args.jobs}")
     enable_compilation_cache()
-    behavior = _behavior_source(args, task)
-    # A shipped Behavior has its levels chosen already; a directory's are chosen when opened.
-    levels = ({"intermediate_step": args.intermediate_step, "expert_step": args.expert_step}
-              if isinstance(behavior, Path) else {})
-    paths = build_datasets(task, args.recipe, size, behavior, args.out, seed=args.seed,
-                           noise=preset.noise if args.noise is None else args.noise,
-                           num_envs=args.num_envs or preset.num_envs,
-                           progress=not args.no_progress, jobs=args.jobs, **levels)
+    # The same call as mabcq.build_datasets (which loads the files it writes).
+    paths = build_dataset_files(task, args.recipe, args.preset, args.out,
+                                behavior=args.behavior, shipped_root=args.shipped_root,
+                                size=size, noise=args.noise, seed=args.seed,
+                                num_envs=args.num_envs, jobs=args.jobs,
+                                intermediate_step=args.intermediate_step,
+                                expert_step=args.expert_step, progress=not args.no_progress)
     for path in paths:
         print(path)
     return 0
-
-
-def _behavior_source(args: argparse.Namespace, task):
-    """What to build from: a Behavior (shipped set) or a trained SAC directory (Path).
-
-    --behavior shipped, or no --behavior at the quick/paper presets when the task has a shipped
-    set: the shipped set; --behavior DIR: that directory; otherwise SAC trained into
-    OUT/behavior (the smoke preset always trains its tiny SAC unless told `shipped`).
-    """
-    from mabcq.behavior.ship import has_shipped, shipped_dir
-    from mabcq.behavior.train import load_behavior, preset_config, train_behavior
-    from mabcq.data.build import Behavior
-    from mabcq.data.recipes import DATA_PRESETS
-    from mabcq.errors import UserError
-
-    preset = DATA_PRESETS[args.preset]
-    if args.behavior == "shipped" or (
-            args.behavior is None and args.preset != "smoke"
-            and has_shipped(task.name, args.shipped_root)):
-        behavior = Behavior.shipped(task, args.shipped_root, args.intermediate_step,
-                                    args.expert_step)
-        print(f"using the shipped behavior policies of {task.name} "
-              f"({shipped_dir(task.name, args.shipped_root)}, policies_sha256 "
-              f"{behavior.policies_sha256[:16]}...)")
-        return behavior
-    if args.behavior is not None:
-        load_behavior(Path(args.behavior))
-        return Path(args.behavior)
-    behavior_dir = args.out / "behavior"
-    if not (behavior_dir / "behavior.json").exists():
-        if args.preset != "smoke":
-            print(f"no shipped behavior policies for {task.name} (make them with `mabcq "
-                  f"behavior ship DIR --task {task.name}`)")
-        print(f"training SAC ({preset.behavior_preset} preset) into {behavior_dir}")
-        train_behavior(task, preset_config(preset.behavior_preset), behavior_dir,
-                       seed=args.seed, progress=not args.no_progress)
-    else:
-        trained = load_behavior(behavior_dir)["config"]["total_steps"]
-        wanted = preset_config(preset.behavior_preset).total_steps
-        if trained != wanted:
-            raise UserError(
-                f"{behavior_dir}: SAC there was trained for {trained} steps, the "
-                f"{args.preset} preset trains {wanted}; use another --out, or pass "
-                f"--behavior {behavior_dir} to build from it anyway")
-    return behavior_dir
 
 
 def _info(args: argparse.Namespace) -> int:
