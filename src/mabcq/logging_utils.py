@@ -67,11 +67,26 @@ def write_json_atomic(path: str | Path, payload: Mapping[str, Any]) -> None:
     atomic.write_json(path, _json_safe(payload))
 
 
+def run_started(run_dir: Path) -> bool:
+    """Whether RUN_DIR holds anything of a run worth keeping: a checkpoint, a metrics row, a
+    summary or exported policies. A run killed or crashed before its first evaluation and
+    checkpoint leaves only config.json, a header-only metrics.csv and empty TensorBoard files:
+    nothing to resume, so such a folder does not block the next command (docs/training.md)."""
+    if any((run_dir / name).exists() for name in ("checkpoint.npz", "summary.json", "policies")):
+        return True
+    metrics = run_dir / "metrics.csv"
+    if not metrics.is_file():
+        return False
+    with open(metrics, "rb") as handle:
+        return len(handle.read(1 << 16).splitlines()) > 1
+
+
 def open_run_dir(run_dir: Path, config: dict[str, Any], resume: bool) -> bool:
-    """Create RUN_DIR with config.json, or check an existing one against `config` (only with
-    `resume`); returns True if there is a checkpoint to resume from."""
+    """Create RUN_DIR with config.json, or check an existing run's config.json against `config`
+    (only with `resume`); returns True if there is a checkpoint to resume from. A folder whose
+    run never got going (`run_started` is False) is started over with the new config."""
     config_path = run_dir / "config.json"
-    if config_path.exists():
+    if config_path.exists() and run_started(run_dir):
         if not resume:
             raise UserError(f"{run_dir}: already holds a run; pass --resume to continue it "
                             "or choose another --out")
@@ -87,7 +102,7 @@ def open_run_dir(run_dir: Path, config: dict[str, Any], resume: bool) -> bool:
             details = ", ".join(f"{key}: {saved.get(key)!r} -> {current.get(key)!r}"
                                 for key in differing)
             raise UserError(f"{config_path}: --resume with different settings ({details}); "
-                            "use the run's original flags")
+                            "use the run's original flags, or another --out for a new run")
         return (run_dir / "checkpoint.npz").exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(config_path, config)
