@@ -129,6 +129,8 @@ CORPUS: dict[str, tuple[list[str], str]] = {
                                    "--out", "run"], "agent 0's data"),
     "train-data-missing": (["train", "hopper-3x1", "--data", "nope", "--out", "run"],
                            "no such dataset directory"),
+    "train-data-is-a-file": (["train", "hopper-3x1", "--data", "{agent0}", "--out", "run"],
+                             "a file; give the dataset directory"),
     "train-data-of-other-task": (["train", "halfcheetah-2x3", "--data", "{data}", "--out",
                                   "run"], "halfcheetah-2x3"),
     # evaluate

@@ -114,6 +114,9 @@ def load_training_data(task: Any, data: Path, agent: int | None) -> list[Any]:
             raise UserError(f"--agent {agent}: {task.name} has agents 0..{task.n_agents - 1}")
         if not data.is_file():
             raise UserError(f"--data {data}: with --agent give that agent's own dataset file")
+    elif data.is_file():
+        raise UserError(f"--data {data}: a file; give the dataset directory (one file per "
+                        "agent), or --agent I with agent I's own file")
     elif not data.is_dir():
         raise UserError(f"--data {data}: no such dataset directory; build one with "
                         f"`mabcq data build {task.name} --preset smoke --out {data}`")
