@@ -70,8 +70,8 @@ def test_reproduce_killed_and_resumed_skips_finished_cells(tmp_path):
     (["--tasks", "hopper-9x9"], "unknown task"),
     (["--methods", "mabcq,sac"], "unknown method"),
     (["--methods", "mabcq,mabcq"], "repeated"),
-    (["--seeds", "0,0"], "distinct"),
-    (["--updates", "0"], "--updates must be >= 1"),
+    (["--seeds", "0,0"], "repeated entry"),
+    (["--updates", "0"], "--updates: must be an integer >= 1"),
 ])
 def test_reproduce_bad_input(tmp_path, capsys, flags, message):
     code = main(["reproduce", "--preset", "smoke", "--out", str(tmp_path / "o"),
