@@ -6,7 +6,7 @@ exactly as they were. Then a closed stdout (`mabcq matrix | head -1`) ends quiet
 Every case fails while parsing or in a handler's first checks, before JAX compiles anything, so
 the corpus runs in a few seconds. Placeholders: {file} an existing file, {dir} an existing empty
 directory, {data} a small valid dataset of hopper-3x1, {agent0} its agent 0 file; the current
-directory is the test's tmp_path.
+directory is the test's tmp_path (see `workdir` for what else it holds).
 """
 
 from __future__ import annotations
@@ -86,6 +86,10 @@ CORPUS: dict[str, tuple[list[str], str]] = {
     "build-out-is-file": (["data", "build", "hopper-3x1", "--out", "{file}"], "is a file"),
     "build-out-under-file": (["data", "build", "hopper-3x1", "--out", "{file}/x"],
                              "nothing can be created under it"),
+    "build-agent-file-is-dir": (["data", "build", "hopper-3x1", "--out", "clash"],
+                                "clash/agent_1.h5: is a directory where a file must go"),
+    "build-sac-dir-is-file": (["data", "build", "hopper-3x1", "--out", "clash2"],
+                              "clash2/behavior: is a file, not a directory"),
     "build-missing-out": (["data", "build", "hopper-3x1"], "required: --out"),
     "build-negative-seed": ([*BUILD, "--seed=-1"], "--seed: must be an integer in 0.."),
     "build-size-zero": ([*BUILD, "--size", "0"], "--size: must be an integer >= 1"),
@@ -178,6 +182,9 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The current directory of a case, holding an existing file and an empty directory."""
     (tmp_path / "afile").write_text("not a dataset, a game or a directory\n")
     (tmp_path / "adir").mkdir()
+    (tmp_path / "clash" / "agent_1.h5").mkdir(parents=True)  # a directory where a file goes
+    (tmp_path / "clash2").mkdir()
+    (tmp_path / "clash2" / "behavior").write_text("a file where SAC's directory goes\n")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

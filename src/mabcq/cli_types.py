@@ -213,6 +213,16 @@ def output_dir(text: str) -> Path:
     return path
 
 
+def output_file(text: str) -> Path:
+    """A file to write: not a directory, in a directory that exists or can be created."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: is a directory where a file must go; move "
+                                         "it or choose another path")
+    output_dir(str(path.parent))
+    return path
+
+
 def behavior_source(text: str) -> str:
     """`shipped` (the package's shipped set) or an existing `mabcq behavior train` directory."""
     if text == "shipped":

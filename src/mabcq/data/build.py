@@ -317,6 +317,10 @@ def build_dataset_files(task: Task, recipe: str, preset: str, out: Path, *,
         raise UserError(f"size must be positive, got {size}")
     if jobs < 1:
         raise UserError(f"jobs must be >= 1, got {jobs}")
+    if num_envs is not None and num_envs < 1:
+        raise UserError(f"num_envs must be >= 1, got {num_envs}")
+    if noise is not None and not 0 <= noise < float("inf"):  # NaN fails this too
+        raise UserError(f"noise must be a finite number >= 0, got {noise}")
     source = behavior_source(task, preset, Path(out), behavior, shipped_root, intermediate_step,
                              expert_step, seed, progress)
     # A shipped Behavior has its levels chosen already; a directory's are chosen when opened.
@@ -324,8 +328,8 @@ def build_dataset_files(task: Task, recipe: str, preset: str, out: Path, *,
               if isinstance(source, Path) else {})
     return build_datasets(task, recipe, size, source, Path(out), seed=seed,
                           noise=scale.noise if noise is None else noise,
-                          num_envs=num_envs or scale.num_envs, progress=progress, jobs=jobs,
-                          **levels)
+                          num_envs=scale.num_envs if num_envs is None else num_envs,
+                          progress=progress, jobs=jobs, **levels)
 
 
 def behavior_source(task: Task, preset: str, out: Path, behavior: str | Path | None = None,
@@ -354,6 +358,9 @@ def behavior_source(task: Task, preset: str, out: Path, behavior: str | Path | N
         load_behavior(Path(behavior))
         return Path(behavior)
     behavior_dir = out / "behavior"
+    if behavior_dir.exists() and not behavior_dir.is_dir():
+        raise UserError(f"{behavior_dir}: a file where SAC's directory goes; move it or choose "
+                        "another --out")
     if not (behavior_dir / "behavior.json").exists():
         if preset != "smoke":
             print(f"no shipped behavior policies for {task.name} (make them with `mabcq "

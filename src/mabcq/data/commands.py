@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from mabcq import cli_types
 
@@ -69,12 +68,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _build(args: argparse.Namespace) -> int:
     from mabcq.compile_cache import enable_compilation_cache
     from mabcq.data.build import build_dataset_files
+    from mabcq.data.io import agent_file_name
     from mabcq.data.recipes import DATA_PRESETS
     from mabcq.envs.tasks import get_task
 
     task = get_task(args.task)
     preset = DATA_PRESETS[args.preset]
     size = args.size if args.size is not None else preset.size
+    for agent in range(task.n_agents):  # where the files go: not a directory
+        cli_types.check(cli_types.output_file, args.out / agent_file_name(agent), "--out")
     enable_compilation_cache()
     # The same call as mabcq.build_datasets (which loads the files it writes).
     paths = build_dataset_files(task, args.recipe, args.preset, args.out,
