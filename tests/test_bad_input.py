@@ -106,7 +106,8 @@ CORPUS: dict[str, tuple[list[str], str]] = {
     "info-not-hdf5": (["data", "info", "{file}"], "afile"),
     "info-empty-dir": (["data", "info", "{dir}"], "adir"),
     # train
-    "train-negative-seed": ([*TRAIN, "--seeds=-1"], "--seeds: '-1' in '-1'"),
+    "train-negative-seed": ([*TRAIN, "--seeds=-1"],
+                            "--seeds: must be an integer in 0..4294967295, got '-1'"),
     "train-empty-seed": ([*TRAIN, "--seeds", "0,,1"], "empty entry in '0,,1'"),
     "train-repeated-seed": ([*TRAIN, "--seeds", "1,1"], "repeated entry"),
     "train-seed-text": ([*TRAIN, "--seeds", "a,b"], "'a' in 'a,b'"),

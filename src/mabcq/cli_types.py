@@ -96,7 +96,8 @@ def comma_list(item: Callable[[str], T], what: str, example: str, *,
             try:
                 values.append(item(entry))
             except argparse.ArgumentTypeError as error:
-                raise argparse.ArgumentTypeError(f"{entry!r} in {text!r}: {error}") from None
+                where = f"{entry!r} in {text!r}: " if len(entries) > 1 else ""
+                raise argparse.ArgumentTypeError(f"{where}{error}") from None
         if distinct and len(set(values)) != len(values):
             raise argparse.ArgumentTypeError(f"repeated entry in {text!r}; give each once")
         return tuple(values)
