@@ -11,6 +11,7 @@ directory is the test's tmp_path (see `workdir` for what else it holds).
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -20,7 +21,7 @@ import pytest
 from test_train_support import write_random_dataset
 
 from mabcq import cli_types
-from mabcq.cli import EXIT_BROKEN_PIPE, main
+from mabcq.cli import EXIT_BROKEN_PIPE, build_parser, main
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -89,7 +90,7 @@ CORPUS: dict[str, tuple[list[str], str]] = {
     "build-agent-file-is-dir": (["data", "build", "hopper-3x1", "--out", "clash"],
                                 "clash/agent_1.h5: is a directory where a file must go"),
     "build-sac-dir-is-file": (["data", "build", "hopper-3x1", "--out", "clash2"],
-                              "clash2/behavior: is a file, not a directory"),
+                              "clash2/behavior: a file where SAC's directory goes"),
     "build-missing-out": (["data", "build", "hopper-3x1"], "required: --out"),
     "build-negative-seed": ([*BUILD, "--seed=-1"], "--seed: must be an integer in 0.."),
     "build-size-zero": ([*BUILD, "--size", "0"], "--size: must be an integer >= 1"),
@@ -291,3 +292,28 @@ def test_a_closed_stdout_ends_quietly(argv: list[str], tmp_path: Path, data_dir:
     assert result.returncode == EXIT_BROKEN_PIPE
     assert result.stderr == ""
     assert list(tmp_path.iterdir()) == []
+
+
+# Flags whose text a later parser reads as a whole (the game's own spec; --data, whose
+# handler names the `mabcq data build` to run): every other value-taking flag names its kind.
+FREE_TEXT_FLAGS = {"mabcq matrix --payoff", "mabcq matrix --behavior", "mabcq train --data"}
+
+
+def _value_actions(parser: argparse.ArgumentParser):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in action.choices.values():
+                yield from _value_actions(subparser)
+        elif action.nargs != 0 and not isinstance(
+                action, argparse._HelpAction | argparse._VersionAction):
+            yield parser.prog, action
+
+
+def test_every_flag_names_its_kind() -> None:
+    unchecked = []
+    for prog, action in _value_actions(build_parser()):
+        name = action.option_strings[0] if action.option_strings else action.dest
+        if action.choices is None and f"{prog} {name}" not in FREE_TEXT_FLAGS and (
+                action.type in (None, int, float, str, Path)):
+            unchecked.append(f"{prog} {name}")
+    assert unchecked == []
