@@ -151,6 +151,13 @@ def _single_method(text: str) -> str:
 method_list = comma_list(_single_method, "method names", "mabcq,bcq")
 
 
+def method_group(text: str) -> str:
+    """One method (mabcq-epsE too), or BCQ-family methods joined by '+' trained in one step."""
+    from mabcq.config import split_methods
+
+    return "+".join(_user_error_to_argument(split_methods, text))
+
+
 def existing_file(text: str) -> Path:
     """A file that exists and can be read."""
     path = Path(text)

@@ -30,8 +30,10 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         "step. Periodic evaluation runs the agents' policies together in the simulator.")
     parser.add_argument("task", type=cli_types.task_name,
                         help="task name, e.g. hopper-3x1, halfcheetah-2x3")
-    parser.add_argument("--method", default="mabcq", choices=METHOD_NAMES,
-                        help=f"one of {', '.join(METHOD_NAMES)}")
+    parser.add_argument("--method", default="mabcq", type=cli_types.method_group,
+                        help=f"one of {', '.join(METHOD_NAMES)}, mabcq-epsE (MABCQ at optimism "
+                        "E), or BCQ-family methods joined by '+' (e.g. mabcq+bcq), trained "
+                        "together in one compiled step")
     # a plain path: load_training_data checks it first, naming the `mabcq data build` to run
     parser.add_argument("--data", required=True, type=Path,
                         help="dataset directory (one file per agent), or with --agent one file")
@@ -152,9 +154,11 @@ def run_train(args: argparse.Namespace) -> int:
               f"Run all agents together with `mabcq evaluate {task.name} --policies ...`")
         print(weights_report(run_dir / "metrics.csv"))
         return 0
-    print(f"{config.method} on {task.name}, seeds {list(config.seeds)}: final return "
-          f"{summary['final_return_mean']:.1f} +- {summary['final_return_std']:.1f}; "
-          f"run dir {run_dir}")
+    per_method = summary.get("methods") or {config.method: summary}
+    for method, final in per_method.items():
+        print(f"{method} on {task.name}, seeds {list(config.seeds)}: final return "
+              f"{final['final_return_mean']:.1f} +- {final['final_return_std']:.1f}; "
+              f"run dir {run_dir}")
     print(weights_report(run_dir / "metrics.csv"))
     return 0
 
@@ -186,10 +190,13 @@ def weights_report(metrics_csv: Path) -> str:
         lines.append(f"lambda_tn over batches: mean {min(values('lambda_tn_mean')):.3f}.."
                      f"{max(values('lambda_tn_mean')):.3f}, min {min(values('lambda_tn_min')):.4f},"
                      f" max {max(values('lambda_tn_max')):.2f}")
-        last = rows[-len({row["seed"] for row in rows}):]
+        final_update = max(int(row["update"]) for row in rows)
+        last = [row for row in rows if int(row["update"]) == final_update
+                and row.get("lambda_tn_data_in_paper_range", "") != ""]
         for row in last:
             lines.append(
-                f"lambda_tn on seed {row['seed']}'s own-data sample at update {row['update']}: "
+                f"lambda_tn on {row.get('method') or 'seed'} seed {row['seed']}'s own-data "
+                f"sample at update {row['update']}: "
                 f"{float(row['lambda_tn_data_in_paper_range']):.1%} in [0.2, 1.4], "
                 f"p05 {float(row['lambda_tn_data_p05']):.3f}, "
                 f"median {float(row['lambda_tn_data_median']):.3f}, "
