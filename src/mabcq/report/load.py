@@ -37,6 +37,11 @@ SCHEMAS: dict[str, dict[str, str]] = {
     "behavior.csv": {"task": "str", "level": "str", "step": "opt_int", "return": "float"},
 }
 
+# Columns read when present (newer writers); absent ones read as not applicable (NaN).
+OPTIONAL: dict[str, dict[str, str]] = {
+    "diagnostics.csv": {"lambda_vd_at_clip": "opt_float"},
+}
+
 # The columns that identify one row; two rows with one key must agree (a resumed writer may
 # repeat a row, never change it).
 KEYS: dict[str, tuple[str, ...]] = {
@@ -107,12 +112,16 @@ def read_table(path: Path) -> list[Row] | None:
             if missing:
                 raise UserError(f"{path}: missing column(s) {', '.join(missing)}; expected "
                                 f"columns {','.join(schema)}")
+            optional = OPTIONAL.get(path.name, {})
+            schema = {**schema, **{name: kind for name, kind in optional.items()
+                                   if name in header}}
             index = {name: header.index(name) for name in schema}
             rows = []
             for cells in reader:
                 if not any(cell.strip() for cell in cells):
                     continue  # a blank line
-                rows.append(_parse_row(path, reader.line_num, cells, schema, index))
+                row = _parse_row(path, reader.line_num, cells, schema, index)
+                rows.append({name: float("nan") for name in optional} | row)
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise UserError(f"{path}: not readable as CSV ({error})") from None
     return _dedupe(path, rows, KEYS[path.name])
