@@ -263,6 +263,9 @@ def reproduce(grid: Grid, out: Path, data_root: Path, progress: bool = True,
     out.mkdir(parents=True, exist_ok=True)
     split = {"data_s": 0.0, "train_s": 0.0, "eval_s": 0.0}
     started = time.perf_counter()
+    # The request first, so results of a grid killed before its end still say what they are.
+    write_json_atomic(out / "grid.json", grid_record(grid, out, {**split, "wall_s": 0.0},
+                                                     overrides))
     for task in grid.tasks:
         methods = grid.task_methods(task)
         wanted = {(method, seed) for method in methods for seed in grid.seeds}
