@@ -79,3 +79,13 @@ def test_reproduce_bad_input(tmp_path, capsys, flags, message):
     assert code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_reproduce_refuses_a_results_dir_of_another_preset(tmp_path, capsys):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "grid.json").write_text('{"preset": "quick", "tasks": ["hopper-3x1"]}')
+    assert main(["reproduce", "--preset", "smoke", "--tasks", "hopper-3x1", "--out", str(out),
+                 "--data-root", str(tmp_path / "d")]) == 2
+    assert "holds a quick grid" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()

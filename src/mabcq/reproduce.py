@@ -307,13 +307,25 @@ def grid_record(grid: Grid, out: Path, split: dict[str, float],
 
     probe = make_config(grid.tasks[0], grid.methods[0], grid.seeds, grid.preset, **overrides)
     batch = probe.learner_overrides.get("batch_size", 1024)
-    totals = dict(split)
+    totals, before = dict(split), {}
     if (out / "grid.json").is_file():
-        previous = json.loads((out / "grid.json").read_text()).get("wall_time_s", {})
+        before = json.loads((out / "grid.json").read_text())
+        previous = before.get("wall_time_s", {})
         totals = {name: value + float(previous.get(name) or 0.0) for name, value in split.items()}
-    return {"preset": grid.preset, "tasks": list(grid.tasks), "methods": list(grid.methods),
-            "seeds": list(grid.seeds), "eps_sweep": grid.eps_sweep,
-            "recipes": {task: recipe_of(task) for task in grid.tasks},
+
+    def union(name: str, current: Sequence[Any]) -> list[Any]:
+        """What earlier calls on OUT ran (a grid run by task chunks) and this one, in order."""
+        return list(dict.fromkeys([*before.get(name, []), *current]))
+
+    tasks = union("tasks", grid.tasks)
+    if before and before.get("preset") != grid.preset:
+        raise UserError(f"{out}: holds a {before.get('preset')} grid; use another --out for "
+                        f"the {grid.preset} preset")
+    return {"preset": grid.preset, "tasks": tasks, "methods": union("methods", grid.methods),
+            "seeds": union("seeds", grid.seeds), "eps_sweep": grid.eps_sweep or bool(
+                before.get("eps_sweep")),
+            "recipes": {**before.get("recipes", {}),
+                        **{task: recipe_of(task) for task in grid.tasks}},
             "updates": probe.updates, "eval_every": probe.eval_every,
             "eval_episodes": probe.eval_episodes, "batch_size": batch,
             "transitions_per_agent": DATA_PRESETS[grid.preset].size,
