@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from mabcq.data.schema import AgentDataset
-from mabcq.evaluate import (
+from mabcq.evaluation import (
     evaluation_env_seed,
     extrapolation_error,
     make_agent_policies,

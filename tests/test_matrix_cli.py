@@ -174,16 +174,16 @@ BAD_INPUTS = [
     ),
     (["--payoff", "1,inf;6,1", *PAPER_FLAGS[2:]], "payoff[0][1] is inf"),
     (["--behavior", "0.8,nan", "--behavior", "0.4,0.6"], "is nan; every number must be finite"),
-    (["--eps", "nan"], "--eps is nan"),
-    (["--gamma", "inf"], "--gamma is inf"),
+    (["--eps", "nan"], "argument --eps: must be a finite number >= 0, got 'nan'"),
+    (["--gamma", "inf"], "argument --gamma: must be a finite number in [0, 1], got 'inf'"),
     (["--method", "foo"], "unknown method 'foo'; valid: dataset (alias none), vd, tn, tn_vd"),
     (["--method", "vd,bogus"], "unknown method 'bogus'"),
     (["--payoff", "1,x;6,1", *PAPER_FLAGS[2:]], "--payoff: 'x' is not a number"),
     (["--payoff", "1,5;6,1"], "--payoff needs the behavior policies too"),
-    (["--samples", "0"], "--samples is 0"),
-    (["--gamma", "1.5"], "--gamma is 1.5"),
-    (["--eps", "-1"], "--eps is -1"),
-    (["--stages", "0"], "--stages is 0"),
+    (["--samples", "0"], "argument --samples: must be an integer >= 1, got '0'"),
+    (["--gamma", "1.5"], "argument --gamma: must be a finite number in [0, 1], got '1.5'"),
+    (["--eps=-1"], "argument --eps: must be a finite number >= 0, got '-1'"),
+    (["--stages", "0"], "argument --stages: must be an integer in 1..6, got '0'"),
     (
         [
             "--payoff",
@@ -257,7 +257,8 @@ def test_missing_file_and_conflicting_sources(
 ) -> None:
     missing = tmp_path / "absent.json"
     code, _, err = run(["--game", str(missing)], capsys)
-    assert code == 2 and f"cannot read game file {missing}" in err and err.count("\n") == 1
+    assert code == 2 and f"argument --game: {missing}: no such file" in err
+    assert err.count("\n") == 1
     missing.write_text('{"payoff": [[1]], "behavior": [[1.0], [1.0]]}')
     code, _, err = run(["--game", str(missing), *PAPER_FLAGS], capsys)
     assert code == 2 and "either as --game FILE or as --payoff/--behavior" in err

@@ -276,6 +276,16 @@ def test_report_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--out" in capsys.readouterr().out
 
 
+def test_lambda_vd_share_at_clip_is_read_when_present(tmp_path: Path) -> None:
+    results = make_results(tmp_path / "results")
+    lines = (results / "diagnostics.csv").read_text().splitlines()
+    lines = [lines[0] + ",lambda_vd_at_clip"] + [line + ",0.25" for line in lines[1:]]
+    (results / "diagnostics.csv").write_text("\n".join(lines) + "\n")
+    assert main(["report", str(results), "--out", str(tmp_path / "out")]) == 0
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "| 0.250 |" in row_of(text, "Hopper 3x1", "final (300)")
+
+
 def test_figure6_and_td3bc_sections_hold_their_families_only(tmp_path: Path) -> None:
     results = make_results(tmp_path / "results")
     finals = {("hopper-3x1", "macql", "medium-replay"): (900.0, 1000.0, 1100.0),

@@ -127,9 +127,9 @@ def test_reproduce_killed_and_resumed_skips_finished_cells(tmp_path):
     (["--tasks", "hopper-9x9"], "unknown task"),
     (["--methods", "mabcq,sac"], "unknown method"),
     (["--methods", "mabcq,mabcq"], "repeated"),
-    (["--seeds", "0,0"], "distinct"),
-    (["--updates", "0"], "--updates must be >= 1"),
-    (["--recipe", "medium"], "unknown recipe"),
+    (["--seeds", "0,0"], "repeated entry"),
+    (["--updates", "0"], "--updates: must be an integer >= 1"),
+    (["--recipe", "medium"], "invalid choice: 'medium'"),
 ])
 def test_reproduce_bad_input(tmp_path, capsys, flags, message):
     code = main(["reproduce", "--preset", "smoke", "--out", str(tmp_path / "o"),
@@ -137,3 +137,13 @@ def test_reproduce_bad_input(tmp_path, capsys, flags, message):
     assert code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_reproduce_refuses_a_results_dir_of_another_preset(tmp_path, capsys):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "grid.json").write_text('{"preset": "quick", "tasks": ["hopper-3x1"]}')
+    assert main(["reproduce", "--preset", "smoke", "--tasks", "hopper-3x1", "--out", str(out),
+                 "--data-root", str(tmp_path / "d")]) == 2
+    assert "holds a quick grid" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()

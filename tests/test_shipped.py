@@ -167,9 +167,7 @@ def test_quick_preset_uses_the_shipped_set_by_default(
     assert main(["data", "build", TASK.name, "--preset", "quick", "--size", "60",
                  "--shipped-root", str(shipped_root), "--out", str(tmp_path / "q"),
                  "--no-progress"]) == 0
-    printed = capsys.readouterr().out
-    assert "using the shipped behavior policies" in printed
-    assert printed.count("wrote ") == TASK.n_agents  # only the --jobs 2 build reports so
+    assert "using the shipped behavior policies" in capsys.readouterr().out
     assert not (tmp_path / "q" / "behavior").exists()  # no SAC trained
     assert main(["data", "build", "swimmer-2x1", "--behavior", "shipped", "--shipped-root",
                  str(shipped_root), "--out", str(tmp_path / "s")]) == 2

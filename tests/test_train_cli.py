@@ -71,11 +71,12 @@ def test_agent_mode_needs_one_file_and_a_valid_index(tmp_path: Path, data_dir: P
 
 def test_evaluate_needs_one_policy_file_per_agent(tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "a.msgpack").write_bytes(b"")
     err = _error(["evaluate", "hopper-3x1", "--policies", str(tmp_path / "a.msgpack")], capsys)
     assert "3 agents" in err
     missing = [str(tmp_path / f"agent_{i}.msgpack") for i in range(3)]
-    assert "no such policy file" in _error(["evaluate", "hopper-3x1", "--policies", *missing],
-                                           capsys)
+    assert "agent_0.msgpack: no such file" in _error(
+        ["evaluate", "hopper-3x1", "--policies", *missing], capsys)
 
 
 def test_weights_report_counts_nan_and_summarizes_lambdas(tmp_path: Path) -> None:

@@ -47,3 +47,24 @@ def test_every_method_trains_and_evaluates(method: str, smoke_data: Path, tmp_pa
             reported = row[f"lambda_{weight}_mean"] != ""
             assert reported == (weight in has_weights.get(method, ())), (method, weight)
     assert json.loads((tmp_path / method / "summary.json").read_text())["method"] == method
+
+
+def test_train_cli_grid_of_methods_in_one_step(smoke_data: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """`mabcq train --method mabcq+bcq`: one run dir, rows and policies per method; a cell's
+    policy files run together with `mabcq evaluate` like any others."""
+    out = tmp_path / "grid"
+    assert main(["train", TASK, "--method", "mabcq+bcq", "--data", str(smoke_data),
+                 "--preset", "smoke", "--seeds", "0,1", "--updates", "100", "--eval-every",
+                 "100", "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "mabcq on hopper-3x1" in printed and "bcq on hopper-3x1" in printed
+    rows = deterministic_rows(out)
+    assert [(row["method"], row["seed"]) for row in rows] == [
+        ("mabcq", "0"), ("mabcq", "1"), ("bcq", "0"), ("bcq", "1")]
+    assert rows[0]["lambda_vd_mean"] != "" and rows[2]["lambda_vd_mean"] == ""
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["methods"]) == {"mabcq", "bcq"}
+    files = [str(out / "policies" / "bcq" / "seed_1" / f"agent_{i}.msgpack") for i in range(3)]
+    assert main(["evaluate", TASK, "--policies", *files, "--episodes", "1",
+                 "--max-steps", "20"]) == 0

@@ -67,11 +67,26 @@ def write_json_atomic(path: str | Path, payload: Mapping[str, Any]) -> None:
     atomic.write_json(path, _json_safe(payload))
 
 
+def run_started(run_dir: Path) -> bool:
+    """Whether RUN_DIR holds anything of a run worth keeping: a checkpoint, a metrics row, a
+    summary or exported policies. A run killed or crashed before its first evaluation and
+    checkpoint leaves only config.json, a header-only metrics.csv and empty TensorBoard files:
+    nothing to resume, so such a folder does not block the next command (docs/training.md)."""
+    if any((run_dir / name).exists() for name in ("checkpoint.npz", "summary.json", "policies")):
+        return True
+    metrics = run_dir / "metrics.csv"
+    if not metrics.is_file():
+        return False
+    with open(metrics, "rb") as handle:
+        return len(handle.read(1 << 16).splitlines()) > 1
+
+
 def open_run_dir(run_dir: Path, config: dict[str, Any], resume: bool) -> bool:
-    """Create RUN_DIR with config.json, or check an existing one against `config` (only with
-    `resume`); returns True if there is a checkpoint to resume from."""
+    """Create RUN_DIR with config.json, or check an existing run's config.json against `config`
+    (only with `resume`); returns True if there is a checkpoint to resume from. A folder whose
+    run never got going (`run_started` is False) is started over with the new config."""
     config_path = run_dir / "config.json"
-    if config_path.exists():
+    if config_path.exists() and run_started(run_dir):
         if not resume:
             raise UserError(f"{run_dir}: already holds a run; pass --resume to continue it "
                             "or choose another --out")
@@ -87,7 +102,7 @@ def open_run_dir(run_dir: Path, config: dict[str, Any], resume: bool) -> bool:
             details = ", ".join(f"{key}: {saved.get(key)!r} -> {current.get(key)!r}"
                                 for key in differing)
             raise UserError(f"{config_path}: --resume with different settings ({details}); "
-                            "use the run's original flags")
+                            "use the run's original flags, or another --out for a new run")
         return (run_dir / "checkpoint.npz").exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(config_path, config)
@@ -176,19 +191,28 @@ class TensorBoardLog:
 
 def write_summary(run_dir: Path, config: Mapping[str, Any], csv_path: Path,
                   wall_time: float, eval_time: float | None = None) -> dict[str, Any]:
-    """summary.json: the last evaluation of every seed and the mean/std of returns over seeds.
+    """summary.json from metrics.csv (see `summarize`), written atomically; returns it."""
+    summary = summarize(config, read_csv_rows(csv_path), wall_time, eval_time,
+                        policies=str(run_dir / "policies"))
+    write_json_atomic(run_dir / "summary.json", summary)
+    return summary
 
-    config: the run's config.json dict (task, method, seeds, agent). A grid run ("a+b" methods)
-    has one such summary per method under "methods".
+
+def summarize(config: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], wall_time: float,
+              eval_time: float | None = None, policies: str | None = None) -> dict[str, Any]:
+    """The last evaluation of every seed and the mean/std of returns over seeds.
+
+    config: the run's config.json dict (task, method, seeds, agent); rows: metrics rows (CSV
+    strings or numbers). A grid run ("a+b" methods) has one such summary per method under
+    "methods".
     """
-    rows = read_csv_rows(csv_path)
     final_update = max(int(row["update"]) for row in rows)
     final = [row for row in rows if int(row["update"]) == final_update]
     methods = config["method"].split("+")
     summary: dict[str, Any] = {
         "task": config["task"], "method": config["method"], "seeds": list(config["seeds"]),
         "agent": config["agent"], "updates": final_update, "wall_time_s": wall_time,
-        "eval_time_s": eval_time, "policies": str(run_dir / "policies"),
+        "eval_time_s": eval_time, "policies": policies,
     }
     if len(methods) == 1:
         summary.update(_final_summary(final))
@@ -196,7 +220,6 @@ def write_summary(run_dir: Path, config: Mapping[str, Any], csv_path: Path,
         summary["methods"] = {method: _final_summary([row for row in final
                                                       if row.get("method") == method])
                               for method in methods}
-    write_json_atomic(run_dir / "summary.json", summary)
     return summary
 
 
@@ -226,3 +249,110 @@ def _final_summary(final: Sequence[Mapping[str, str]]) -> dict[str, Any]:
         "final_lambda_tn_data_median": mean("lambda_tn_data_median"),
         "final_lambda_tn_data_in_paper_range": mean("lambda_tn_data_in_paper_range"),
     }
+
+
+# Columns that are integers (the rest are floats, "method" a string).
+_INT_COLUMNS = ("update", "seed", "extrapolation_states")
+
+
+def parse_row(row: Mapping[str, str]) -> dict[str, Any]:
+    """A metrics.csv row as numbers, as the loop made it: empty cells left out, ints as int,
+    floats exactly (the CSV writes repr)."""
+    parsed: dict[str, Any] = {}
+    for column, text in row.items():
+        if text in (None, ""):
+            continue
+        parsed[column] = (text if column == "method" else
+                          int(text) if column in _INT_COLUMNS else float(text))
+    return parsed
+
+
+def _record(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a loop row that metrics.csv keeps (its columns, in order)."""
+    return {column: row[column] for column in CSV_COLUMNS if row.get(column) is not None}
+
+
+class MemoryLog:
+    """Where a run without a directory logs: metric rows in memory, nothing on disk (no
+    checkpoints, so no resume). Same interface as RunDirLog."""
+
+    run_dir = None
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def restore(self, template: Any, labels: Sequence[str], pretrain_updates: int) -> None:
+        return None
+
+    def log(self, rows: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> None:
+        self.rows.extend(_record(row) for row in rows)
+
+    def position(self) -> int:
+        return len(self.rows)
+
+    def save(self, tree: Any, meta: dict[str, Any]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def finish(self, config: Mapping[str, Any], wall_time: float,
+               eval_time: float) -> dict[str, Any]:
+        return summarize(config, self.rows, wall_time, eval_time)
+
+
+class RunDirLog:
+    """What a run writes into RUN_DIR: config.json, metrics.csv, TensorBoard events,
+    checkpoint.npz and summary.json (docs/training.md, "Run directory"). Keeps the rows in
+    memory too (on resume, the rows before the checkpoint are read back from metrics.csv)."""
+
+    def __init__(self, run_dir: str | Path, config: dict[str, Any], resume: bool) -> None:
+        self.run_dir = Path(run_dir)
+        self.resuming = open_run_dir(self.run_dir, config, resume)
+        self.rows: list[dict[str, Any]] = []
+        self.csv: CsvLog | None = None
+        self.tensorboard: TensorBoardLog | None = None
+
+    def restore(self, template: Any, labels: Sequence[str],
+                pretrain_updates: int) -> tuple[Any, dict[str, Any]] | None:
+        """Open the logs; with a checkpoint to resume from, (tree like template, metadata),
+        the CSV cut back to the checkpoint and later TensorBoard events purged."""
+        from mabcq.checkpoint import load_checkpoint
+
+        self.csv = CsvLog(self.run_dir / "metrics.csv")
+        restored, purge_step = None, None
+        if self.resuming:
+            restored = load_checkpoint(self.run_dir / "checkpoint.npz", template)
+            self.csv.truncate(int(restored[1]["csv_position"]))
+            self.rows = [parse_row(row) for row in read_csv_rows(self.csv.path)]
+            purge_step = max(int(restored[1]["done"]) - pretrain_updates, 0) + 1
+        else:
+            self.csv.truncate(self.csv.header_size())
+        self.tensorboard = TensorBoardLog(self.run_dir / "tensorboard", labels, purge_step)
+        return restored
+
+    def log(self, rows: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> None:
+        assert self.csv is not None and self.tensorboard is not None
+        self.csv.append(rows)
+        for label, row in zip(labels, rows, strict=True):
+            self.tensorboard.log_row(row, label)
+        self.tensorboard.flush()
+        self.rows.extend(_record(row) for row in rows)
+
+    def position(self) -> int:
+        assert self.csv is not None
+        return self.csv.position()
+
+    def save(self, tree: Any, meta: dict[str, Any]) -> None:
+        from mabcq.checkpoint import save_checkpoint
+
+        save_checkpoint(self.run_dir / "checkpoint.npz", tree, meta)
+
+    def close(self) -> None:
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+
+    def finish(self, config: Mapping[str, Any], wall_time: float,
+               eval_time: float) -> dict[str, Any]:
+        assert self.csv is not None
+        return write_summary(self.run_dir, config, self.csv.path, wall_time, eval_time)

@@ -211,11 +211,17 @@ def reproduce(grid: Grid, out: Path, data_root: Path, progress: bool = True,
     out.mkdir(parents=True, exist_ok=True)
     split = {"data_s": 0.0, "train_s": 0.0, "eval_s": 0.0}
     started = time.perf_counter()
+    for task in grid.tasks:  # a finished cell of another recipe stops the grid before any work
+        check_recipes(out, task, grid.recipe_for(task),
+                      {(method, seed) for method in grid.task_methods(task)
+                       for seed in grid.seeds})
+    # The request first, so results of a grid killed before its end still say what they are.
+    write_json_atomic(out / "grid.json", grid_record(grid, out, {**split, "wall_s": 0.0},
+                                                     overrides))
     for task in grid.tasks:
         methods = grid.task_methods(task)
         wanted = {(method, seed) for method in methods for seed in grid.seeds}
         recipe = grid.recipe_for(task)
-        check_recipes(out, task, recipe, wanted)
         missing = {cell for cell in wanted if not cell_path(out, task, *cell).is_file()}
         data_dir, data_seconds = ensure_datasets(task, grid.preset, data_root, progress,
                                                  data_jobs, recipe)
@@ -283,7 +289,11 @@ def grid_record(grid: Grid, out: Path, split: dict[str, float],
               "overrides": overrides, "device": device_name(),
               "versions": library_versions(RESULT_LIBRARIES), "wall_time_s": dict(split)}
     if (out / "grid.json").is_file():
-        record = merge_records(json.loads((out / "grid.json").read_text()), record)
+        before = json.loads((out / "grid.json").read_text())
+        if before.get("preset") != grid.preset:
+            raise UserError(f"{out}: holds a {before.get('preset')} grid; use another --out for "
+                            f"the {grid.preset} preset")
+        record = merge_records(before, record)
     for name in ("updates", "batch_size", "transitions_per_agent"):  # one value: written as it
         if len(set(record[name].values())) == 1:
             record[name] = next(iter(record[name].values()))

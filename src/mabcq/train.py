@@ -79,19 +79,30 @@ def make_config(task: str, method: str, seeds: Sequence[int], preset: str = "qui
                 **overrides: Any) -> TrainConfig:
     """A TrainConfig from a preset; `overrides` with value None keep the preset's value.
 
-    Learner options (batch_size, optimism, hidden_sizes) go into learner_overrides.
+    Learner options (any LearnerConfig field: batch_size, optimism, hidden_sizes, gamma, ...)
+    go into learner_overrides; any other name must be a TrainConfig field.
     """
-    from mabcq.learners.registry import split_methods
+    from mabcq.learners.registry import config_class, split_methods
 
     if preset not in PRESETS:
         raise UserError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     split_methods(method)  # unknown or mixed methods fail here, before any work
     values = {key: value for key, value in PRESETS[preset].items()}
     learner_overrides = dict(values.pop("learner_overrides"))
-    for key in ("batch_size", "optimism", "hidden_sizes"):
-        if overrides.get(key) is not None:
-            learner_overrides[key] = overrides[key]
-        overrides.pop(key, None)
+    # The fields of this method's learner's config (CQL's and TD3+BC's have their own).
+    learner_fields = {item.name
+                      for item in dataclasses.fields(config_class(split_methods(method)[0]))}
+    train_fields = {item.name for item in dataclasses.fields(TrainConfig)} - {
+        "task", "method", "seeds", "learner_overrides"}
+    unknown = sorted(set(overrides) - learner_fields - train_fields)
+    if unknown:
+        raise UserError(f"unknown option(s) {unknown}; training options: "
+                        f"{sorted(train_fields)}; learner options: {sorted(learner_fields)}")
+    for key in [key for key in overrides if key in learner_fields]:  # in the caller's order
+        value = overrides.pop(key)
+        if value is not None:
+            learner_overrides[key] = (tuple(int(width) for width in value)
+                                      if key == "hidden_sizes" else value)
     values.update({key: value for key, value in overrides.items() if value is not None})
     if values.get("checkpoint_every") is None:
         values["checkpoint_every"] = values["eval_every"]
@@ -193,6 +204,19 @@ def timed(fn: Any, *args: Any) -> tuple[Any, float]:
     return result, time.perf_counter() - start
 
 
+@dataclass
+class Trained:
+    """What a finished run holds in memory: the learner states (leaves [cells, agents, ...],
+    cells = run_cells(config)), every metrics row (one per evaluation and cell, the columns of
+    metrics.csv) and the summary (summary.json's dict)."""
+
+    config: TrainConfig
+    states: Any
+    rows: list[dict[str, Any]]
+    summary: dict[str, Any]
+    run_dir: Path | None
+
+
 def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | Path, *,
           resume: bool = False, stop_after: int | None = None,
           progress: bool = True, env_workers: int | None = None) -> dict[str, Any] | None:
@@ -203,11 +227,22 @@ def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | 
     env_workers: processes that step the evaluation's envs (None: default_env_workers()); the
     numbers do not depend on it.
     """
+    trained = run_training(config, datasets, run_dir, resume=resume, stop_after=stop_after,
+                           progress=progress, env_workers=env_workers)
+    return None if trained is None else trained.summary
+
+
+def run_training(config: TrainConfig, datasets: Sequence[AgentDataset],
+                 run_dir: str | Path | None = None, *, resume: bool = False,
+                 stop_after: int | None = None, progress: bool = True,
+                 env_workers: int | None = None) -> Trained | None:
+    """The loop behind `train` and `mabcq.fit`. With a run_dir it writes RUN_DIR as `train`
+    does; with None it writes nothing (metrics kept in memory, no checkpoints or policy
+    files). Returns the final states, rows and summary; None when stopped by `stop_after`."""
     from tqdm.auto import tqdm
 
-    from mabcq.checkpoint import load_checkpoint, save_checkpoint
     from mabcq.envs.tasks import get_task
-    from mabcq.evaluate import Evaluator
+    from mabcq.evaluation import Evaluator
     from mabcq.learners.batched import (
         FAST_COMPILE,
         init_agents,
@@ -217,15 +252,19 @@ def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | 
         seed_agent_keys,
         stack_agent_data,
     )
-    from mabcq.logging_utils import CsvLog, TensorBoardLog, open_run_dir, write_summary
+    from mabcq.logging_utils import MemoryLog, RunDirLog
 
-    run_dir = Path(run_dir)
     task = get_task(config.task)
     validate_datasets(task, datasets, config.agent, "training data")
     cells = run_cells(config)
     learner, variants = run_learner(config)
     run_seeds = [seed for _, seed in cells]
-    resuming = open_run_dir(run_dir, config.to_json(), resume)
+    if run_dir is None:
+        if resume:
+            raise UserError("resume needs a run directory: pass run_dir")
+        log: Any = MemoryLog()
+    else:
+        log = RunDirLog(Path(run_dir), config.to_json(), resume)
     n_all_agents = task.n_agents
     agent_ids = [config.agent] if config.agent is not None else list(range(n_all_agents))
     data = stack_agent_data(datasets)
@@ -254,10 +293,11 @@ def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | 
                           tn_runs=[cell.use_tn for cell in cell_configs],
                           env_workers=default_env_workers() if env_workers is None else env_workers,
                           compiler_options=options)
-    csv_log = CsvLog(run_dir / "metrics.csv")
     done, window, pretrain_last, wall_before, eval_before = 0, {}, {}, 0.0, 0.0
-    if resuming:
-        tree, meta = load_checkpoint(run_dir / "checkpoint.npz", {"states": states, "keys": keys})
+    labels = cell_labels(config)
+    restored = log.restore({"states": states, "keys": keys}, labels, config.pretrain_updates)
+    if restored is not None:
+        tree, meta = restored
         states, keys, done = tree["states"], tree["keys"], int(meta["done"])
         window = {name: [np.asarray(value) for value in values]
                   for name, values in meta["window"].items()}
@@ -265,13 +305,6 @@ def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | 
                          for name, values in meta["pretrain_last"].items()}
         wall_before = float(meta["wall_time_s"])
         eval_before = float(meta.get("eval_time_s", 0.0))
-        csv_log.truncate(int(meta["csv_position"]))
-    else:
-        csv_log.truncate(csv_log.header_size())
-    labels = cell_labels(config)
-    tensorboard = TensorBoardLog(run_dir / "tensorboard", labels,
-                                 purge_step=max(done - config.pretrain_updates, 0) + 1
-                                 if resuming else None)
     started, timed_seconds, timed_updates, compiled = time.perf_counter(), 0.0, 0, set()
     eval_seconds = 0.0
     bar = tqdm(total=total, initial=done, disable=not progress, unit="upd",
@@ -309,28 +342,25 @@ def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | 
                         row.update(time_per_update_ms=1000.0 * per_update, wall_time_s=wall)
                         row["method"] = cells[index][0]
                         _blank_unused_weights(row, cell_configs[index])
-                    csv_log.append(last_rows)
-                    for label, row in zip(labels, last_rows, strict=True):
-                        tensorboard.log_row(row, label)
-                    tensorboard.flush()
+                    log.log(last_rows, labels)
                     window, timed_seconds, timed_updates = {}, 0.0, 0
                     bar.set_postfix(_postfix(last_rows), refresh=False)
             compiled.add(phase)
             if done % config.checkpoint_every == 0 or done == total:
-                meta = {"done": done, "csv_position": csv_log.position(),
+                meta = {"done": done, "csv_position": log.position(),
                         "wall_time_s": wall_before + time.perf_counter() - started,
                         "eval_time_s": eval_before + eval_seconds,
                         "window": _jsonable(window), "pretrain_last": _jsonable(pretrain_last)}
-                save_checkpoint(run_dir / "checkpoint.npz", {"states": states, "keys": keys},
-                                meta)
+                log.save({"states": states, "keys": keys}, meta)
     finally:
         bar.close()
-        tensorboard.close()
+        log.close()
         evaluator.close()
-    export_policies(config, states, run_dir / "policies", task, agent_ids)
-    return write_summary(run_dir, config.to_json(), csv_log.path,
-                         wall_before + time.perf_counter() - started,
-                         eval_time=eval_before + eval_seconds)
+    if run_dir is not None:
+        export_policies(config, states, Path(run_dir) / "policies", task, agent_ids)
+    summary = log.finish(config.to_json(), wall_before + time.perf_counter() - started,
+                         eval_before + eval_seconds)
+    return Trained(config, states, log.rows, summary, None if run_dir is None else Path(run_dir))
 
 
 def _jsonable(window: dict[str, list[np.ndarray]]) -> dict[str, list[Any]]:
@@ -411,22 +441,27 @@ def export_policies(config: TrainConfig, states: Any, out_dir: Path, task: Any,
     """One policy file per (cell, agent): policies/seed_<s>/agent_<i>.msgpack (one method) or
     policies/<method>/seed_<s>/agent_<i>.msgpack (a grid), each loadable and runnable without
     the other agents' files, and exported as its method's own learner."""
-    import jax
-
-    from mabcq.learners.export import export_policy
-
     paths = []
-    for index, ((method, seed), label) in enumerate(zip(run_cells(config), cell_labels(config),
-                                                        strict=True)):
-        cell_config = cell_learner_config(config, method)
+    for index, label in enumerate(cell_labels(config)):
         for slot, agent in enumerate(agent_ids):
-            agent_state = jax.tree_util.tree_map(lambda leaf, s=index, i=slot: leaf[s, i],
-                                                 states)
             path = out_dir / label / f"agent_{agent}.msgpack"
             path.parent.mkdir(parents=True, exist_ok=True)
-            metadata = {"task": task.name, "agent": agent, "n_agents": task.n_agents,
-                        "action_slice": list(task.action_slices[agent]), "seed": seed,
-                        "updates": config.updates, "method": method}
-            export_policy(path, method, cell_config, agent_state, metadata)
-            paths.append(path)
+            paths.append(cell_policy(config, states, task, index, slot, agent).save(path))
     return paths
+
+
+def cell_policy(config: TrainConfig, states: Any, task: Any, cell_index: int, slot: int,
+                agent: int) -> Any:
+    """The Policy of one agent of one (method, seed) cell: states[cell_index, slot] (slot: the
+    agent's position on the states' agent axis), acting as its method's own learner."""
+    import jax
+
+    from mabcq.learners.export import Policy
+
+    method, seed = run_cells(config)[cell_index]
+    agent_state = jax.tree_util.tree_map(lambda leaf: leaf[cell_index, slot], states)
+    metadata = {"task": task.name, "agent": agent, "n_agents": task.n_agents,
+                "action_slice": list(task.action_slices[agent]), "seed": seed,
+                "updates": config.updates, "method": method}
+    return Policy.from_agent_state(method, cell_learner_config(config, method), agent_state,
+                                   metadata)

@@ -9,6 +9,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from mabcq import cli_types
 from mabcq.errors import UserError
 from mabcq.learners.registry import METHODS as METHOD_NAMES
 
@@ -27,32 +28,44 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         description="Train MABCQ (or an ablation/baseline) offline on per-agent dataset files. "
         "Every agent learns from its own file only; all agents and seeds share one compiled "
         "step. Periodic evaluation runs the agents' policies together in the simulator.")
-    parser.add_argument("task", help="task name, e.g. hopper-3x1, halfcheetah-2x3")
-    parser.add_argument("--method", default="mabcq",
-                        help=f"one of {', '.join(METHOD_NAMES)}, or methods of one family "
-                        "joined by '+' (e.g. macql+cql), trained in one compiled step")
+    parser.add_argument("task", type=cli_types.task_name,
+                        help="task name, e.g. hopper-3x1, halfcheetah-2x3")
+    parser.add_argument("--method", default="mabcq", type=cli_types.method_group,
+                        help=f"one of {', '.join(METHOD_NAMES)}, mabcq-epsE (MABCQ at optimism "
+                        "E), or methods of one family joined by '+' (e.g. mabcq+bcq, "
+                        "macql+cql), trained together in one compiled step")
+    # a plain path: load_training_data checks it first, naming the `mabcq data build` to run
     parser.add_argument("--data", required=True, type=Path,
                         help="dataset directory (one file per agent), or with --agent one file")
-    parser.add_argument("--agent", type=int, default=None,
+    parser.add_argument("--agent", type=cli_types.non_negative_int, default=None,
                         help="decentralized deployment: train only this agent from its own "
                         "--data file (no simulator returns: they need every agent)")
-    parser.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2,3,4")
+    parser.add_argument("--seeds", default="0", type=cli_types.seed_list,
+                        help="comma-separated seeds, e.g. 0,1,2,3,4")
     parser.add_argument("--preset", default="quick", choices=PRESET_NAMES,
                         help="scale of the run (defaults for the flags below)")
-    parser.add_argument("--updates", type=int, help="Q/xi updates per agent")
-    parser.add_argument("--pretrain-updates", type=int,
+    parser.add_argument("--updates", type=cli_types.positive_int, help="Q/xi updates per agent")
+    parser.add_argument("--pretrain-updates", type=cli_types.non_negative_int,
                         help="generative-model (G1, G2) updates before the Q updates")
-    parser.add_argument("--eval-every", type=int, help="updates between evaluations")
-    parser.add_argument("--eval-episodes", type=int, help="simulator episodes per evaluation")
-    parser.add_argument("--eval-max-steps", type=int, help="step limit of an evaluation episode")
-    parser.add_argument("--checkpoint-every", type=int,
+    parser.add_argument("--eval-every", type=cli_types.positive_int,
+                        help="updates between evaluations")
+    parser.add_argument("--eval-episodes", type=cli_types.positive_int,
+                        help="simulator episodes per evaluation")
+    parser.add_argument("--eval-max-steps", type=cli_types.positive_int,
+                        help="step limit of an evaluation episode")
+    parser.add_argument("--checkpoint-every", type=cli_types.positive_int,
                         help="updates between checkpoints (default: --eval-every)")
-    parser.add_argument("--updates-per-call", type=int,
+    parser.add_argument("--updates-per-call", type=cli_types.positive_int,
                         help="updates inside one compiled call (reduced to divide the counts)")
-    parser.add_argument("--batch-size", type=int, help="mini-batch size per agent (paper: 1024)")
-    parser.add_argument("--optimism", type=float, help="eps: lambda_vd clip (default: Table 8)")
-    parser.add_argument("--hidden-sizes", help="hidden layer widths, e.g. 64,64")
-    parser.add_argument("--out", type=Path, help="run directory (default runs/TASK-METHOD)")
+    parser.add_argument("--batch-size", type=cli_types.positive_int,
+                        help="mini-batch size per agent (paper: 1024)")
+    parser.add_argument("--optimism", type=cli_types.probability,
+                        help="eps in [0, 1]: lambda_vd is clipped to [1 - eps, 1 + eps] "
+                        "(default: Table 8)")
+    parser.add_argument("--hidden-sizes", type=cli_types.hidden_sizes,
+                        help="hidden layer widths, e.g. 64,64")
+    parser.add_argument("--out", type=cli_types.output_dir,
+                        help="run directory (default runs/TASK-METHOD)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its last checkpoint")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -64,12 +77,15 @@ def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
         "evaluate", help="run independently trained policy files together in the simulator",
         description="Load one exported policy file per agent (each loads and acts without the "
         "others) and run them together in the simulator; print the returns.")
-    parser.add_argument("task", help="task name, e.g. hopper-3x1")
-    parser.add_argument("--policies", nargs="+", required=True, type=Path,
+    parser.add_argument("task", type=cli_types.task_name, help="task name, e.g. hopper-3x1")
+    parser.add_argument("--policies", nargs="+", required=True, type=cli_types.existing_file,
                         help="one policy file per agent, in agent order")
-    parser.add_argument("--episodes", type=int, default=5, help="episodes to run")
-    parser.add_argument("--seed", type=int, default=0, help="simulator and action seed")
-    parser.add_argument("--max-steps", type=int, default=None, help="step limit per episode")
+    parser.add_argument("--episodes", type=cli_types.positive_int, default=5,
+                        help="episodes to run")
+    parser.add_argument("--seed", type=cli_types.seed, default=0,
+                        help="simulator and action seed")
+    parser.add_argument("--max-steps", type=cli_types.positive_int, default=None,
+                        help="step limit per episode")
     parser.set_defaults(handler=run_evaluate)
 
 
@@ -78,92 +94,70 @@ def _register_demo(subparsers: argparse._SubParsersAction) -> None:
         "demo", help="a minute-long end-to-end run: smoke data, MABCQ vs BCQ, a table",
         description="Build a smoke dataset for the task, train MABCQ and BCQ for a few hundred "
         "updates, evaluate them in the simulator and print a small table.")
-    parser.add_argument("--task", default="hopper-3x1", help="task name (default hopper-3x1)")
-    parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="output directory")
-    parser.add_argument("--updates", type=int, default=300, help="updates per method")
-    parser.add_argument("--seeds", default="0,1", help="comma-separated seeds")
+    parser.add_argument("--task", default="hopper-3x1", type=cli_types.task_name,
+                        help="task name (default hopper-3x1)")
+    # a text default: argparse checks it like a given value (an unwritable ./runs is refused)
+    parser.add_argument("--out", type=cli_types.output_dir, default="runs/demo",
+                        help="output directory (default runs/demo)")
+    parser.add_argument("--updates", type=cli_types.positive_int, default=300,
+                        help="updates per method")
+    parser.add_argument("--seeds", default="0,1", type=cli_types.seed_list,
+                        help="comma-separated seeds")
     parser.set_defaults(handler=run_demo)
-
-
-def parse_seeds(text: str) -> list[int]:
-    try:
-        seeds = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError as error:
-        raise UserError(f"--seeds {text!r}: give comma-separated integers, e.g. 0,1,2") from error
-    if not seeds:
-        raise UserError(f"--seeds {text!r}: give at least one seed, e.g. 0")
-    return seeds
-
-
-def parse_sizes(text: str | None) -> tuple[int, ...] | None:
-    if text is None:
-        return None
-    try:
-        sizes = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError as error:
-        raise UserError(f"--hidden-sizes {text!r}: give widths like 64,64") from error
-    if not sizes or min(sizes) < 1:
-        raise UserError(f"--hidden-sizes {text!r}: give positive widths like 64,64")
-    return sizes
 
 
 def load_training_data(task: Any, data: Path, agent: int | None) -> list[Any]:
     """The agents' datasets for `task` from --data (validated by the data package's loader;
     a warning when they were made with another MuJoCo than the installed one)."""
-    from mabcq.data.io import check_dataset_versions, load_agent_dataset, load_dataset_dir
+    from mabcq.api import load_datasets
 
     if agent is not None:
         if not 0 <= agent < task.n_agents:
             raise UserError(f"--agent {agent}: {task.name} has agents 0..{task.n_agents - 1}")
         if not data.is_file():
             raise UserError(f"--data {data}: with --agent give that agent's own dataset file")
-        datasets = [load_agent_dataset(data)]
+    elif data.is_file():
+        raise UserError(f"--data {data}: a file; give the dataset directory (one file per "
+                        "agent), or --agent I with agent I's own file")
     elif not data.is_dir():
         raise UserError(f"--data {data}: no such dataset directory; build one with "
                         f"`mabcq data build {task.name} --preset smoke --out {data}`")
-    else:
-        datasets = list(load_dataset_dir(data))
-    check_dataset_versions(datasets, str(data))
-    return datasets
+    return load_datasets(data)
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from mabcq.api import fit
     from mabcq.compile_cache import enable_compilation_cache
     from mabcq.envs.tasks import get_task
-    from mabcq.learners.registry import split_methods
-    from mabcq.train import make_config, train, validate_datasets
+    from mabcq.train import make_config, validate_datasets
 
-    enable_compilation_cache()
-
-    try:  # one method, or one family's methods joined by '+' (trained in one step)
-        split_methods(args.method)
-    except UserError as error:
-        raise UserError(f"--method {args.method!r}: {error}") from None
     task = get_task(args.task)
+    suffix = f"-agent{args.agent}" if args.agent is not None else ""
+    run_dir = args.out or cli_types.check(
+        cli_types.output_dir, Path("runs") / f"{task.name}-{args.method}{suffix}", "--out")
     config = make_config(
-        task.name, args.method, parse_seeds(args.seeds), args.preset,
+        task.name, args.method, args.seeds, args.preset,
         updates=args.updates, pretrain_updates=args.pretrain_updates,
         eval_every=args.eval_every, eval_episodes=args.eval_episodes,
         eval_max_steps=args.eval_max_steps, checkpoint_every=args.checkpoint_every,
         updates_per_call=args.updates_per_call, agent=args.agent,
         batch_size=args.batch_size, optimism=args.optimism,
-        hidden_sizes=parse_sizes(args.hidden_sizes))
+        hidden_sizes=args.hidden_sizes)
     datasets = load_training_data(task, args.data, args.agent)
     validate_datasets(task, datasets, args.agent, str(args.data))
-    suffix = f"-agent{args.agent}" if args.agent is not None else ""
-    run_dir = args.out or Path("runs") / f"{task.name}-{args.method}{suffix}"
-    summary = train(config, datasets, run_dir, resume=args.resume,
-                    progress=not args.no_progress)
-    assert summary is not None
+    enable_compilation_cache()
+    summary = fit(config, datasets, run_dir, resume=args.resume,
+                  progress=not args.no_progress).summary
     if args.agent is not None:
         print(f"{config.method}: agent {args.agent} of {task.name} trained alone from "
               f"{args.data}, seeds {list(config.seeds)}; policies in {run_dir / 'policies'}. "
               f"Run all agents together with `mabcq evaluate {task.name} --policies ...`")
         print(weights_report(run_dir / "metrics.csv"))
         return 0
-    for method, result in (summary.get("methods") or {config.method: summary}).items():
+    per_method = summary.get("methods") or {config.method: summary}
+    for method, final in per_method.items():
         print(f"{method} on {task.name}, seeds {list(config.seeds)}: final return "
-              f"{result['final_return_mean']:.1f} +- {result['final_return_std']:.1f}; "
+              f"{final['final_return_mean']:.1f} +- {final['final_return_std']:.1f}; "
               f"run dir {run_dir}")
     print(weights_report(run_dir / "metrics.csv"))
     return 0
@@ -198,13 +192,11 @@ def weights_report(metrics_csv: Path) -> str:
                      f" max {max(values('lambda_tn_max')):.2f}")
         final_update = max(int(row["update"]) for row in rows)
         last = [row for row in rows if int(row["update"]) == final_update
-                and row.get("lambda_tn_data_in_paper_range", "") != ""]  # grid: tn methods
-        several = len({row.get("method") for row in rows}) > 1
+                and row.get("lambda_tn_data_in_paper_range", "") != ""]
         for row in last:
-            method = f" ({row['method']})" if several else ""
             lines.append(
-                f"lambda_tn on seed {row['seed']}{method}'s own-data sample at update "
-                f"{row['update']}: "
+                f"lambda_tn on {row.get('method') or 'seed'} seed {row['seed']}'s own-data "
+                f"sample at update {row['update']}: "
                 f"{float(row['lambda_tn_data_in_paper_range']):.1%} in [0.2, 1.4], "
                 f"p05 {float(row['lambda_tn_data_p05']):.3f}, "
                 f"median {float(row['lambda_tn_data_median']):.3f}, "
@@ -216,11 +208,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from mabcq.compile_cache import enable_compilation_cache
 
     enable_compilation_cache()
+    from mabcq.api import evaluate
     from mabcq.envs.tasks import get_task
-    from mabcq.evaluate import evaluate_policy_files
 
     task = get_task(args.task)
-    result = evaluate_policy_files(task, args.policies, args.episodes, args.seed, args.max_steps)
+    result = evaluate(task.name, args.policies, args.episodes, seed=args.seed,
+                      max_steps=args.max_steps)
     returns = result.episode_returns
     print(f"{task.name}: {len(args.policies)} independently loaded policies, "
           f"{len(returns)} episodes: return {returns.mean():.1f} +- {returns.std():.1f} "
@@ -232,7 +225,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from mabcq.compile_cache import enable_compilation_cache
 
     enable_compilation_cache()
-    demo(args.task, args.out, args.updates, parse_seeds(args.seeds))
+    demo(args.task, args.out, args.updates, list(args.seeds))
     return 0
 
 
@@ -243,8 +236,9 @@ def demo(task_name: str, out: Path, updates: int, seeds: list[int]) -> list[dict
     """Smoke data -> MABCQ and BCQ -> evaluation -> a printed table (the README's first run)."""
     import shutil
 
+    from mabcq.api import fit
     from mabcq.envs.tasks import get_task
-    from mabcq.train import make_config, train
+    from mabcq.train import make_config
 
     task = get_task(task_name)
     data_dir = out / "data"
@@ -262,9 +256,7 @@ def demo(task_name: str, out: Path, updates: int, seeds: list[int]) -> list[dict
         print(f"[{step}/3] training {method} ({updates} updates, seeds {seeds}) in {run_dir}")
         config = make_config(task.name, method, seeds, "smoke", updates=updates,
                              eval_every=updates, eval_episodes=4, eval_max_steps=200)
-        summary = train(config, datasets, run_dir)
-        assert summary is not None
-        summaries.append(summary)
+        summaries.append(fit(config, datasets, run_dir).summary)
     print(format_table(summaries))
     return summaries
 

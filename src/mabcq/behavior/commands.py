@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from mabcq import cli_types
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,15 +17,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train", help="train SAC on a task's joint action (resumes from OUT/checkpoint.npz)",
         description="Train SAC with lockstep envs, periodic evaluation and snapshots. Run the "
                     "same command again after a kill to resume from the last checkpoint.")
-    train.add_argument("task", help="task name, e.g. halfcheetah-2x3 (`mabcq behavior tasks`)")
+    train.add_argument("task", type=cli_types.task_name,
+                       help="task name, e.g. halfcheetah-2x3 (`mabcq behavior tasks`)")
     train.add_argument("--preset", default="smoke", choices=("smoke", "quick", "paper"),
                        help="SAC scale: smoke (seconds), quick (~60k steps), paper (10^6 "
                             "steps); default smoke")
-    train.add_argument("--out", required=True, type=Path, help="output directory")
-    train.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    train.add_argument("--total-steps", type=int, help="env steps (overrides the preset)")
-    train.add_argument("--num-envs", type=int, help="lockstep envs (overrides the preset)")
-    train.add_argument("--eval-every", type=int, help="env steps between evaluations")
+    train.add_argument("--out", required=True, type=cli_types.output_dir,
+                       help="output directory")
+    train.add_argument("--seed", type=cli_types.seed, default=0, help="seed (default 0)")
+    train.add_argument("--total-steps", type=cli_types.positive_int,
+                       help="env steps (overrides the preset)")
+    train.add_argument("--num-envs", type=cli_types.env_count,
+                       help="lockstep envs (overrides the preset)")
+    train.add_argument("--eval-every", type=cli_types.positive_int,
+                       help="env steps between evaluations")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     train.set_defaults(handler=_train)
 
@@ -34,16 +40,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "the intermediate and expert snapshots, the early snapshots that re-create "
                     "SAC's early experience by rollouts, and behavior.json with hashes and "
                     "versions) from a `mabcq behavior train` directory.")
-    ship.add_argument("behavior_dir", type=Path, metavar="BEHAVIOR_DIR",
+    ship.add_argument("behavior_dir", type=cli_types.existing_dir, metavar="BEHAVIOR_DIR",
                       help="a `mabcq behavior train` output directory")
-    ship.add_argument("--task", required=True, help="the task SAC was trained on")
-    ship.add_argument("--shipped-root", type=Path,
+    ship.add_argument("--task", required=True, type=cli_types.task_name,
+                      help="the task SAC was trained on")
+    ship.add_argument("--shipped-root", type=cli_types.output_dir,
                       help="write TASK/ under this directory instead of the package's")
-    ship.add_argument("--early-until", type=int,
+    ship.add_argument("--early-until", type=cli_types.positive_int,
                       help="env steps of SAC's early experience to make re-creatable (default: "
                            "the paper preset's early part or the intermediate step, whichever "
                            "is later, capped at SAC's env steps)")
-    ship.add_argument("--early-every", type=int,
+    ship.add_argument("--early-every", type=cli_types.positive_int,
                       help="env steps between early snapshots (default: a tenth of "
                            "--early-until in whole evaluation periods: 20 000 at paper scale)")
     ship.set_defaults(handler=_ship)
@@ -56,13 +63,8 @@ def _train(args: argparse.Namespace) -> int:
     from mabcq.behavior.train import preset_config, train_behavior
     from mabcq.compile_cache import enable_compilation_cache
     from mabcq.envs.tasks import get_task
-    from mabcq.errors import UserError
 
     task = get_task(args.task)
-    for flag in ("total_steps", "num_envs", "eval_every"):
-        value = getattr(args, flag)
-        if value is not None and value <= 0:
-            raise UserError(f"--{flag.replace('_', '-')} must be positive, got {value}")
     config = preset_config(args.preset, total_steps=args.total_steps, num_envs=args.num_envs,
                            eval_every=args.eval_every)
     enable_compilation_cache()

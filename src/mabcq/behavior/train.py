@@ -250,7 +250,7 @@ def train_behavior(task: Task, config: BehaviorConfig, out: Path, seed: int = 0,
     stop_at_step: stop (as if killed) after the first checkpoint at or past this step; used to
     test resuming.
     """
-    from tqdm import tqdm
+    from tqdm.auto import tqdm
 
     out.mkdir(parents=True, exist_ok=True)
     trainer = _Trainer(task, config, out, seed)

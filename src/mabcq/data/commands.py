@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
+
+from mabcq import cli_types
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,31 +21,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "and paper presets use the task's shipped behavior policies when the "
                     "package has them; otherwise (and always for smoke) SAC is trained first "
                     "(at the preset's scale) into OUT/behavior, resumably.")
-    build.add_argument("task", help="task name, e.g. hopper-3x1 (see `mabcq behavior tasks`)")
+    build.add_argument("task", type=cli_types.task_name,
+                       help="task name, e.g. hopper-3x1 (see `mabcq behavior tasks`)")
     build.add_argument("--recipe", default="paper", choices=("paper", "low", "medium-replay"),
                        help="dataset recipe (default: paper)")
     build.add_argument("--preset", default="smoke", choices=("smoke", "quick", "paper"),
                        help="sizes and SAC scale: smoke (seconds), quick, paper (10^6 per "
                             "agent); default smoke")
-    build.add_argument("--out", required=True, type=Path, help="output directory")
-    build.add_argument("--behavior", metavar="shipped|DIR",
+    build.add_argument("--out", required=True, type=cli_types.output_dir,
+                       help="output directory")
+    build.add_argument("--behavior", metavar="shipped|DIR", type=cli_types.behavior_source,
                        help="`shipped`: the package's shipped behavior policies of the task; "
                             "DIR: a trained `mabcq behavior train` directory (write ./shipped "
                             "for a directory of that name)")
-    build.add_argument("--shipped-root", type=Path,
+    build.add_argument("--shipped-root", type=cli_types.existing_dir,
                        help="look for shipped sets (TASK/behavior.json) here instead of in the "
                             "package")
-    build.add_argument("--size", type=int, help="transitions per agent (overrides the preset)")
-    build.add_argument("--noise", type=float,
+    build.add_argument("--size", type=cli_types.positive_int,
+                       help="transitions per agent (overrides the preset)")
+    build.add_argument("--noise", type=cli_types.non_negative_number,
                        help="std of the Gaussian action noise of rollout parts (default 0.1)")
-    build.add_argument("--seed", type=int, default=0, help="seed of SAC and the rollouts")
-    build.add_argument("--num-envs", type=int, help="lockstep envs per rollout")
-    build.add_argument("--jobs", type=int, default=1,
+    build.add_argument("--seed", type=cli_types.seed, default=0,
+                       help="seed of SAC and the rollouts")
+    build.add_argument("--num-envs", type=cli_types.env_count,
+                       help="lockstep envs per rollout")
+    build.add_argument("--jobs", type=cli_types.positive_int, default=1,
                        help="agent files built at once, one process each (same files as 1; "
                        "default 1)")
-    build.add_argument("--intermediate-step", type=int,
+    build.add_argument("--intermediate-step", type=cli_types.non_negative_int,
                        help="use the SAC snapshot at this step as the intermediate policy")
-    build.add_argument("--expert-step", type=int,
+    build.add_argument("--expert-step", type=cli_types.non_negative_int,
                        help="use the SAC snapshot at this step as the expert policy")
     build.add_argument("--no-progress", action="store_true", help="hide progress bars")
     build.set_defaults(handler=_build)
@@ -52,7 +58,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     info = commands.add_parser(
         "info", help="size, parts, returns and per-dimension stats of dataset files",
         description="Summarize an agent file or a directory of agent files (validated).")
-    info.add_argument("path", type=Path, help="an agent_*.h5 file or a dataset directory")
+    info.add_argument("path", type=cli_types.existing_path,
+                      help="an agent_*.h5 file or a dataset directory")
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
     info.add_argument("--no-dims", action="store_true", help="omit per-dimension stats")
     info.set_defaults(handler=_info)
@@ -60,83 +67,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _build(args: argparse.Namespace) -> int:
     from mabcq.compile_cache import enable_compilation_cache
-    from mabcq.data.build import build_datasets
+    from mabcq.data.build import build_dataset_files
+    from mabcq.data.io import agent_file_name
     from mabcq.data.recipes import DATA_PRESETS
     from mabcq.envs.tasks import get_task
-    from mabcq.errors import UserError
 
     task = get_task(args.task)
     preset = DATA_PRESETS[args.preset]
     size = args.size if args.size is not None else preset.size
-    if size <= 0:
-        raise UserError(f"--size must be positive, got {size}")
-    if args.jobs < 1:
-        raise UserError(f"--jobs must be >= 1, got {args.jobs}")
+    for agent in range(task.n_agents):  # where the files go: not a directory
+        cli_types.check(cli_types.output_file, args.out / agent_file_name(agent), "--out")
     enable_compilation_cache()
-    behavior = _behavior_source(args, task)
-    # A shipped Behavior has its levels chosen already; a directory's are chosen when opened.
-    levels = ({"intermediate_step": args.intermediate_step, "expert_step": args.expert_step}
-              if isinstance(behavior, Path) else {})
-    paths = build_datasets(task, args.recipe, size, behavior, args.out, seed=args.seed,
-                           noise=preset.noise if args.noise is None else args.noise,
-                           num_envs=args.num_envs or preset.num_envs,
-                           progress=not args.no_progress, jobs=args.jobs, **levels)
+    # The same call as mabcq.build_datasets (which loads the files it writes).
+    paths = build_dataset_files(task, args.recipe, args.preset, args.out,
+                                behavior=args.behavior, shipped_root=args.shipped_root,
+                                size=size, noise=args.noise, seed=args.seed,
+                                num_envs=args.num_envs, jobs=args.jobs,
+                                intermediate_step=args.intermediate_step,
+                                expert_step=args.expert_step, progress=not args.no_progress)
     for path in paths:
         print(path)
     return 0
 
 
-def _behavior_source(args: argparse.Namespace, task):
-    """What to build from: a Behavior (shipped set) or a trained SAC directory (Path).
-
-    --behavior shipped, or no --behavior at the quick/paper presets when the task has a shipped
-    set: the shipped set; --behavior DIR: that directory; otherwise SAC trained into
-    OUT/behavior (the smoke preset always trains its tiny SAC unless told `shipped`).
-    """
-    from mabcq.behavior.ship import has_shipped, shipped_dir
-    from mabcq.behavior.train import load_behavior, preset_config, train_behavior
-    from mabcq.data.build import Behavior
-    from mabcq.data.recipes import DATA_PRESETS
-    from mabcq.errors import UserError
-
-    preset = DATA_PRESETS[args.preset]
-    if args.behavior == "shipped" or (
-            args.behavior is None and args.preset != "smoke"
-            and has_shipped(task.name, args.shipped_root)):
-        behavior = Behavior.shipped(task, args.shipped_root, args.intermediate_step,
-                                    args.expert_step)
-        print(f"using the shipped behavior policies of {task.name} "
-              f"({shipped_dir(task.name, args.shipped_root)}, policies_sha256 "
-              f"{behavior.policies_sha256[:16]}...)")
-        return behavior
-    if args.behavior is not None:
-        load_behavior(Path(args.behavior))
-        return Path(args.behavior)
-    behavior_dir = args.out / "behavior"
-    if not (behavior_dir / "behavior.json").exists():
-        if args.preset != "smoke":
-            print(f"no shipped behavior policies for {task.name} (make them with `mabcq "
-                  f"behavior ship DIR --task {task.name}`)")
-        print(f"training SAC ({preset.behavior_preset} preset) into {behavior_dir}")
-        train_behavior(task, preset_config(preset.behavior_preset), behavior_dir,
-                       seed=args.seed, progress=not args.no_progress)
-    else:
-        trained = load_behavior(behavior_dir)["config"]["total_steps"]
-        wanted = preset_config(preset.behavior_preset).total_steps
-        if trained != wanted:
-            raise UserError(
-                f"{behavior_dir}: SAC there was trained for {trained} steps, the "
-                f"{args.preset} preset trains {wanted}; use another --out, or pass "
-                f"--behavior {behavior_dir} to build from it anyway")
-    return behavior_dir
-
-
 def _info(args: argparse.Namespace) -> int:
     from mabcq.data.info import format_summary, summarize_path
-    from mabcq.errors import UserError
 
-    if not args.path.exists():
-        raise UserError(f"{args.path}: no such file or directory")
     summaries = summarize_path(args.path)
     if args.json:
         print(json.dumps(summaries, indent=2))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -149,26 +150,39 @@ def get_task(name: str) -> Task:
         ) from None
 
 
+# MuJoCo ends a warning with the simulation time; without it, Python's warning filter shows
+# each distinct warning once per place instead of once per step.
+_MUJOCO_TIME = re.compile(r"\s*Time = \S+\s*$")
+
+
 def _mujoco_warning(message: str) -> None:
     if "settotalmass" not in message:
-        warnings.warn(f"MuJoCo: {message}", RuntimeWarning, stacklevel=2)
+        text = _MUJOCO_TIME.sub("", message.strip())
+        warnings.warn(f"MuJoCo: {text}", RuntimeWarning, stacklevel=2)
+
+
+def route_mujoco_warnings() -> None:
+    """Send MuJoCo's warnings to Python's `warnings` (stderr) for the rest of this process.
+
+    MuJoCo's default handler appends every warning (a NaN action, an unstable simulation) to
+    MUJOCO_LOG.TXT in the current directory, the user's, not the run's. With a handler of our
+    own installed MuJoCo writes no log file at all. Every process that makes envs calls this
+    (make_env does), spawned env and dataset workers included.
+    """
+    import mujoco
+
+    if mujoco.get_mju_user_warning() is not _mujoco_warning:
+        mujoco.set_mju_user_warning(_mujoco_warning)
 
 
 @contextlib.contextmanager
 def quiet_mujoco_warnings():
-    """While building envs: HalfCheetah's XML uses a deprecated attribute, and MuJoCo's default
-    handler appends that warning to ./MUJOCO_LOG.TXT on every env creation. Drop that one,
-    route other MuJoCo warnings to Python's, and hide Gymnasium's deprecation chatter."""
-    import mujoco
-
-    previous = mujoco.get_mju_user_warning()
-    mujoco.set_mju_user_warning(_mujoco_warning)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            yield
-    finally:
-        mujoco.set_mju_user_warning(previous)
+    """While building envs: HalfCheetah's XML uses a deprecated attribute whose MuJoCo warning
+    is dropped (route_mujoco_warnings), and Gymnasium's deprecation chatter is hidden."""
+    route_mujoco_warnings()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield
 
 
 def make_env(task: Task, seed: int | None = None) -> gymnasium.Env:

@@ -49,30 +49,7 @@ def export_policy(
     agent_state must be ONE agent's state (no leading [seeds, agents] axes): slice it first,
     e.g. jax.tree.map(lambda x: x[seed, agent], states). metadata must be JSON-serializable.
     """
-    learner = make_learner(learner_method, config)
-    params = {k: v for k, v in agent_state.params.items() if k in ACTING_NETWORKS}
-    state_dim, action_dim = _policy_dims(params)
-    probe = learner.act(
-        AgentState(params, {}, {}, jnp.zeros((), jnp.int32)),
-        jnp.zeros((1, state_dim)),
-        jax.random.PRNGKey(0),
-    )
-    if probe.shape != (1, action_dim):
-        raise ValueError(
-            f"agent_state is not one agent's state (a probe action has shape {probe.shape}); "
-            "slice it first, e.g. jax.tree.map(lambda x: x[seed, agent], states)"
-        )
-    record = {
-        "format": POLICY_FORMAT,
-        "method": learner_method,
-        "config": json.dumps(config.to_dict()),
-        "state_dim": state_dim,
-        "action_dim": action_dim,
-        "metadata": json.dumps(metadata or {}),
-        "params": jax.tree.map(np.asarray, params),
-    }
-    data = serialization.msgpack_serialize(record)
-    atomic.write_bytes(path, data)
+    Policy.from_agent_state(learner_method, config, agent_state, metadata).save(path)
 
 
 def _policy_dims(params: dict[str, Any]) -> tuple[int, int]:
@@ -88,8 +65,18 @@ def _policy_dims(params: dict[str, Any]) -> tuple[int, int]:
 
 
 @dataclass
-class LoadedPolicy:
-    """An exported agent policy: act(states [B, S], key) -> [B, A_i]."""
+class Policy:
+    """One agent's policy, alone: `act(states [B, S]) -> actions [B, A_i]` on the global state.
+
+    Holds only what acting needs (critic, actor, G1, a normalizer: never G2, targets or optimizer
+    states), so it loads and acts without the other agents, their data or their files.
+    Make one with `Policy.load(path)` (a file written by `save`, `mabcq train` or
+    `FitResult.export`) or take it from a training result (`FitResult.policy(agent)`).
+
+    Randomness: `act(states, key)` is a pure function of its key. Without a key the policy
+    draws from its own stream fold_in(PRNGKey(seed), call_index) (`seed` is set at load and
+    kept per object; no global state), so the same calls on a fresh policy repeat exactly.
+    """
 
     method: str
     config: BaseLearnerConfig
@@ -98,25 +85,105 @@ class LoadedPolicy:
     metadata: dict[str, Any]
     learner: Learner = field(repr=False)
     agent_state: AgentState = field(repr=False)
+    seed: int = 0
+    _calls: int = field(default=0, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._act = jax.jit(self.learner.act)
         self._value = jax.jit(self.learner.value)
+        self._q_value = jax.jit(self.learner.q_value)
 
-    def act(self, states: jax.Array, key: jax.Array) -> jax.Array:
+    @classmethod
+    def load(cls, path: str | Path, seed: int = 0) -> Policy:
+        """Read a policy file; a missing, wrong or damaged file raises UserError naming it."""
+        return load_policy(path, seed)
+
+    @classmethod
+    def from_agent_state(cls, method: str, config: BaseLearnerConfig, agent_state: AgentState,
+                         metadata: dict[str, Any] | None = None, seed: int = 0) -> Policy:
+        """The acting part of ONE agent's learner state (no leading [seeds, agents] axes)."""
+        learner = make_learner(method, config)
+        params = {k: v for k, v in agent_state.params.items() if k in ACTING_NETWORKS}
+        state_dim, action_dim = _policy_dims(params)
+        acting_state = AgentState(params, {}, {}, jnp.zeros((), jnp.int32))
+        probe = learner.act(acting_state, jnp.zeros((1, state_dim)), jax.random.PRNGKey(0))
+        if probe.shape != (1, action_dim):
+            raise ValueError(
+                f"agent_state is not one agent's state (a probe action has shape {probe.shape}); "
+                "slice it first, e.g. jax.tree.map(lambda x: x[seed, agent], states)"
+            )
+        return cls(method=method, config=config, state_dim=state_dim, action_dim=action_dim,
+                   metadata=dict(metadata or {}), learner=learner, agent_state=acting_state,
+                   seed=seed)
+
+    @property
+    def agent(self) -> int | None:
+        """The agent index this policy was trained as (from its metadata), if recorded."""
+        agent = self.metadata.get("agent")
+        return None if agent is None else int(agent)
+
+    @property
+    def task(self) -> str | None:
+        """The task name this policy was trained on (from its metadata), if recorded."""
+        return self.metadata.get("task")
+
+    def save(self, path: str | Path) -> Path:
+        """Write this policy to `path` (one msgpack file, atomically); returns the path."""
+        record = {
+            "format": POLICY_FORMAT,
+            "method": self.method,
+            "config": json.dumps(self.config.to_dict()),
+            "state_dim": self.state_dim,
+            "action_dim": self.action_dim,
+            "metadata": json.dumps(self.metadata),
+            "params": jax.tree.map(np.asarray, self.agent_state.params),
+        }
+        atomic.write_bytes(path, serialization.msgpack_serialize(record))
+        return Path(path)
+
+    def _states(self, states: Any) -> jax.Array:
         states = jnp.asarray(states, jnp.float32)
         if states.ndim != 2 or states.shape[1] != self.state_dim:
             raise UserError(
-                f"policy expects states [batch, {self.state_dim}], got shape {tuple(states.shape)}"
+                f"policy expects states [batch, {self.state_dim}] (or one state "
+                f"[{self.state_dim}]), got shape {tuple(states.shape)}"
             )
-        return self._act(self.agent_state, states, key)
+        return states
 
-    def value(self, states: jax.Array, key: jax.Array) -> jax.Array:
-        return self._value(self.agent_state, jnp.asarray(states, jnp.float32), key)
+    def _key(self, key: jax.Array | None) -> jax.Array:
+        if key is not None:
+            return key
+        key = jax.random.fold_in(jax.random.PRNGKey(self.seed), self._calls)
+        self._calls += 1
+        return key
+
+    def act(self, states: Any, key: jax.Array | None = None) -> np.ndarray:
+        """Actions of this agent: states [B, S] -> [B, A_i] float32 in [-max_action, max_action]
+        (one state [S] -> [A_i]). key: a PRNG key, or None for the policy's own key stream."""
+        states = jnp.asarray(states, jnp.float32)
+        single = states.ndim == 1
+        states = self._states(states[None] if single else states)
+        actions = np.asarray(self._act(self.agent_state, states, self._key(key)))
+        return actions[0] if single else actions
+
+    def value(self, states: Any, key: jax.Array | None = None) -> np.ndarray:
+        """V_i(s) = Q_i(s, pi_i(s)) with the first critic: states [B, S] -> [B]."""
+        states = self._states(states)
+        return np.asarray(self._value(self.agent_state, states, self._key(key)))
+
+    def q_value(self, states: Any, actions: Any) -> np.ndarray:
+        """Q_i(s, a_i) with the first critic: ([B, S], [B, A_i]) -> [B]."""
+        states = self._states(states)
+        return np.asarray(self._q_value(self.agent_state, states,
+                                        jnp.asarray(actions, jnp.float32)))
 
 
-def load_policy(path: str | Path) -> LoadedPolicy:
-    """Read a file written by export_policy; a wrong or damaged file -> UserError."""
+# The name this class had before it became public (kept for existing imports).
+LoadedPolicy = Policy
+
+
+def load_policy(path: str | Path, seed: int = 0) -> Policy:
+    """Read a file written by Policy.save / export_policy; a wrong or damaged file -> UserError."""
     try:
         raw = Path(path).read_bytes()
     except OSError as error:
@@ -137,7 +204,7 @@ def load_policy(path: str | Path) -> LoadedPolicy:
         learner = make_learner(method, config)
         params = jax.tree.map(jnp.asarray, record["params"])
         agent_state = AgentState(params, {}, {}, jnp.zeros((), jnp.int32))
-        return LoadedPolicy(
+        return Policy(
             method=method,
             config=config,
             state_dim=int(record["state_dim"]),
@@ -145,6 +212,7 @@ def load_policy(path: str | Path) -> LoadedPolicy:
             metadata=json.loads(record["metadata"]),
             learner=learner,
             agent_state=agent_state,
+            seed=seed,
         )
     except (KeyError, TypeError, ValueError) as error:
         raise UserError(f"{path}: damaged policy file ({error!r}); export it again") from error

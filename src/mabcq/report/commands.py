@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from mabcq import cli_types
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -13,8 +14,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "`mabcq reproduce` writes them; any may be missing) and write "
                     "OUT/report.md with the paper's Tables 5-7 and Figures 2-5, mean ± std, "
                     "95% bootstrap CIs over seeds and an IQM aggregate (docs/report.md).")
-    parser.add_argument("results", type=Path, metavar="RESULTS", help="the results directory")
-    parser.add_argument("--out", type=Path, metavar="DIR",
+    parser.add_argument("results", type=cli_types.existing_dir, metavar="RESULTS",
+                        help="the results directory")
+    parser.add_argument("--out", type=cli_types.output_dir, metavar="DIR",
                         help="output directory for report.md and the PNGs "
                              "(default: RESULTS/report)")
     parser.set_defaults(handler=_report)
@@ -23,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _report(args: argparse.Namespace) -> int:
     from mabcq.report.build import build_report
 
-    out_dir = args.out if args.out is not None else args.results / "report"
+    out_dir = args.out if args.out is not None else cli_types.check(
+        cli_types.output_dir, args.results / "report", "--out")
     result = build_report(args.results, out_dir)
     print(f"wrote {result.report} and {len(result.figures)} figure(s)")
     for path in result.figures:

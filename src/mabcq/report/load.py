@@ -38,10 +38,11 @@ SCHEMAS: dict[str, dict[str, str]] = {
     "behavior.csv": {"task": "str", "level": "str", "step": "opt_int", "return": "float"},
 }
 
-# Columns a file may lack (written by later versions): parsed when present, else None. A
-# returns/diagnostics row's `recipe` is the dataset recipe its cell trained on.
-OPTIONAL_COLUMNS: dict[str, dict[str, str]] = {
-    "returns.csv": {"recipe": "opt_str"}, "diagnostics.csv": {"recipe": "opt_str"},
+# Columns read when present (newer writers); absent ones read as not applicable (NaN, or None
+# for text). A returns/diagnostics row's `recipe` is the dataset recipe its cell trained on.
+OPTIONAL: dict[str, dict[str, str]] = {
+    "returns.csv": {"recipe": "opt_str"},
+    "diagnostics.csv": {"lambda_vd_at_clip": "opt_float", "recipe": "opt_str"},
 }
 
 # The columns that identify one row; two rows with one key must agree (a resumed writer may
@@ -114,15 +115,18 @@ def read_table(path: Path) -> list[Row] | None:
             if missing:
                 raise UserError(f"{path}: missing column(s) {', '.join(missing)}; expected "
                                 f"columns {','.join(schema)}")
-            optional = {name: kind for name, kind in OPTIONAL_COLUMNS.get(path.name, {}).items()
-                        if name in header}
-            index = {name: header.index(name) for name in {**schema, **optional}}
+            optional = OPTIONAL.get(path.name, {})
+            schema = {**schema, **{name: kind for name, kind in optional.items()
+                                   if name in header}}
+            index = {name: header.index(name) for name in schema}
             rows = []
             for cells in reader:
                 if not any(cell.strip() for cell in cells):
                     continue  # a blank line
-                row = _parse_row(path, reader.line_num, cells, {**schema, **optional}, index)
-                rows.append({**dict.fromkeys(OPTIONAL_COLUMNS.get(path.name, {})), **row})
+                row = _parse_row(path, reader.line_num, cells, schema, index)
+                absent = {name: None if kind == "opt_str" else float("nan")
+                          for name, kind in optional.items()}
+                rows.append(absent | row)
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise UserError(f"{path}: not readable as CSV ({error})") from None
     return _dedupe(path, rows, KEYS[path.name])

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from typing import TYPE_CHECKING
 
+from mabcq import cli_types
 from mabcq.errors import UserError
 
 if TYPE_CHECKING:
@@ -43,7 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     source = parser.add_argument_group("game (default: the paper's Table 1)")
-    source.add_argument("--game", metavar="FILE", help="game file, .json or .toml")
+    source.add_argument("--game", metavar="FILE", type=cli_types.existing_file,
+                        help="game file, .json or .toml")
     source.add_argument(
         "--payoff",
         metavar="TEXT",
@@ -61,15 +62,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     data = parser.add_argument_group("data")
     data.add_argument(
         "--samples",
-        type=int,
+        type=cli_types.positive_int,
         metavar="K",
         help="use a dataset of K sampled joint plays (episodes, with --stages) instead of "
         "exact expectations",
     )
-    data.add_argument("--seed", type=int, default=0, help="seed of the sampled dataset (0)")
+    data.add_argument(
+        "--seed", type=cli_types.seed, default=0, help="seed of the sampled dataset (0)"
+    )
     data.add_argument(
         "--stages",
-        type=int,
+        # states grow as payoffs^stages: 6 stages of the paper's game are 3^6 histories
+        type=cli_types.integer(1, 6),
         metavar="N",
         default=1,
         help="play the game this many times in a row (a multi-step MDP; states are payoff "
@@ -79,61 +83,59 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     solve.add_argument(
         "--method",
         action="append",
+        type=method_names,
         metavar="NAME",
         help="weighting(s) to show: dataset (alias none), vd, tn, tn_vd (alias tn+vd); "
         "repeat or comma-separate; default: all",
     )
     solve.add_argument(
-        "--eps", type=float, help="clip lambda_vd to [1 - eps, 1 + eps] (default: no clip)"
+        "--eps",
+        type=cli_types.non_negative_number,
+        help="clip lambda_vd to [1 - eps, 1 + eps] (default: no clip)",
     )
-    solve.add_argument("--gamma", type=float, default=0.99, help="discount (0.99)")
-    solve.add_argument("--tol", type=float, default=1e-10, help="Q-iteration tolerance (1e-10)")
     solve.add_argument(
-        "--max-iterations", type=int, default=10_000, help="Q-iteration sweep cap (10000)"
+        "--gamma", type=cli_types.probability, default=0.99, help="discount (0.99)"
     )
-    solve.add_argument("--decimals", type=int, default=2, help="digits shown in tables (2)")
+    solve.add_argument(
+        "--tol", type=cli_types.positive_number, default=1e-10, help="Q-iteration tolerance (1e-10)"
+    )
+    solve.add_argument(
+        "--max-iterations",
+        type=cli_types.positive_int,
+        default=10_000,
+        help="Q-iteration sweep cap (10000)",
+    )
+    solve.add_argument(
+        "--decimals", type=cli_types.integer(0, 12), default=2, help="digits shown in tables (2)"
+    )
     solve.add_argument("--json", action="store_true", help="print one JSON object instead")
     parser.set_defaults(handler=run_matrix)
 
 
-def parse_methods(values: list[str] | None) -> list[str]:
-    """--method values (repeated and/or comma-separated) -> canonical names, in order."""
-    from mabcq.tabular.transitions import METHODS, canonical_method
+def method_names(text: str) -> tuple[str, ...]:
+    """One --method value (comma-separated weightings) -> canonical names (argparse `type=`)."""
+    from mabcq.tabular.transitions import canonical_method
+
+    names = []
+    for name in text.split(","):
+        method = canonical_method(name)
+        if method is None:
+            raise argparse.ArgumentTypeError(
+                f"unknown method {name.strip()!r}; valid: dataset (alias none), vd, tn, "
+                "tn_vd (alias tn+vd)"
+            )
+        names.append(method)
+    return tuple(names)
+
+
+def parse_methods(values: list[tuple[str, ...]] | None) -> list[str]:
+    """--method values (each already split by `method_names`) -> canonical names, in order,
+    each once; all methods without --method."""
+    from mabcq.tabular.transitions import METHODS
 
     if not values:
         return list(METHODS)
-    methods: list[str] = []
-    for value in values:
-        for name in value.split(","):
-            method = canonical_method(name)
-            if method is None:
-                raise UserError(
-                    f"--method: unknown method {name.strip()!r}; valid: dataset (alias none), "
-                    "vd, tn, tn_vd (alias tn+vd)"
-                )
-            if method not in methods:
-                methods.append(method)
-    return methods
-
-
-def _check_numbers(args: argparse.Namespace) -> None:
-    for flag, value in (("--gamma", args.gamma), ("--eps", args.eps), ("--tol", args.tol)):
-        if value is not None and not math.isfinite(value):
-            raise UserError(f"{flag} is {value}; it must be a finite number")
-    if not 0.0 <= args.gamma <= 1.0:
-        raise UserError(f"--gamma is {args.gamma:g}; it must lie in [0, 1]")
-    if args.eps is not None and args.eps < 0:
-        raise UserError(f"--eps is {args.eps:g}; the clip half-width must be >= 0")
-    if args.tol <= 0:
-        raise UserError(f"--tol is {args.tol:g}; it must be > 0")
-    if args.samples is not None and args.samples < 1:
-        raise UserError(f"--samples is {args.samples}; it must be >= 1 (omit it for exact data)")
-    if not 1 <= args.stages <= 6:
-        raise UserError(f"--stages is {args.stages}; use 1 to 6 (states grow as payoffs^stages)")
-    if args.max_iterations < 1:
-        raise UserError(f"--max-iterations is {args.max_iterations}; it must be >= 1")
-    if not 0 <= args.decimals <= 12:
-        raise UserError(f"--decimals is {args.decimals}; use 0 to 12")
+    return list(dict.fromkeys(name for names in values for name in names))
 
 
 def resolve_game(args: argparse.Namespace) -> OneStepGame:
@@ -155,7 +157,6 @@ def run_matrix(args: argparse.Namespace) -> int:
     from mabcq.tabular.tables import build_game_report, render_text
 
     methods = parse_methods(args.method)
-    _check_numbers(args)
     game = resolve_game(args)
     report = build_game_report(
         game,

@@ -180,48 +180,78 @@ def evaluate_policy_files(task: Any, paths: Sequence[Any], episodes: int, seed: 
                           max_steps: int | None = None) -> Any:
     """Run N independently exported policy files together in the simulator (a RolloutResult).
 
-    Each file is loaded on its own (mabcq.learners.batched.load_policy) and acts on the global
+    Each file is loaded on its own (mabcq.learners.export.load_policy) and acts on the global
     state with its own key stream; files are checked against the task and agent order.
     """
-    from pathlib import Path
+    check_policy_count(task, len(paths))  # the checks in the order the CLI has always made them
+    check_episodes(episodes)
+    return run_policies(task, load_policies(task, paths), episodes, seed, max_steps)
 
-    from mabcq.envs.rollout import run_episodes
+
+def check_episodes(episodes: int) -> None:
     from mabcq.errors import UserError
 
-    if len(paths) != task.n_agents:
-        raise UserError(f"--policies: {task.name} has {task.n_agents} agents, got {len(paths)} "
-                        "files; give one policy file per agent in agent order")
     if episodes < 1:
         raise UserError(f"--episodes must be >= 1, got {episodes}")
-    missing = [str(path) for path in paths if not Path(path).is_file()]
+
+
+def check_policy_count(task: Any, count: int) -> None:
+    from mabcq.errors import UserError
+
+    if count != task.n_agents:
+        raise UserError(f"--policies: {task.name} has {task.n_agents} agents, got {count} "
+                        "files; give one policy file per agent in agent order")
+
+
+def load_policies(task: Any, policies: Sequence[Any]) -> list[Any]:
+    """One Policy per agent of `task`, in agent order: each item a Policy or a policy file
+    (loaded on its own). Checked: one per agent, recorded task and agent, that each acts."""
+    from pathlib import Path
+
+    from mabcq.errors import UserError
+    from mabcq.learners.export import Policy, load_policy
+
+    check_policy_count(task, len(policies))
+    missing = [str(item) for item in policies
+               if not isinstance(item, Policy) and not Path(item).is_file()]
     if missing:
         raise UserError(f"{missing[0]}: no such policy file (look under RUN_DIR/policies/)")
-    from mabcq.learners.export import load_policy
-
     loaded = []
-    for agent, path in enumerate(paths):
-        policy = load_policy(path)
+    for agent, item in enumerate(policies):
+        source = f"policy {agent}" if isinstance(item, Policy) else str(item)
+        policy = item if isinstance(item, Policy) else load_policy(item)
         metadata = getattr(policy, "metadata", {}) or {}
         if metadata.get("task") not in (None, task.name):
-            raise UserError(f"{path}: policy trained for task {metadata['task']!r}, "
+            raise UserError(f"{source}: policy trained for task {metadata['task']!r}, "
                             f"not {task.name!r}")
         if metadata.get("agent") not in (None, agent):
-            raise UserError(f"{path}: holds agent {metadata['agent']}'s policy but is given in "
-                            f"position {agent}; list the files in agent order")
+            raise UserError(f"{source}: holds agent {metadata['agent']}'s policy but is given "
+                            f"in position {agent}; list the files in agent order")
         try:  # a file from another version's networks fails only when it first acts
             policy.act(np.zeros((1, task.state_dim), np.float32), jax.random.PRNGKey(0))
         except Exception as error:  # flax/jax raise many types for mismatched parameters
-            raise UserError(f"{path}: this policy file does not fit this version's networks "
+            raise UserError(f"{source}: this policy file does not fit this version's networks "
                             f"({type(error).__name__}); re-export it by training again") from error
         loaded.append(policy)
+    return loaded
+
+
+def run_policies(task: Any, policies: Sequence[Any], episodes: int, seed: int,
+                 max_steps: int | None = None, gamma: float = 0.99) -> Any:
+    """Run one Policy per agent together for `episodes` episodes (a RolloutResult): agent i's
+    policy acts on the global state with its own key stream fold_in(evaluation_key(seed, 0), i)
+    and returns only its own action slice."""
+    from mabcq.envs.rollout import run_episodes
+
+    check_episodes(episodes)
     envs = min(8, episodes)
 
     def act(policy: Any, states: np.ndarray, key: jax.Array) -> np.ndarray:
         return _padded(lambda p, obs, k: p.act(obs, k), policy, (states,), key, envs)
 
-    policies = make_agent_policies(act, loaded, evaluation_key(seed, 0))
-    return run_episodes(task, policies, episodes, seed=evaluation_env_seed(seed, 0),
-                        max_steps=max_steps, num_envs=envs)
+    agent_policies = make_agent_policies(act, policies, evaluation_key(seed, 0))
+    return run_episodes(task, agent_policies, episodes, seed=evaluation_env_seed(seed, 0),
+                        gamma=gamma, max_steps=max_steps, num_envs=envs)
 
 
 class Evaluator:

@@ -1,0 +1,457 @@
+"""The Python API (docs/api.md): data -> fit -> curves -> evaluate -> export -> one agent alone.
+
+Every name here is a thin layer over the same functions the command line calls (`mabcq data
+build`, `mabcq train`, `mabcq evaluate`), so a notebook and the CLI give the same numbers. No
+global state: nothing here changes JAX's configuration, and randomness comes from explicit
+seeds and keys. Heavy modules (JAX, MuJoCo) are imported inside the functions.
+
+Shapes: S = the task's state_dim, A_i = agent i's action slice, B = a batch of states,
+E = evaluation episodes, T = transitions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mabcq.data.schema import AgentDataset
+from mabcq.errors import UserError
+
+if TYPE_CHECKING:
+    import jax
+
+    from mabcq.envs.rollout import RolloutResult
+    from mabcq.learners.export import Policy
+    from mabcq.train import TrainConfig
+
+PathLike = str | os.PathLike
+
+
+# ---------------------------------------------------------------- data
+
+
+def load_datasets(path: PathLike) -> list[AgentDataset]:
+    """Load and validate per-agent dataset files.
+
+    path: a dataset directory (agent_0.h5 ... agent_{N-1}.h5, as `mabcq data build` or
+        `build_datasets(..., out=DIR)` writes it): every agent's dataset, in agent order; or
+        one agent's .h5 file: a list holding that agent's dataset alone.
+    Each AgentDataset holds numpy arrays observations [T, S], actions [T, A_i] (that agent's
+    own slice only), rewards [T], next_observations [T, S], terminals [T], timeouts [T], and its
+    metadata (task, agent, recipe, ...). A bad file raises UserError naming it; a dataset made
+    with another MuJoCo than the installed one logs a warning (logger "mabcq").
+    """
+    from mabcq.data.io import check_dataset_versions, load_agent_dataset, load_dataset_dir
+
+    datasets = ([load_agent_dataset(path)] if Path(path).is_file()
+                else list(load_dataset_dir(path)))
+    check_dataset_versions(datasets, str(path))
+    return datasets
+
+
+def save_datasets(datasets: Sequence[AgentDataset], directory: PathLike) -> list[Path]:
+    """Write directory/agent_{i}.h5 for each dataset (i from its metadata), each atomically
+    and validated; returns the paths. `load_datasets(directory)` reads them back."""
+    from mabcq.data.io import save_dataset_dir
+
+    return save_dataset_dir(list(datasets), directory)
+
+
+def build_datasets(task: str, recipe: str = "paper", preset: str = "smoke",
+                   out: PathLike | None = None, *, behavior: PathLike | None = None,
+                   size: int | None = None, noise: float | None = None, seed: int = 0,
+                   num_envs: int | None = None, jobs: int = 1,
+                   progress: bool = True) -> list[AgentDataset]:
+    """Build the paper's per-agent datasets for `task` (what `mabcq data build` does).
+
+    recipe: "paper" (default), "low" or "medium-replay" (README, "Build a dataset").
+    preset: "smoke" (500 transitions per agent, seconds), "quick" (50 000) or "paper" (10^6).
+    out: a directory to write agent_{i}.h5 into (and SAC's behavior/ when SAC is trained; a
+        rerun keeps finished files). None: build in a temporary directory that is deleted once
+        the datasets are loaded into memory (SAC's snapshots and replay are files by design).
+    behavior: "shipped" (the package's shipped SAC policies of the task), a trained
+        `mabcq behavior train` directory, or None (the shipped set at quick/paper when the
+        package has one, otherwise SAC trained first at the preset's scale).
+    size, noise, num_envs: the preset's unless given; seed: SAC's and the rollouts' seed;
+    jobs: agent files built at once in separate processes (the same files).
+    Returns one AgentDataset per agent, in agent order (see `load_datasets`).
+    """
+    from mabcq.data.build import build_dataset_files
+    from mabcq.envs.tasks import get_task
+
+    task_spec = get_task(task)
+    options = dict(behavior=behavior, size=size, noise=noise, seed=seed, num_envs=num_envs,
+                   jobs=jobs, progress=progress)
+    if out is not None:
+        build_dataset_files(task_spec, recipe, preset, Path(out), **options)
+        return load_datasets(out)
+    with tempfile.TemporaryDirectory(prefix="mabcq-data-") as directory:
+        build_dataset_files(task_spec, recipe, preset, Path(directory), **options)
+        return load_datasets(directory)
+
+
+# ---------------------------------------------------------------- training
+
+
+def make_config(task: str, method: str | Sequence[str] = "mabcq", *, preset: str = "quick",
+                seeds: int | Sequence[int] = (0,), **overrides: Any) -> TrainConfig:
+    """A training config (a frozen dataclass, like CORL's): the preset's scale, the paper's
+    Table 8 learner defaults, then `overrides`.
+
+    task: e.g. "hopper-3x1" (README, "Tasks").
+    method: "mabcq", "mabcq-no-tn", "mabcq-no-vd", "bcq", "ddpg", "behavior", "mabcq-epsE"
+        (MABCQ at optimism E); or a list of BCQ-family methods (e.g. ["mabcq", "bcq"]) that
+        train together in ONE compiled step, each cell equal to its method trained alone.
+    preset: "smoke" (seconds), "quick" (minutes on a CPU) or "paper" (docs/training.md).
+    seeds: one seed or several, trained side by side.
+    overrides: training options (updates, pretrain_updates, eval_every, eval_episodes,
+        eval_max_steps, diagnostic_states, updates_per_call, checkpoint_every, agent,
+        fast_compile) and learner options (any LearnerConfig field: batch_size, optimism,
+        hidden_sizes, gamma, lr_critic, ...). None keeps the preset's value; an unknown name
+        raises UserError listing the known ones.
+    """
+    from mabcq.envs.tasks import get_task
+    from mabcq.train import make_config as make_train_config
+
+    methods = method if isinstance(method, str) else "+".join(method)
+    seed_list = [int(seeds)] if isinstance(seeds, int | np.integer) else [int(s) for s in seeds]
+    return make_train_config(get_task(task).name, methods, seed_list, preset, **overrides)
+
+
+def fit(config: TrainConfig, datasets: Sequence[AgentDataset] | PathLike,
+        run_dir: PathLike | None = None, *, seeds: int | Sequence[int] | None = None,
+        methods: str | Sequence[str] | None = None, resume: bool = False,
+        progress: bool = True, env_workers: int | None = None) -> FitResult:
+    """Train `config`'s method(s) on per-agent datasets, every agent and seed in one compiled
+    step, evaluating the agents' decentralized policies together in the simulator every
+    `config.eval_every` updates (what `mabcq train` does).
+
+    config: from `make_config`. datasets: one AgentDataset per agent, in agent order (agent
+        i learns from datasets[i] only), or a directory/file for `load_datasets`; with
+        config.agent set, that agent's dataset alone.
+    run_dir: None (default): nothing is written; metrics, states and policies stay in memory
+        (no checkpoints, so no resume). A directory: exactly `mabcq train --out DIR`'s files
+        (config.json, metrics.csv, tensorboard/, checkpoint.npz, policies/, summary.json).
+    seeds, methods: replace config.seeds / config.method (methods: a list of BCQ-family
+        methods trains them together in one step).
+    resume: continue the run in run_dir from its checkpoint (bitwise the uninterrupted run).
+    progress: a tqdm.auto bar (a widget in Jupyter). env_workers: processes stepping the
+        evaluation envs (None: by core count); the numbers do not depend on it.
+
+    Returns a FitResult: `.metrics` (one dict per evaluation and (method, seed) cell, the
+    columns of metrics.csv), `.table(method, seed)` (column -> numpy array), `.final(method)`,
+    `.policy(agent, method, seed)` (a Policy), `.states` (leaves [cells, agents, ...]).
+    """
+    from mabcq.learners.registry import split_methods
+    from mabcq.train import _check_counts, run_training
+
+    if seeds is not None:
+        seed_list = [int(seeds)] if isinstance(seeds, int | np.integer) else list(seeds)
+        config = dataclasses.replace(config, seeds=tuple(int(s) for s in seed_list))
+        if not config.seeds:
+            raise UserError("seeds: give at least one seed")
+    if methods is not None:
+        config = dataclasses.replace(
+            config, method=methods if isinstance(methods, str) else "+".join(methods))
+        split_methods(config.method)
+    _check_counts(config)
+    if isinstance(datasets, str | os.PathLike):
+        datasets = load_datasets(datasets)
+    trained = run_training(config, list(datasets), run_dir, resume=resume, progress=progress,
+                           env_workers=env_workers)
+    assert trained is not None  # only a test hook (stop_after) stops early
+    return FitResult(trained.config, trained.states, trained.rows, trained.summary,
+                     trained.run_dir)
+
+
+@dataclass
+class FitResult:
+    """A finished training run, in memory.
+
+    config: the TrainConfig it ran with. states: every (cell, agent) learner state (params,
+    target params, optimizer states), leaves [cells, agents, ...] with cells = `self.cells`.
+    metrics: one dict per (evaluation, cell), the columns of metrics.csv (docs/training.md);
+    a column a row does not report is absent from it. summary: summary.json's dict.
+    run_dir: where its files are, or None (nothing was written).
+    """
+
+    config: TrainConfig
+    states: Any = field(repr=False)
+    metrics: list[dict[str, Any]] = field(repr=False)
+    summary: dict[str, Any] = field(repr=False)
+    run_dir: Path | None = None
+
+    @property
+    def cells(self) -> list[tuple[str, int]]:
+        """The (method, seed) pairs in the order of the states' leading axis."""
+        from mabcq.train import run_cells
+
+        return run_cells(self.config)
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        from mabcq.learners.registry import split_methods
+
+        return split_methods(self.config.method)
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return self.config.seeds
+
+    @property
+    def agents(self) -> list[int]:
+        """The agents trained: all of the task's, or config.agent alone."""
+        from mabcq.envs.tasks import get_task
+
+        if self.config.agent is not None:
+            return [self.config.agent]
+        return list(range(get_task(self.config.task).n_agents))
+
+    def _method(self, method: str | None) -> str:
+        if method is None:
+            if len(self.methods) > 1:
+                raise UserError(f"this run trained {list(self.methods)}: name one (method=...)")
+            return self.methods[0]
+        if method not in self.methods:
+            raise UserError(f"method {method!r} was not trained here; trained: "
+                            f"{list(self.methods)}")
+        return method
+
+    def _cell(self, method: str | None, seed: int | None) -> int:
+        method = self._method(method)
+        seed = self.seeds[0] if seed is None else int(seed)
+        if seed not in self.seeds:
+            raise UserError(f"seed {seed} was not trained here; seeds: {list(self.seeds)}")
+        return self.cells.index((method, seed))
+
+    def table(self, method: str | None = None, seed: int | None = None) -> dict[str, np.ndarray]:
+        """The metrics as columns: name -> array [rows], rows in evaluation order (update, then
+        cell), filtered to `method` and/or `seed` when given. "update" and "seed" are int64,
+        "method" strings, the rest float64 with NaN where a row does not report the column.
+        E.g. `t = result.table("mabcq", seed=0); plt.plot(t["update"], t["return_mean"])`.
+        """
+        from mabcq.logging_utils import CSV_COLUMNS
+
+        if method is not None:
+            self._method(method)
+        rows = [row for row in self.metrics
+                if (method is None or row.get("method") == method)
+                and (seed is None or row.get("seed") == seed)]
+        columns: dict[str, np.ndarray] = {}
+        for column in CSV_COLUMNS:
+            if not any(column in row for row in rows):
+                continue
+            if column == "method":
+                columns[column] = np.array([row.get(column, "") for row in rows])
+            elif column in ("update", "seed"):
+                columns[column] = np.array([row[column] for row in rows], np.int64)
+            else:
+                columns[column] = np.array([row.get(column, np.nan) for row in rows],
+                                           np.float64)
+        return columns
+
+    def final(self, method: str | None = None) -> dict[str, Any]:
+        """The last evaluation of `method` over seeds: final_return_mean/std/per_seed,
+        final_value_difference_mean, final_extrapolation_error_mean, lambda ranges, ..."""
+        method = self._method(method)
+        if "methods" in self.summary:
+            return dict(self.summary["methods"][method])
+        return {key: value for key, value in self.summary.items()
+                if key.startswith(("final_", "lambda_"))}
+
+    def agent_state(self, agent: int, method: str | None = None, seed: int | None = None) -> Any:
+        """One agent's full learner state (AgentState: params incl. G2, targets, optimizer)."""
+        import jax
+
+        slot = self._slot(agent)
+        index = self._cell(method, seed)
+        return jax.tree_util.tree_map(lambda leaf: leaf[index, slot], self.states)
+
+    def _slot(self, agent: int) -> int:
+        if agent not in self.agents:
+            raise UserError(f"agent {agent} was not trained here; agents: {self.agents}")
+        return self.agents.index(agent)
+
+    def policy(self, agent: int, method: str | None = None, seed: int | None = None) -> Policy:
+        """Agent `agent`'s Policy of the (method, seed) cell (default: the only method, the
+        first seed): what RUN_DIR/policies/.../agent_<i>.msgpack holds, in memory."""
+        from mabcq.envs.tasks import get_task
+        from mabcq.train import cell_policy
+
+        return cell_policy(self.config, self.states, get_task(self.config.task),
+                           self._cell(method, seed), self._slot(agent), agent)
+
+    def policies(self, method: str | None = None, seed: int | None = None) -> list[Policy]:
+        """Every trained agent's Policy of one cell, in agent order (for `evaluate`)."""
+        return [self.policy(agent, method, seed) for agent in self.agents]
+
+    def export(self, directory: PathLike) -> list[Path]:
+        """Write every cell's policy files as a run dir's policies/ holds them:
+        DIR/seed_<s>/agent_<i>.msgpack (one method) or DIR/<method>/seed_<s>/agent_<i>.msgpack;
+        returns the paths. Each file loads alone with `Policy.load`."""
+        from mabcq.envs.tasks import get_task
+        from mabcq.train import export_policies
+
+        return export_policies(self.config, self.states, Path(directory),
+                               get_task(self.config.task), self.agents)
+
+    def __repr__(self) -> str:
+        finals = []
+        for method in self.methods:
+            final = self.final(method)
+            finals.append(f"{method}: return {final['final_return_mean']:.1f} +- "
+                          f"{final['final_return_std']:.1f}")
+        return (f"FitResult({self.config.task}, seeds {list(self.seeds)}, "
+                f"{self.summary['updates']} updates; {'; '.join(finals)})")
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Episodes of the agents' policies run together in the simulator.
+
+    episode_returns [E] (undiscounted), episode_lengths [E]; rollout: every transition
+    (observations [T, S], joint actions [T, sum A_i], rewards, terminals, timeouts,
+    discounted_returns [T]), episodes concatenated in order.
+    """
+
+    task: str
+    episode_returns: np.ndarray
+    episode_lengths: np.ndarray
+    rollout: RolloutResult = field(repr=False)
+
+    @property
+    def return_mean(self) -> float:
+        return float(np.mean(self.episode_returns))
+
+    @property
+    def return_std(self) -> float:
+        return float(np.std(self.episode_returns))
+
+
+def evaluate(task: str, policies: Sequence[Policy | PathLike], episodes: int = 10, *,
+             seed: int = 0, max_steps: int | None = None) -> Evaluation:
+    """Run one policy per agent together in the simulator (what `mabcq evaluate` does).
+
+    policies: in agent order, each a Policy (e.g. `FitResult.policies()`) or a policy file
+        loaded on its own; each acts only on the global state with its own key stream and
+        returns only its own action slice. Checked against the task and agent order.
+    episodes: E episodes (up to 8 envs in lockstep); seed: the simulator's and the actions'
+        seed; max_steps: a step limit per episode (default: the task's horizon, 1000).
+    """
+    from mabcq.envs.tasks import get_task
+    from mabcq.evaluation import (
+        check_episodes,
+        check_policy_count,
+        load_policies,
+        run_policies,
+    )
+
+    task_spec = get_task(task)
+    check_policy_count(task_spec, len(policies))
+    check_episodes(episodes)
+    loaded = load_policies(task_spec, list(policies))
+    rollout = run_policies(task_spec, loaded, episodes, seed, max_steps,
+                           gamma=loaded[0].config.gamma)
+    return Evaluation(task_spec.name, np.asarray(rollout.episode_returns),
+                      np.asarray(rollout.episode_lengths), rollout)
+
+
+def value_difference(policies: Sequence[Policy], states: np.ndarray | Sequence[AgentDataset], *,
+                     samples: int = 1000, seed: int = 0,
+                     key: jax.Array | None = None) -> float:
+    """The paper's Figure 3: mean over states of max_i V_i(s) - min_i V_i(s), with
+    V_i(s) = Q_i(s, pi_i(s)) of agent i's own policy. 0 when the agents agree on every state.
+
+    states: [B, S] states, or the agents' datasets: then a fixed seeded sample of `samples`
+        states of their union (as training's diagnostic draws it).
+    key: the PRNG key of the policies' action sampling (default PRNGKey(seed)); agent i uses
+        fold_in(key, i).
+    """
+    import jax
+
+    from mabcq.evaluation import sample_union_states
+    from mabcq.evaluation import value_difference as spread
+
+    if len(states) and isinstance(states[0], AgentDataset):
+        states = sample_union_states(list(states), samples, seed)
+    key = jax.random.PRNGKey(seed) if key is None else key
+    values = np.stack([policy.value(np.asarray(states, np.float32), jax.random.fold_in(key, i))
+                       for i, policy in enumerate(policies)])
+    return spread(values)
+
+
+def extrapolation_error(policies: Sequence[Policy], evaluation: Evaluation, *,
+                        min_steps_left: int = 300, all_states: bool = False) -> float:
+    """The paper's Table 5: mean over the evaluation's states of |(1/N) sum_i Q_i(s, a_i) - R|,
+    a_i agent i's own executed action and R the discounted Monte-Carlo return-to-go.
+
+    Only states whose return is (nearly) the true value count: every state of an episode that
+    ended in a true terminal, and states of cut episodes with at least `min_steps_left` steps
+    left (NaN when there are none); all_states=True uses every state (it overstates the error
+    near a cut). docs/training.md explains the truncation caveat.
+    """
+    from mabcq.envs.tasks import get_task
+    from mabcq.evaluation import rollout_diagnostics
+
+    row = rollout_diagnostics(lambda policy, states, actions: policy.q_value(states, actions),
+                              list(policies), evaluation.rollout, get_task(evaluation.task),
+                              min_steps_left)
+    return row["extrapolation_error_all_states" if all_states else "extrapolation_error"]
+
+
+LAMBDA_COLUMNS = ("lambda_vd_mean", "lambda_vd_min", "lambda_vd_max", "lambda_vd_at_clip",
+                  "lambda_tn_mean", "lambda_tn_min", "lambda_tn_max",
+                  "lambda_tn_data_in_paper_range", "lambda_tn_data_p05",
+                  "lambda_tn_data_median", "lambda_tn_data_p95")
+
+
+def lambda_statistics(result: FitResult, method: str | None = None,
+                      seed: int | None = None) -> dict[str, np.ndarray]:
+    """The importance weights over training, per evaluation (columns [rows], as `table`):
+    lambda_vd_* and lambda_tn_* over the window's batches (mean of means, min of mins, max of
+    maxes; lambda_vd_at_clip: share at the 1 +- eps clip) and lambda_tn on a fixed sample of
+    each agent's own transitions (share in the paper's [0.2, 1.4], 5/50/95% quantiles).
+    Columns of a weight the method does not use are absent. Plus "update" and "seed"."""
+    table = result.table(method, seed)
+    return {name: values for name, values in table.items()
+            if name in ("update", "seed", *LAMBDA_COLUMNS)}
+
+
+def lambda_tn_values(result: FitResult, dataset: AgentDataset, *, method: str | None = None,
+                     seed: int | None = None, chunk: int = 4096) -> np.ndarray:
+    """lambda_tn = phi(mu1) / phi(mu2) of every transition (s, a_i, s') of one agent's OWN
+    dataset, [T], from that agent's final G1 and G2 (the weight MABCQ's update uses; the
+    paper reports it in [0.2, 1.4]). Only for methods with lambda_tn (mabcq, mabcq-no-vd)."""
+    import jax
+    import jax.numpy as jnp
+
+    from mabcq.evaluation import lambda_tn_values as lambda_tn
+    from mabcq.learners.registry import make_learner
+    from mabcq.train import cell_learner_config
+
+    method = result._method(method)
+    cell_config = cell_learner_config(result.config, method)
+    learner = make_learner(method, cell_config)
+    if not learner.config.use_tn:
+        raise UserError(f"method {method!r} does not use lambda_tn")
+    agent = int(dataset.metadata["agent"])
+    agent_state = result.agent_state(agent, method, seed)
+    fn = jax.jit(lambda state, s, a, s2: lambda_tn(learner, state, s, a, s2))
+    arrays = (dataset.observations, dataset.actions, dataset.next_observations)
+    values = []
+    for start in range(0, len(dataset), chunk):
+        part = [array[start:start + chunk] for array in arrays]
+        rows = part[0].shape[0]
+        padded = [np.concatenate([a, np.repeat(a[-1:], chunk - rows, axis=0)]) for a in part]
+        values.append(np.asarray(fn(agent_state, *map(jnp.asarray, padded)))[:rows])
+    return np.concatenate(values)
