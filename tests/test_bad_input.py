@@ -126,7 +126,7 @@ CORPUS: dict[str, tuple[list[str], str]] = {
     "train-out-is-file": ([*TRAIN, "--out", "{file}"], "is a file, not a directory"),
     "train-out-under-file": ([*TRAIN, "--out", "{file}/run"], "nothing can be created"),
     "train-unknown-method": ([*TRAIN, "--method", "sac"], "unknown method 'sac'"),
-    "train-mixed-family": ([*TRAIN, "--method", "mabcq+ddpg"], "only BCQ-family"),
+    "train-mixed-family": ([*TRAIN, "--method", "mabcq+ddpg"], "of one weighted family"),
     "train-repeated-method": ([*TRAIN, "--method", "bcq+bcq"], "repeated"),
     "train-unknown-preset": ([*TRAIN, "--preset", "x"], "invalid choice: 'x'"),
     "train-unknown-task": (["train", "hopper-9x9", "--data", "{data}"], "unknown task"),
