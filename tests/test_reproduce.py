@@ -119,6 +119,8 @@ def test_reproduce_killed_and_resumed_skips_finished_cells(tmp_path):
     assert len(returns) == 1 + 4 * 2  # 4 cells x 2 evaluations (updates 100 and 200)
     assert any(line.startswith("hopper-3x1,ddpg,1,200,") and line.endswith(",paper")
                for line in returns)
+    behavior = (killed / "behavior.csv").read_text()
+    assert "hopper-3x1,part:early,," in behavior and "hopper-3x1,expert," in behavior
     timing = (killed / "timing.csv").read_text().splitlines()
     assert len(timing) == 3 and "mabcq_seeds0-1" in timing[2] + timing[1]
 

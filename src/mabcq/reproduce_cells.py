@@ -105,7 +105,26 @@ def behavior_rows(task: str, datasets: Sequence[Any], recipe: str) -> list[dict[
     episodes = meta.get("episode_returns") or {}
     rows.append({"task": task, "level": dataset_level(task, recipe), "step": "",
                  "return": episodes.get("mean", "")})
+    if recipe == recipe_of(task):  # per part: the mean over all episodes hides the good parts
+        for name, value in part_returns(datasets[0]).items():
+            rows.append({"task": task, "level": f"part:{name}", "step": "", "return": value})
     return rows
+
+
+def part_returns(dataset: Any) -> dict[str, float]:
+    """Mean undiscounted episode return of each part of a dataset file (an episode belongs to
+    the part of its first transition)."""
+    import numpy as np
+
+    ends = np.flatnonzero(dataset.terminals | dataset.timeouts)
+    if len(ends) == 0 or dataset.parts is None:
+        return {}
+    starts = np.r_[0, ends[:-1] + 1]
+    returns = np.add.reduceat(dataset.rewards.astype(np.float64), starts)
+    names = dataset.metadata.get("parts") or []
+    first_part = np.asarray(dataset.parts)[starts]
+    return {str(names[index]) if index < len(names) else str(index):
+            float(returns[first_part == index].mean()) for index in np.unique(first_part)}
 
 
 def behavior_path(out: Path, task: str, recipe: str) -> Path:

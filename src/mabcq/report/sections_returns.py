@@ -160,11 +160,14 @@ def final_return_table(ctx: Context, tasks: list[str], methods: list[str]) -> li
             if level.startswith("dataset-"):  # another recipe's data: its own section
                 continue
             steps = [str(row["step"]) for row in level_rows if row["step"] is not None]
-            where = ("agent 0's dataset file" if level == "dataset"
+            from_file = level == "dataset" or level.startswith("part:")
+            where = ("agent 0's dataset file" if from_file
                      else f"SAC step {', '.join(steps)}" if steps else "—")
             value = float(np.mean([row["return"] for row in level_rows]))
-            rows.append((task_label(task), f"data: {level} policy" if level != "dataset"
-                         else "data: dataset episodes", number(value), "—", "—", where, "—"))
+            label = ("data: dataset episodes" if level == "dataset" else
+                     f"data: part {level[5:]} episodes" if level.startswith("part:")
+                     else f"data: {level} policy")
+            rows.append((task_label(task), label, number(value), "—", "—", where, "—"))
     header = ("task", "method", "final return, mean ± std", "95% bootstrap CI", "seeds",
               "final updates", "paper (Table 6)")
     return markdown_table(header, rows)
