@@ -233,3 +233,18 @@ def test_gitignore_lets_the_shipped_files_be_committed() -> None:
     assert ignored.stdout == ""
     assert subprocess.run(["git", "check-ignore", "-q", "--no-index", "runs/x.msgpack"],
                           cwd=repo).returncode == 0
+
+
+def test_the_package_shipped_policies_build_identical_files_twice(tmp_path: Path) -> None:
+    """The committed shipped sets (not a test-made one): a smoke build from them, twice."""
+    for name in ("a", "b"):
+        assert main(["data", "build", "swimmer-2x1", "--recipe", "low", "--preset", "smoke",
+                     "--behavior", "shipped", "--out", str(tmp_path / name),
+                     "--no-progress"]) == 0
+    shipped = load_shipped("swimmer-2x1")
+    for agent in range(2):
+        first = (tmp_path / "a" / f"agent_{agent}.h5").read_bytes()
+        assert first == (tmp_path / "b" / f"agent_{agent}.h5").read_bytes()
+    meta = load_dataset_dir(tmp_path / "a")[0].metadata
+    assert meta["behavior"]["policies_sha256"] == shipped["policies_sha256"]
+    assert shipped["env_steps"] == 400_000
