@@ -11,13 +11,12 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from mabcq.config import LearnerConfig
 from mabcq.learners import common
 from mabcq.learners.base import AgentState, Batch
 from mabcq.learners.weighting import WeightedLearner, first_head
-from mabcq.nets import Perturbation, TwinCritic
+from mabcq.nets import Perturbation
 
 
 def select_candidates(candidates: jax.Array, q_values: jax.Array) -> jax.Array:
@@ -32,16 +31,10 @@ def select_candidates(candidates: jax.Array, q_values: jax.Array) -> jax.Array:
 class BCQLearner(WeightedLearner):
     """One agent's (MA)BCQ learner: networks critic, actor (xi), vae1 (G1), vae2 (G2)."""
 
+    config: LearnerConfig
+
     def __init__(self, config: LearnerConfig, method: str = "mabcq") -> None:
-        self.config = config
-        self.method = method
-        self.critic = TwinCritic(config.hidden_sizes, 2)
-        # The first critic alone (same parameter tree, heads axis sliced to 1): the policy, the
-        # actor loss and E[V] need Q1 only, so the second head is not computed for them.
-        self.first_critic = TwinCritic(config.hidden_sizes, 1)
-        self.critic_opt = optax.adam(config.lr_critic)
-        self.actor_opt = optax.adam(config.lr_actor)
-        self.vae_opt = optax.adam(config.lr_vae)
+        super().__init__(config, method)
 
     # --- construction ---------------------------------------------------------------------------
 

@@ -46,7 +46,7 @@ from mabcq.config import BaseLearnerConfig
 from mabcq.learners import common
 from mabcq.learners.base import AgentState, Batch
 from mabcq.learners.weighting import WeightedLearner, first_head
-from mabcq.nets import TanhGaussianActor, TwinCritic
+from mabcq.nets import TanhGaussianActor
 
 LOG_ALPHA_PRIME_MAX = math.log(1e6)  # the code clamps alpha' to [0, 1e6]
 ACTION_EDGE = 1.0 - 1e-6  # data actions at +-max_action: atanh needs |a| < 1
@@ -78,16 +78,12 @@ class CQLConfig(BaseLearnerConfig):
 class CQLLearner(WeightedLearner):
     """One agent's (MA)CQL: networks actor, critic, log_alpha, log_alpha_prime, vae1/vae2."""
 
+    config: CQLConfig
+
     def __init__(self, config: CQLConfig, method: str = "cql") -> None:
-        self.config = config
-        self.method = method
-        self.critic = TwinCritic(config.hidden_sizes, 2)
-        self.first_critic = TwinCritic(config.hidden_sizes, 1)
-        self.critic_opt = optax.adam(config.lr_critic)
-        self.actor_opt = optax.adam(config.lr_actor)
+        super().__init__(config, method)
         self.alpha_opt = optax.adam(config.lr_actor)
         self.alpha_prime_opt = optax.adam(config.lr_critic)
-        self.vae_opt = optax.adam(config.lr_vae)
 
     def _actor(self, action_dim: int) -> TanhGaussianActor:
         return TanhGaussianActor(self.config.hidden_sizes, action_dim)

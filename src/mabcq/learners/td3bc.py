@@ -29,13 +29,12 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from mabcq.config import BaseLearnerConfig
 from mabcq.learners import common
 from mabcq.learners.base import AgentState, Batch
 from mabcq.learners.weighting import WeightedLearner, first_head
-from mabcq.nets import DeterministicActor, TwinCritic
+from mabcq.nets import DeterministicActor
 
 
 @dataclass(frozen=True)
@@ -60,14 +59,10 @@ class TD3BCConfig(BaseLearnerConfig):
 class TD3BCLearner(WeightedLearner):
     """One agent's (MA-)TD3+BC: networks critic, actor, normalizer, vae1/vae2 (lambda_tn only)."""
 
+    config: TD3BCConfig
+
     def __init__(self, config: TD3BCConfig, method: str = "td3bc") -> None:
-        self.config = config
-        self.method = method
-        self.critic = TwinCritic(config.hidden_sizes, 2)
-        self.first_critic = TwinCritic(config.hidden_sizes, 1)
-        self.critic_opt = optax.adam(config.lr_critic)
-        self.actor_opt = optax.adam(config.lr_actor)
-        self.vae_opt = optax.adam(config.lr_vae)
+        super().__init__(config, method)
 
     def _actor(self, action_dim: int) -> DeterministicActor:
         return DeterministicActor(self.config.hidden_sizes, action_dim, self.config.max_action)

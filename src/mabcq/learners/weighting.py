@@ -24,15 +24,23 @@ from mabcq import weights
 from mabcq.config import BaseLearnerConfig
 from mabcq.learners import common
 from mabcq.learners.base import AgentState, Batch
+from mabcq.nets import TwinCritic
 
 TABLE_CHUNK = 4096  # rows per pass when lambda_tn is precomputed for a whole dataset
 
 
 class WeightedLearner:
-    """Mixin for one agent's learner with MABCQ's weights; expects `config` and `vae_opt`."""
+    """Base of one agent's learner with MABCQ's weights: twin critics (and the first head alone:
+    the policy, the actor loss and E[V] need Q1 only), Adam for critic, actor and G1/G2."""
 
-    config: BaseLearnerConfig
-    vae_opt: optax.GradientTransformation
+    def __init__(self, config: BaseLearnerConfig, method: str) -> None:
+        self.config = config
+        self.method = method
+        self.critic = TwinCritic(config.hidden_sizes, 2)
+        self.first_critic = TwinCritic(config.hidden_sizes, 1)
+        self.critic_opt = optax.adam(config.lr_critic)
+        self.actor_opt = optax.adam(config.lr_actor)
+        self.vae_opt = optax.adam(config.lr_vae)
 
     def _vae_names(self) -> tuple[str, ...]:
         """The generative models this learner keeps: G1 and G2 for lambda_tn, else none."""
