@@ -43,16 +43,16 @@ def read_omiga(path: Path, obs: str | None) -> tuple[list[AgentArrays], str]:
     source = str(path)
     data = _read_file(path)
     joint = {key: rows(data[key], key, source, rank=3) for key in ("s", "o", "a")}
-    steps, n_agents = joint["a"].shape[:2]
+    steps, n_agents = joint["s"].shape[:2]
     for key, array in joint.items():
         if array.shape[:2] != (steps, n_agents):
-            raise UserError(f"{source}: field {key!r} has shape {array.shape}, 'a' has "
-                            f"{joint['a'].shape}: need [T, agents, dim] alike")
+            raise UserError(f"{source}: field {key!r} has shape {array.shape}, 's' has "
+                            f"{joint['s'].shape}: need [T, agents, dim] alike")
     rewards = rows(data["r"], "r", source)
     done = rows(data["d"], "d", source)
     if len(rewards) != steps or len(done) != steps:
         odd = "r" if len(rewards) != steps else "d"
-        raise UserError(f"{source}: field {odd!r} has {len(data[odd])} rows, 'a' has {steps}")
+        raise UserError(f"{source}: field {odd!r} has {len(data[odd])} rows, 's' has {steps}")
     if steps < 2:
         raise UserError(f"{source}: {steps} rows: no transition (s' is the next row)")
     done = (done[:, 0] if done.ndim == 2 else flat_column(done, "d", source)).astype(bool)
