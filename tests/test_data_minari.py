@@ -29,8 +29,10 @@ def local_minari_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="module")
 def smoke_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("smoke") / "hopper"
-    assert main(["data", "build", "hopper-3x1", "--preset", "smoke", "--out", str(out),
-                 "--no-progress"]) == 0
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MABCQ_JAX_CACHE", "")  # no persistent compilation cache from tests
+        assert main(["data", "build", "hopper-3x1", "--preset", "smoke", "--out", str(out),
+                     "--no-progress"]) == 0
     return out
 
 
