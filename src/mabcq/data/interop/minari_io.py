@@ -136,6 +136,7 @@ def export_minari(directory: Path, root: Path | None = None, name: str | None = 
     """Write one Minari dataset per agent file of `directory` under `root` (default: Minari's
     own root); returns the dataset ids. All are written into a temp root first and moved in
     only when every one succeeded; an id that exists already is refused before any work."""
+    _minari()  # missing package: say so before anything is created
     loaded = [dataset for _, dataset in load_dataset_dir_with_paths(directory)]
     root = root or default_root()
     name = name or str(loaded[0].metadata.get("recipe") or "data")
