@@ -118,6 +118,8 @@ def _write_one(dataset: AgentDataset, ident: str) -> None:
 
     minari = _minari()
     meta = dataset.metadata
+    source = meta.get("source")
+    made_by = meta.get("recipe") or (source.get("format") if isinstance(source, dict) else None)
     description = (f"mabcq per-agent dataset ({FORMAT_NAME}): task {meta['task']}, agent "
                    f"{meta['agent']} of {meta['n_agents']}; actions are this agent's own slice "
                    f"{meta.get('action_slice')}; observations: {meta.get('obs', 'state')}")
@@ -126,7 +128,7 @@ def _write_one(dataset: AgentDataset, ident: str) -> None:
         written = minari.create_dataset_from_buffers(
             ident, episode_buffers(dataset),
             observation_space=gym.spaces.Box(-np.inf, np.inf, (dataset.state_dim,), np.float32),
-            action_space=_action_space(dataset), algorithm_name=f"mabcq {meta.get('recipe')}",
+            action_space=_action_space(dataset), algorithm_name=f"mabcq {made_by}",
             description=description, data_format="hdf5")
     written.storage.update_metadata({METADATA_KEY: meta})
 
