@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -246,3 +247,32 @@ def check(kind: Callable[[str], T], value: Any, flag: str) -> T:
         return kind(str(value))
     except argparse.ArgumentTypeError as error:
         raise UserError(f"argument {flag}: {error}") from None
+
+
+_LABEL = re.compile(r"[A-Za-z0-9][-\w.]*")
+
+
+def task_label(text: str) -> str:
+    """A task of mabcq.envs.tasks (then data are checked against it), or a name of the user's
+    own for data of a task mabcq does not know: letters, digits, '-', '_', '.'."""
+    from mabcq.envs.tasks import TASKS
+
+    if text in TASKS or _LABEL.fullmatch(text):
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r}: give a task name (known: {', '.join(TASKS)}) "
+                                     "or a name of your own of letters, digits, '-', '_', '.'")
+
+
+def name_part(text: str) -> str:
+    """One path or id component: letters, digits, '-', '_' (a Minari dataset name, a vault
+    UID)."""
+    if not re.fullmatch(r"[-\w]+", text):
+        raise argparse.ArgumentTypeError(f"{text!r}: use letters, digits, '-' and '_' only")
+    return text
+
+
+def dataset_source(text: str) -> str:
+    """A dataset path or id (e.g. a Minari id): non-empty, resolved by the command."""
+    if not text.strip() or "\0" in text:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a dataset path or id")
+    return text

@@ -1,4 +1,4 @@
-"""`mabcq data build` and `mabcq data info`."""
+"""`mabcq data build` and `mabcq data info` (`export` and `import`: data/interop/commands.py)."""
 
 from __future__ import annotations
 
@@ -63,6 +63,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
     info.add_argument("--no-dims", action="store_true", help="omit per-dimension stats")
     info.set_defaults(handler=_info)
+
+    from mabcq.data.interop.commands import register as register_interop
+
+    register_interop(commands)
 
 
 def _build(args: argparse.Namespace) -> int:
