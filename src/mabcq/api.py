@@ -68,7 +68,8 @@ def build_datasets(task: str, recipe: str = "paper", preset: str = "smoke",
                    out: PathLike | None = None, *, behavior: PathLike | None = None,
                    size: int | None = None, noise: float | None = None, seed: int = 0,
                    num_envs: int | None = None, jobs: int = 1,
-                   progress: bool = True) -> list[AgentDataset]:
+                   progress: bool = True, obs: str = "global",
+                   obsk: int | None = None) -> list[AgentDataset]:
     """Build the paper's per-agent datasets for `task` (what `mabcq data build` does).
 
     recipe: "paper" (default), "low" or "medium-replay" (README, "Build a dataset").
@@ -81,14 +82,18 @@ def build_datasets(task: str, recipe: str = "paper", preset: str = "smoke",
         package has one, otherwise SAC trained first at the preset's scale).
     size, noise, num_envs: the preset's unless given; seed: SAC's and the rollouts' seed;
     jobs: agent files built at once in separate processes (the same files).
+    obs: "global" (every agent's observation is the full state) or "local" (each agent's
+        MaMuJoCo local observation, joints up to `obsk` hops away, default 1;
+        docs/observations.md).
     Returns one AgentDataset per agent, in agent order (see `load_datasets`).
     """
     from mabcq.data.build import build_dataset_files
+    from mabcq.envs.observations import observation_spec
     from mabcq.envs.tasks import get_task
 
     task_spec = get_task(task)
     options = dict(behavior=behavior, size=size, noise=noise, seed=seed, num_envs=num_envs,
-                   jobs=jobs, progress=progress)
+                   jobs=jobs, progress=progress, obs=observation_spec(obs, obsk))
     if out is not None:
         build_dataset_files(task_spec, recipe, preset, Path(out), **options)
         return load_datasets(out)
@@ -147,7 +152,8 @@ def fit(config: TrainConfig, datasets: Sequence[AgentDataset] | PathLike,
 
     Returns a FitResult: `.metrics` (one dict per evaluation and (method, seed) cell, the
     columns of metrics.csv), `.table(method, seed)` (column -> numpy array), `.final(method)`,
-    `.policy(agent, method, seed)` (a Policy), `.states` (leaves [cells, agents, ...]).
+    `.policy(agent, method, seed)` (a Policy), `.states` (leaves [cells, agents, ...]; a
+    GroupedStates when agents' local observations differ in size, see `.agent_state`).
     """
     from mabcq.learners.registry import split_methods
     from mabcq.train import _check_counts, run_training
@@ -168,7 +174,7 @@ def fit(config: TrainConfig, datasets: Sequence[AgentDataset] | PathLike,
                            env_workers=env_workers)
     assert trained is not None  # only a test hook (stop_after) stops early
     return FitResult(trained.config, trained.states, trained.rows, trained.summary,
-                     trained.run_dir)
+                     trained.run_dir, trained.observations)
 
 
 @dataclass
@@ -187,6 +193,7 @@ class FitResult:
     metrics: list[dict[str, Any]] = field(repr=False)
     summary: dict[str, Any] = field(repr=False)
     run_dir: Path | None = None
+    observations: Any = field(default=None, repr=False)  # the data's ObservationSpec
 
     @property
     def cells(self) -> list[tuple[str, int]]:
@@ -268,11 +275,9 @@ class FitResult:
 
     def agent_state(self, agent: int, method: str | None = None, seed: int | None = None) -> Any:
         """One agent's full learner state (AgentState: params incl. G2, targets, optimizer)."""
-        import jax
+        from mabcq.learners.groups import agent_slice
 
-        slot = self._slot(agent)
-        index = self._cell(method, seed)
-        return jax.tree_util.tree_map(lambda leaf: leaf[index, slot], self.states)
+        return agent_slice(self.states, self._cell(method, seed), self._slot(agent))
 
     def _slot(self, agent: int) -> int:
         if agent not in self.agents:
@@ -286,7 +291,8 @@ class FitResult:
         from mabcq.train import cell_policy
 
         return cell_policy(self.config, self.states, get_task(self.config.task),
-                           self._cell(method, seed), self._slot(agent), agent)
+                           self._cell(method, seed), self._slot(agent), agent,
+                           self.observations)
 
     def policies(self, method: str | None = None, seed: int | None = None) -> list[Policy]:
         """Every trained agent's Policy of one cell, in agent order (for `evaluate`)."""
@@ -300,7 +306,7 @@ class FitResult:
         from mabcq.train import export_policies
 
         return export_policies(self.config, self.states, Path(directory),
-                               get_task(self.config.task), self.agents)
+                               get_task(self.config.task), self.agents, self.observations)
 
     def __repr__(self) -> str:
         finals = []

@@ -1,8 +1,9 @@
 """Evaluation: returns of the agents' decentralized policies run together in the simulator, and
 the paper's two diagnostics (value difference, Figure 3; extrapolation error, Table 5).
 
-Every agent acts from its own learner state and its own key on the global state; the rollout
-(mabcq.envs.rollout.run_episodes) joins the agents' action slices. All randomness is derived from
+Every agent acts from its own learner state and its own key on the global state, or with local
+observations (mabcq.envs.observations) on its own observation read from the simulator each
+step; the rollout (mabcq.envs.rollout.run_episodes) joins the agents' action slices. All randomness is derived from
 (seed, update step), so an evaluation after a resume draws exactly what it drew before the kill.
 """
 
@@ -137,17 +138,20 @@ def rollout_diagnostics(
     rollout: Any,
     task: Any,
     min_steps_left: int = DEFAULT_MIN_STEPS_LEFT,
+    observer: Any = None,
 ) -> dict[str, float]:
     """Returns and extrapolation error of one evaluation rollout (a RolloutResult).
 
     q_fn: (agent_state, states [T, S], actions [T, A_i]) -> [T], typically jit(learner.q_value).
+    observer: with local observations, agent i's Q reads its own [T, O_i] of the rollout.
     """
     returns = np.asarray(rollout.episode_returns, dtype=np.float64)
     own_actions = task.split_action(np.asarray(rollout.actions, dtype=np.float32))
-    observations = np.asarray(rollout.observations, dtype=np.float32)
+    observations = rollout_observations(rollout, observer, len(agent_states))
     q_values = np.stack([
-        np.asarray(q_fn(agent_state, observations, np.asarray(actions, dtype=np.float32)))
-        for agent_state, actions in zip(agent_states, own_actions, strict=True)
+        np.asarray(q_fn(agent_state, agent_obs, np.asarray(actions, dtype=np.float32)))
+        for agent_state, agent_obs, actions in zip(agent_states, observations, own_actions,
+                                                   strict=True)
     ])
     trusted = trusted_return_mask(rollout.episode_lengths, rollout.terminals, min_steps_left)
     everything = np.ones_like(trusted)
@@ -163,16 +167,29 @@ def rollout_diagnostics(
     }
 
 
+def rollout_observations(rollout: Any, observer: Any, n_agents: int) -> list[np.ndarray]:
+    """Each agent's observations of a rollout's states: [T, S] global states (the same array
+    for every agent), or with an observer agent i's own [T, O_i]."""
+    if observer is None:
+        return [np.asarray(rollout.observations, dtype=np.float32)] * n_agents
+    return [np.asarray(part, np.float32) for part in observer.split(rollout.local_observations)]
+
+
 def agent_values(
     value_fn: Callable[[Any, jax.Array, jax.Array], jax.Array],
     agent_states: Sequence[Any],
-    states: np.ndarray,
+    states: np.ndarray | Sequence[np.ndarray],
     key: jax.Array,
 ) -> np.ndarray:
-    """[agents, B] V_i(s) = Q_i(s, pi_i(s)), each agent from its own state and key."""
+    """[agents, B] V_i(s) = Q_i(s, pi_i(s)), each agent from its own state and key.
+
+    states: [B, S] shared by all agents, or one [B, O_i] per agent (each agent's own
+    observation of the same B states)."""
+    per_agent = states if isinstance(states, list | tuple) else [states] * len(agent_states)
     return np.stack([
-        np.asarray(value_fn(agent_state, states, jax.random.fold_in(key, agent)))
-        for agent, agent_state in enumerate(agent_states)
+        np.asarray(value_fn(agent_state, agent_obs, jax.random.fold_in(key, agent)))
+        for agent, (agent_state, agent_obs) in enumerate(zip(agent_states, per_agent,
+                                                             strict=True))
     ])
 
 
@@ -227,23 +244,51 @@ def load_policies(task: Any, policies: Sequence[Any]) -> list[Any]:
         if metadata.get("agent") not in (None, agent):
             raise UserError(f"{source}: holds agent {metadata['agent']}'s policy but is given "
                             f"in position {agent}; list the files in agent order")
+        _check_policy_input(task, policy, agent, source)
         try:  # a file from another version's networks fails only when it first acts
-            policy.act(np.zeros((1, task.state_dim), np.float32), jax.random.PRNGKey(0))
+            policy.act(np.zeros((1, policy.state_dim), np.float32), jax.random.PRNGKey(0))
         except Exception as error:  # flax/jax raise many types for mismatched parameters
             raise UserError(f"{source}: this policy file does not fit this version's networks "
                             f"({type(error).__name__}); re-export it by training again") from error
         loaded.append(policy)
+    policies_observation_spec(loaded)  # one kind of observation for all agents
     return loaded
+
+
+def policies_observation_spec(policies: Sequence[Any]) -> Any:
+    """The ObservationSpec the policies were trained with (recorded in their metadata; none
+    recorded: global states); UserError when they differ."""
+    from mabcq.envs.observations import same_spec, spec_from_metadata
+
+    sources = [f"policy {agent}" for agent in range(len(policies))]
+    return same_spec([spec_from_metadata(getattr(policy, "metadata", {}) or {}, source)
+                      for policy, source in zip(policies, sources, strict=True)], sources)
+
+
+def _check_policy_input(task: Any, policy: Any, agent: int, source: str) -> None:
+    """The policy's input size is what the simulator will feed it."""
+    from mabcq.envs.observations import observation_dims, spec_from_metadata
+    from mabcq.errors import UserError
+
+    spec = spec_from_metadata(getattr(policy, "metadata", {}) or {}, source)
+    expected = observation_dims(task, spec)[agent]
+    if policy.state_dim != expected:
+        kind = f"local observation (obsk {spec.k})" if spec.is_local else "state"
+        raise UserError(f"{source}: policy reads {policy.state_dim} inputs, agent {agent}'s "
+                        f"{kind} of {task.name} has {expected}")
 
 
 def run_policies(task: Any, policies: Sequence[Any], episodes: int, seed: int,
                  max_steps: int | None = None, gamma: float = 0.99) -> Any:
     """Run one Policy per agent together for `episodes` episodes (a RolloutResult): agent i's
-    policy acts on the global state with its own key stream fold_in(evaluation_key(seed, 0), i)
-    and returns only its own action slice."""
+    policy acts on the global state (or its own local observation, when the policies were
+    trained on local ones) with its own key stream fold_in(evaluation_key(seed, 0), i) and
+    returns only its own action slice."""
+    from mabcq.envs.observations import observer_for
     from mabcq.envs.rollout import run_episodes
 
     check_episodes(episodes)
+    observer = observer_for(task.name, policies_observation_spec(policies))
     envs = min(8, episodes)
 
     def act(policy: Any, states: np.ndarray, key: jax.Array) -> np.ndarray:
@@ -251,7 +296,8 @@ def run_policies(task: Any, policies: Sequence[Any], episodes: int, seed: int,
 
     agent_policies = make_agent_policies(act, policies, evaluation_key(seed, 0))
     return run_episodes(task, agent_policies, episodes, seed=evaluation_env_seed(seed, 0),
-                        gamma=gamma, max_steps=max_steps, num_envs=envs)
+                        gamma=gamma, max_steps=max_steps, num_envs=envs, observer=observer,
+                        local_policies=observer is not None)
 
 
 class Evaluator:
@@ -270,10 +316,17 @@ class Evaluator:
                  max_steps: int | None, diagnostic_states: int, min_steps_left: int,
                  with_returns: bool = True, tn_runs: Sequence[bool] | None = None,
                  env_workers: int = 0,
-                 compiler_options: dict[str, Any] | None = None) -> None:
+                 compiler_options: dict[str, Any] | None = None,
+                 observations: Any = None, agent_ids: Sequence[int] | None = None) -> None:
+        from mabcq.envs.observations import observer_for
+        from mabcq.learners.groups import group_agents
+
         self.task, self.seeds, self.gamma = task, tuple(seeds), gamma
         self.episodes, self.max_steps, self.min_steps_left = episodes, max_steps, min_steps_left
         self.with_returns = with_returns
+        self.agent_ids = list(range(len(datasets))) if agent_ids is None else list(agent_ids)
+        self.groups = group_agents(datasets, self.agent_ids)
+        self.observer = None if observations is None else observer_for(task.name, observations)
 
         def jit(fn: Any) -> Any:
             return jax.jit(fn, compiler_options=compiler_options)
@@ -281,9 +334,17 @@ class Evaluator:
         q_value, value = jit(learner.q_value), jit(learner.value)
         self.act_all = jit(lambda states, obs, keys, step: lockstep_actions(
             learner.act, states, obs, keys, step))
+        self.act_group = jit(lambda states, obs, keys, step, ids: lockstep_actions(
+            learner.act, states, obs, keys, step, ids))
         self.q_value = lambda state, obs, actions: _chunked(q_value, state, obs, actions)
         self.value = value
-        self.diagnostic_states = sample_union_states(datasets, diagnostic_states, self.seeds[0])
+        self.diagnostic_count = diagnostic_states
+        # Global states: a fixed sample of the union of the agents' dataset states (Figure 3).
+        # Local observations: each agent's file holds only its own view, so every agent's
+        # view of the same states comes from the evaluation rollout (diagnostic_rows).
+        self.diagnostic_states = (
+            sample_union_states(datasets, diagnostic_states, self.seeds[0])
+            if self.observer is None or len(datasets) == 1 else None)
         # Each agent's own transitions (a fixed sample) for the lambda_tn distribution.
         self.own_samples = [_own_sample(dataset, diagnostic_states, self.seeds[0])
                             for dataset in datasets]
@@ -304,35 +365,68 @@ class Evaluator:
 
         if self._envs is None:  # made once, reset by every evaluation
             self._envs = LockstepEnvs(self.task, len(self.seeds), self.episodes,
-                                      self.env_workers)
+                                      self.env_workers, self.observer)
         keys = jax.numpy.stack([evaluation_key(seed, update) for seed in self.seeds])
 
-        def act(observations: np.ndarray, step: int) -> np.ndarray:
-            return np.asarray(self.act_all(states, np.asarray(observations, np.float32), keys,
-                                           np.int32(step)))
+        def act(observations: np.ndarray, step: int) -> Any:
+            if self.observer is None and len(self.groups) == 1:
+                return np.asarray(self.act_all(states, np.asarray(observations, np.float32),
+                                               keys, np.int32(step)))
+            return self._grouped_actions(states, observations, keys, step)
 
         env_seeds = [evaluation_env_seed(seed, update) for seed in self.seeds]
         return self._envs.run(act, env_seeds, gamma=self.gamma, max_steps=self.max_steps)
 
+    def _grouped_actions(self, states: Any, observations: np.ndarray, keys: jax.Array,
+                         step: int) -> list[np.ndarray]:
+        """One call per group, each agent on its own observations: a list over agents of
+        [runs, episodes, A_i]. observations: [runs, episodes, sum O_i] local observations (or
+        [runs, episodes, S] global states shared by all agents)."""
+        from mabcq.learners.groups import split_groups
+
+        observations = np.asarray(observations, np.float32)
+        per_agent = (self.observer.split(observations) if self.observer is not None
+                     else [observations] * len(self.agent_ids))
+        actions: list[Any] = [None] * len(self.agent_ids)
+        for group, group_states in zip(self.groups, split_groups(states), strict=True):
+            group_obs = np.stack([per_agent[slot] for slot in group.slots], axis=1)
+            out = np.asarray(self.act_group(group_states, group_obs, keys, np.int32(step),
+                                            np.asarray(group.agents, np.int32)))
+            for index, slot in enumerate(group.slots):
+                actions[slot] = out[:, index]
+        return actions
+
+    def diagnostic_rows(self, rollout: Any, seed: int, update: int) -> list[np.ndarray]:
+        """Local observations: each agent's own view of a fixed-size seeded sample of the
+        evaluation rollout's states, one [diagnostic_states, O_i] per agent."""
+        rng = np.random.default_rng(np.random.SeedSequence([seed, update, _EVAL_SALT, 3]))
+        rows = rng.choice(len(rollout), size=self.diagnostic_count,
+                          replace=self.diagnostic_count > len(rollout))
+        return [obs[rows] for obs in rollout_observations(rollout, self.observer,
+                                                          len(self.agent_ids))]
+
     def rows(self, states: Any, update: int) -> list[dict[str, Any]]:
         """One dict per run: returns, extrapolation error, value difference.
 
-        states: learner states with leaves [runs, agents, ...].
+        states: learner states with leaves [runs, agents, ...] (or a GroupedStates).
         """
-        n_agents = jax.tree_util.tree_leaves(states)[0].shape[1]
+        from mabcq.learners.groups import agent_slice
+
+        n_agents = len(self.agent_ids)
         rollouts = self.rollouts(states, update) if self.with_returns else None
         rows = []
         for run, seed in enumerate(self.seeds):
-            agent_states = [jax.tree_util.tree_map(lambda leaf, s=run, i=agent: leaf[s, i],
-                                                   states) for agent in range(n_agents)]
+            agent_states = [agent_slice(states, run, slot) for slot in range(n_agents)]
             key = evaluation_key(seed, update)
             row: dict[str, Any] = {"update": update, "seed": seed}
             if rollouts is not None:  # returns need every agent's policy in the simulator
                 row.update(rollout_diagnostics(self.q_value, agent_states, rollouts[run],
-                                               self.task, self.min_steps_left))
-            values = agent_values(self.value, agent_states, self.diagnostic_states,
-                                  jax.random.fold_in(key, 1_000_003))
+                                               self.task, self.min_steps_left, self.observer))
             if n_agents > 1:
+                diagnostic = (self.diagnostic_states if self.diagnostic_states is not None
+                              else self.diagnostic_rows(rollouts[run], seed, update))
+                values = agent_values(self.value, agent_states, diagnostic,
+                                      jax.random.fold_in(key, 1_000_003))
                 row["value_difference"] = value_difference(values)
             if self.tn_runs[run]:
                 row.update(lambda_tn_summary(np.concatenate([
@@ -344,13 +438,16 @@ class Evaluator:
 
 
 def lockstep_actions(act: ActFn, states: Any, observations: jax.Array, keys: jax.Array,
-                     step: jax.Array) -> jax.Array:
+                     step: jax.Array, agent_ids: jax.Array | None = None) -> jax.Array:
     """Every agent of every run acting on every episode's state, in one traced call.
 
     act: one agent's (agent_state, states [B, S], key) -> [B, A]; states: leaves [runs, agents,
-    ...]; observations [runs, episodes, S]; keys [runs, 2] (the run's evaluation key); step: the
-    env step. Returns [runs, agents, episodes, A]. Agent i of run r reads only states[r, i], the
-    global states and its own key stream; each episode row is acted on alone with its own key.
+    ...]; observations [runs, episodes, S] shared by the agents, or with agent_ids [runs,
+    agents, episodes, O] each agent its own; keys [runs, 2] (the run's evaluation key); step:
+    the env step; agent_ids: the task indices of the agents on the states' agent axis (default
+    0..agents-1), which name their key streams. Returns [runs, agents, episodes, A]. Agent i of
+    run r reads only states[r, i], its observations and its own key stream; each episode row
+    is acted on alone with its own key.
     """
     import jax.numpy as jnp
 
@@ -363,9 +460,10 @@ def lockstep_actions(act: ActFn, states: Any, observations: jax.Array, keys: jax
 
     def one_run(run_states: Any, run_observations: jax.Array, run_key: jax.Array):
         n_agents = jax.tree_util.tree_leaves(run_states)[0].shape[0]
-        agent_keys = jax.vmap(lambda i: jax.random.fold_in(run_key, i))(jnp.arange(n_agents))
-        return jax.vmap(one_agent, in_axes=(0, None, 0))(run_states, run_observations,
-                                                         agent_keys)
+        ids = jnp.arange(n_agents) if agent_ids is None else agent_ids
+        agent_keys = jax.vmap(lambda i: jax.random.fold_in(run_key, i))(ids)
+        return jax.vmap(one_agent, in_axes=(0, None if agent_ids is None else 0, 0))(
+            run_states, run_observations, agent_keys)
 
     return jax.vmap(one_run)(states, observations, keys)
 
