@@ -3,8 +3,9 @@ the paper's two diagnostics (value difference, Figure 3; extrapolation error, Ta
 
 Every agent acts from its own learner state and its own key on the global state, or with local
 observations (mabcq.envs.observations) on its own observation read from the simulator each
-step; the rollout (mabcq.envs.rollout.run_episodes) joins the agents' action slices. All randomness is derived from
-(seed, update step), so an evaluation after a resume draws exactly what it drew before the kill.
+step; the rollout (mabcq.envs.rollout.run_episodes) joins the agents' action slices. All
+randomness is derived from (seed, update step), so an evaluation after a resume draws exactly
+what it drew before the kill.
 """
 
 from __future__ import annotations

@@ -242,9 +242,9 @@ def run_training(config: TrainConfig, datasets: Sequence[AgentDataset],
     files). Returns the final states, rows and summary; None when stopped by `stop_after`."""
     from tqdm.auto import tqdm
 
+    from mabcq.envs.observations import same_spec, spec_from_metadata
     from mabcq.envs.tasks import get_task
     from mabcq.evaluation import Evaluator
-    from mabcq.envs.observations import same_spec, spec_from_metadata
     from mabcq.learners.batched import (
         FAST_COMPILE,
         init_agents,

@@ -215,7 +215,7 @@ def compile_items(scenario: str, conf: str, k: int, nq: int, nv: int
     return agents
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def local_observer(task_name: str, k: int) -> LocalObserver:
     """The LocalObserver of a task at depth k (made once per process)."""
     from mabcq.envs.tasks import get_task, make_env

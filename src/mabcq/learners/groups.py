@@ -13,7 +13,7 @@ leaves [cells, agents, ...], exactly as before groups existed. Several: a Groupe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,7 +82,7 @@ def agent_slice(states: Any, cell: int, slot: int) -> Any:
         for slots, tree in zip(states.slots, states.trees, strict=True):
             if slot in slots:
                 index = slots.index(slot)
-                return jax.tree_util.tree_map(lambda leaf: leaf[cell, index], tree)
+                return jax.tree_util.tree_map(lambda leaf, i=index: leaf[cell, i], tree)
         raise IndexError(f"no agent in slot {slot}")
     return jax.tree_util.tree_map(lambda leaf: leaf[cell, slot], states)
 
@@ -97,8 +97,3 @@ def merge_metrics(groups: Sequence[AgentGroup], metrics: Sequence[dict[str, Any]
     return {name: np.concatenate([np.asarray(m[name]) for m in metrics], axis=1)[:, order]
             for name in metrics[0]}
 
-
-def map_groups(fn: Callable[..., Any], groups: Sequence[AgentGroup], *per_group: Sequence[Any]
-               ) -> list[Any]:
-    """[fn(group, *its items) for each group]."""
-    return [fn(group, *items) for group, *items in zip(groups, *per_group, strict=True)]
