@@ -87,7 +87,7 @@ def build_datasets(task: str, recipe: str = "paper", preset: str = "smoke",
         docs/observations.md).
     Returns one AgentDataset per agent, in agent order (see `load_datasets`).
     """
-    from mabcq.data.build import build_dataset_files
+    from mabcq.data.sources import build_dataset_files
     from mabcq.envs.observations import observation_spec
     from mabcq.envs.tasks import get_task
 
@@ -334,6 +334,8 @@ class Evaluation:
     episode_returns: np.ndarray
     episode_lengths: np.ndarray
     rollout: RolloutResult = field(repr=False)
+    n_agents: int = 0
+    obsk: int | None = None  # local observations' K; None: global states
 
     @property
     def return_mean(self) -> float:
@@ -343,14 +345,24 @@ class Evaluation:
     def return_std(self) -> float:
         return float(np.std(self.episode_returns))
 
+    def agent_observations(self) -> list[np.ndarray]:
+        """What each agent saw at every transition, one array per agent: [T, S] global states
+        (the same array for all), or with local observations agent i's own [T, O_i]."""
+        if self.rollout.local_observations is None:
+            return [self.rollout.observations] * self.n_agents
+        from mabcq.envs.observations import local_observer
+
+        return local_observer(self.task, self.obsk).split(self.rollout.local_observations)
+
 
 def evaluate(task: str, policies: Sequence[Policy | PathLike], episodes: int = 10, *,
              seed: int = 0, max_steps: int | None = None) -> Evaluation:
     """Run one policy per agent together in the simulator (what `mabcq evaluate` does).
 
     policies: in agent order, each a Policy (e.g. `FitResult.policies()`) or a policy file
-        loaded on its own; each acts only on the global state with its own key stream and
-        returns only its own action slice. Checked against the task and agent order.
+        loaded on its own; each acts only on the global state (or, trained on local
+        observations, its own local observation) with its own key stream and returns only
+        its own action slice. Checked against the task and agent order.
     episodes: E episodes (up to 8 envs in lockstep); seed: the simulator's and the actions'
         seed; max_steps: a step limit per episode (default: the task's horizon, 1000).
     """
@@ -359,6 +371,7 @@ def evaluate(task: str, policies: Sequence[Policy | PathLike], episodes: int = 1
         check_episodes,
         check_policy_count,
         load_policies,
+        policies_observation_spec,
         run_policies,
     )
 
@@ -369,30 +382,44 @@ def evaluate(task: str, policies: Sequence[Policy | PathLike], episodes: int = 1
     rollout = run_policies(task_spec, loaded, episodes, seed, max_steps,
                            gamma=loaded[0].config.gamma)
     return Evaluation(task_spec.name, np.asarray(rollout.episode_returns),
-                      np.asarray(rollout.episode_lengths), rollout)
+                      np.asarray(rollout.episode_lengths), rollout, task_spec.n_agents,
+                      policies_observation_spec(loaded).k)
 
 
-def value_difference(policies: Sequence[Policy], states: np.ndarray | Sequence[AgentDataset], *,
+def value_difference(policies: Sequence[Policy],
+                     states: np.ndarray | Sequence[np.ndarray] | Sequence[AgentDataset], *,
                      samples: int = 1000, seed: int = 0,
                      key: jax.Array | None = None) -> float:
     """The paper's Figure 3: mean over states of max_i V_i(s) - min_i V_i(s), with
     V_i(s) = Q_i(s, pi_i(s)) of agent i's own policy. 0 when the agents agree on every state.
 
     states: [B, S] states, or the agents' datasets: then a fixed seeded sample of `samples`
-        states of their union (as training's diagnostic draws it).
+        states of their union (as training's diagnostic draws it). Policies trained on local
+        observations: one [B, O_i] array per agent, each agent's own view of the same B states
+        (e.g. `Evaluation.agent_observations()`; a dataset holds one agent's view only).
     key: the PRNG key of the policies' action sampling (default PRNGKey(seed)); agent i uses
         fold_in(key, i).
     """
     import jax
 
-    from mabcq.evaluation import sample_union_states
+    from mabcq.evaluation import agent_values, policies_observation_spec, sample_union_states
     from mabcq.evaluation import value_difference as spread
 
+    local = policies_observation_spec(list(policies)).is_local
     if len(states) and isinstance(states[0], AgentDataset):
+        if local:
+            raise UserError("value_difference: these policies read local observations and each "
+                            "dataset holds one agent's view only; pass one [B, O_i] array per "
+                            "agent (e.g. Evaluation.agent_observations())")
         states = sample_union_states(list(states), samples, seed)
+    per_agent = ([np.asarray(part, np.float32) for part in states]
+                 if isinstance(states, list | tuple) else np.asarray(states, np.float32))
+    if local and not isinstance(per_agent, list):
+        raise UserError("value_difference: policies on local observations need one [B, O_i] "
+                        "array per agent")
     key = jax.random.PRNGKey(seed) if key is None else key
-    values = np.stack([policy.value(np.asarray(states, np.float32), jax.random.fold_in(key, i))
-                       for i, policy in enumerate(policies)])
+    values = agent_values(lambda policy, obs, agent_key: policy.value(obs, agent_key),
+                          list(policies), per_agent, key)
     return spread(values)
 
 
@@ -406,12 +433,14 @@ def extrapolation_error(policies: Sequence[Policy], evaluation: Evaluation, *,
     left (NaN when there are none); all_states=True uses every state (it overstates the error
     near a cut). docs/training.md explains the truncation caveat.
     """
+    from mabcq.envs.observations import observer_for
     from mabcq.envs.tasks import get_task
-    from mabcq.evaluation import rollout_diagnostics
+    from mabcq.evaluation import policies_observation_spec, rollout_diagnostics
 
+    observer = observer_for(evaluation.task, policies_observation_spec(list(policies)))
     row = rollout_diagnostics(lambda policy, states, actions: policy.q_value(states, actions),
                               list(policies), evaluation.rollout, get_task(evaluation.task),
-                              min_steps_left)
+                              min_steps_left, observer)
     return row["extrapolation_error_all_states" if all_states else "extrapolation_error"]
 
 

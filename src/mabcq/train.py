@@ -244,7 +244,7 @@ def run_training(config: TrainConfig, datasets: Sequence[AgentDataset],
 
     from mabcq.envs.observations import same_spec, spec_from_metadata
     from mabcq.envs.tasks import get_task
-    from mabcq.evaluation import Evaluator
+    from mabcq.evaluator import Evaluator
     from mabcq.learners.batched import (
         FAST_COMPILE,
         init_agents,

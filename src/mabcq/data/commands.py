@@ -74,9 +74,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _build(args: argparse.Namespace) -> int:
     from mabcq.compile_cache import enable_compilation_cache
-    from mabcq.data.build import build_dataset_files
     from mabcq.data.io import agent_file_name
     from mabcq.data.recipes import DATA_PRESETS
+    from mabcq.data.sources import build_dataset_files
     from mabcq.envs.observations import observation_spec
     from mabcq.envs.tasks import get_task
 

@@ -1,7 +1,7 @@
 """Many episodes of many runs stepped together: one policy call per step for all of them.
 
 An evaluation of a grid runs R runs (methods x seeds) x E episodes. The policy side is one
-batched call per step (mabcq.evaluation.lockstep_actions); the simulator side is R x E MuJoCo envs,
+batched call per step (mabcq.evaluator.lockstep_actions); the simulator side is R x E MuJoCo envs,
 stepped in this process or spread over worker processes (`workers` > 0), which matters on a
 many-core GPU machine where stepping hundreds of envs in one Python thread would dominate.
 
