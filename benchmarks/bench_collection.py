@@ -120,7 +120,7 @@ def main() -> None:
     parser.add_argument("--raw-steps", type=int, default=10_000)
     parser.add_argument("--transitions", type=int, default=40_000)
     parser.add_argument("--num-envs", type=int, nargs="+", default=[1, 8, 16])
-    parser.add_argument("--sac-steps", type=int, default=4_096)
+    parser.add_argument("--sac-steps", type=int, default=4_096, help="0: skip SAC training")
     parser.add_argument("--obsk", type=int, default=1, help="local observations' K")
     parser.add_argument("--rounds", type=int, default=3,
                         help="interleaved global/local collection runs (best of)")
@@ -149,6 +149,8 @@ def main() -> None:
             print(f"{label + ' (transitions)':<58} {rate:>12.0f} {rate / reference:>7.2f}")
         print(f"{f'  local / global collection rate, E={num_envs}, K={args.obsk}':<58} "
               f"{best['local'] / best['global']:>12.3f}")
+    if args.sac_steps <= 0:
+        return
     steps_rate, updates_rate = sac_rate(task, args.sac_steps)
     print(f"{'SAC training, paper preset (env steps)':<58} {steps_rate:>12.0f} "
           f"{steps_rate / reference:>7.2f}")
