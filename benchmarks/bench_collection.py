@@ -132,9 +132,9 @@ def main() -> None:
     rates = raw_rates(task, args.raw_steps)
     reference = rates["raw env"]
     print(f"task {task.name} ({task.n_agents} agents); ratios are to the raw env rate")
-    print(f"{'what':<58} {'per second':>12} {'ratio':>7}")
+    print(f"{'what':<66} {'per second':>12} {'ratio':>7}")
     for name, rate in rates.items():
-        print(f"{name + ' (steps)':<58} {rate:>12.0f} {rate / reference:>7.2f}")
+        print(f"{name + ' (steps)':<66} {rate:>12.0f} {rate / reference:>7.2f}")
     from mabcq.envs.observations import local_observer
 
     observer = local_observer(task.name, args.obsk)
@@ -146,15 +146,15 @@ def main() -> None:
                                                              recorder))
         for mode, rate in best.items():
             label = f"collection, SAC (256,256) policies, E={num_envs}, {mode} obs"
-            print(f"{label + ' (transitions)':<58} {rate:>12.0f} {rate / reference:>7.2f}")
-        print(f"{f'  local / global collection rate, E={num_envs}, K={args.obsk}':<58} "
+            print(f"{label + ' (transitions)':<66} {rate:>12.0f} {rate / reference:>7.2f}")
+        print(f"{f'  local / global collection rate, E={num_envs}, K={args.obsk}':<66} "
               f"{best['local'] / best['global']:>12.3f}")
     if args.sac_steps <= 0:
         return
     steps_rate, updates_rate = sac_rate(task, args.sac_steps)
-    print(f"{'SAC training, paper preset (env steps)':<58} {steps_rate:>12.0f} "
+    print(f"{'SAC training, paper preset (env steps)':<66} {steps_rate:>12.0f} "
           f"{steps_rate / reference:>7.2f}")
-    print(f"{'SAC training, paper preset (updates)':<58} {updates_rate:>12.0f}")
+    print(f"{'SAC training, paper preset (updates)':<66} {updates_rate:>12.0f}")
     from mabcq.behavior.train import BEHAVIOR_PRESETS
 
     paper_steps = BEHAVIOR_PRESETS["paper"].total_steps

@@ -119,3 +119,28 @@ def test_specs_and_dims() -> None:
         observation_spec("global", 2)
     with pytest.raises(UserError, match="observation mode"):
         observation_spec("partial")
+
+
+def test_loader_takes_each_local_files_own_size(tmp_path) -> None:
+    """Local files (ours or an importer's) keep their own sizes; one directory, one kind."""
+    from mabcq.data.io import dataset_from_arrays, load_dataset_dir, save_dataset_dir
+
+    rng = np.random.default_rng(0)
+
+    def dataset(agent: int, dim: int, metadata: dict):
+        obs = rng.normal(size=(10, dim))
+        return dataset_from_arrays(obs, rng.uniform(-1, 1, (10, 1)), np.zeros(10), obs,
+                                   np.zeros(10, bool), task="hopper-3x1", agent=agent,
+                                   n_agents=3, metadata=metadata)
+
+    local = {"obs": "local", "obsk": 1}
+    save_dataset_dir([dataset(i, dim, local) for i, dim in enumerate((4, 7, 5))], tmp_path / "a")
+    assert [d.state_dim for d in load_dataset_dir(tmp_path / "a")] == [4, 7, 5]
+    save_dataset_dir([dataset(0, 4, local), dataset(1, 11, {}), dataset(2, 5, local)],
+                     tmp_path / "b")
+    with pytest.raises(UserError, match="agent_1.h5: observations global differ"):
+        load_dataset_dir(tmp_path / "b")
+    with pytest.raises(UserError, match="obsk"):
+        dataset(0, 4, {"obs": "local", "obsk": -1})
+    with pytest.raises(UserError, match="state_dim 11"):
+        dataset(0, 4, {})  # global files are still checked against the task

@@ -42,7 +42,7 @@ _PROBE_LARGE = 1e6
 @dataclass(frozen=True)
 class ObservationSpec:
     """How agents observe: mode "global" (every agent the full state) or "local" (MaMuJoCo's
-    local observation at depth k)."""
+    local observation at depth k; None: not recorded, e.g. another tool's files)."""
 
     mode: str = "global"
     k: int | None = None
@@ -79,9 +79,10 @@ def spec_from_metadata(metadata: dict[str, Any], source: str) -> ObservationSpec
     """The ObservationSpec a dataset or policy file records (no "obs" key: global)."""
     mode = metadata.get("obs", "global")
     k = metadata.get("obsk")
-    if mode not in OBS_MODES or (mode == "local" and not (isinstance(k, int) and k >= 0)):
+    if mode not in OBS_MODES or (mode == "local" and k is not None and not (
+            isinstance(k, int) and not isinstance(k, bool) and k >= 0)):
         raise UserError(f"{source}: metadata obs={mode!r}, obsk={k!r}: need obs 'global', or "
-                        "'local' with an integer obsk >= 0")
+                        "'local' with an integer obsk >= 0 (or none recorded)")
     return GLOBAL if mode == "global" else ObservationSpec("local", k)
 
 
@@ -256,8 +257,15 @@ def _state_layout(env: Any, nq: int, nv: int) -> tuple[np.ndarray, np.ndarray, n
 
 
 def observer_for(task_name: str, spec: ObservationSpec) -> LocalObserver | None:
-    """The task's LocalObserver in local mode, None in global mode."""
-    return local_observer(task_name, int(spec.k)) if spec.is_local else None
+    """The task's LocalObserver in local mode, None in global mode. Local observations with no
+    recorded K (another tool's files) cannot be produced by the simulator: UserError."""
+    if not spec.is_local:
+        return None
+    if spec.k is None:
+        raise UserError(f"{task_name}: these local observations record no obsk, so the "
+                        "simulator cannot produce them for evaluation; record MaMuJoCo's "
+                        "agent_obsk as metadata obsk")
+    return local_observer(task_name, int(spec.k))
 
 
 def observation_dims(task: Any, spec: ObservationSpec) -> tuple[int, ...]:
