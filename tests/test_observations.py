@@ -140,6 +140,10 @@ def test_loader_takes_each_local_files_own_size(tmp_path) -> None:
                      tmp_path / "b")
     with pytest.raises(UserError, match="agent_1.h5: observations global differ"):
         load_dataset_dir(tmp_path / "b")
+    save_dataset_dir([dataset(i, dim, {"obs": "local"}) for i, dim in enumerate((4, 7, 5))],
+                     tmp_path / "c")  # an importer's files: K not recorded
+    assert [d.state_dim for d in load_dataset_dir(tmp_path / "c")] == [4, 7, 5]
+    assert dataset(0, 11, {"obs": "state"}).state_dim == 11  # the importers' word for global
     with pytest.raises(UserError, match="obsk"):
         dataset(0, 4, {"obs": "local", "obsk": -1})
     with pytest.raises(UserError, match="state_dim 11"):

@@ -76,8 +76,10 @@ def observation_spec(mode: str = "global", k: int | None = None) -> ObservationS
 
 
 def spec_from_metadata(metadata: dict[str, Any], source: str) -> ObservationSpec:
-    """The ObservationSpec a dataset or policy file records (no "obs" key: global)."""
+    """The ObservationSpec a dataset or policy file records (no "obs" key: global; "state",
+    which the data importers (mabcq.data.interop) write for a source's global state, too)."""
     mode = metadata.get("obs", "global")
+    mode = "global" if mode == "state" else mode
     k = metadata.get("obsk")
     if mode not in OBS_MODES or (mode == "local" and k is not None and not (
             isinstance(k, int) and not isinstance(k, bool) and k >= 0)):
