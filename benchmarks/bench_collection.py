@@ -7,7 +7,9 @@ Prints (one process, one run, so the ratios are comparable even on a shared mach
   gymnasium.make        the same env through Gymnasium's wrappers
   MaMuJoCo parallel_env the multi-agent wrapper (why rollouts step the raw env instead)
   collection            run_episodes with N agents' policies split from a paper-size SAC actor,
-                        transitions/s, for a few numbers of lockstep envs
+                        transitions/s, for a few numbers of lockstep envs; then the same while
+                        recording every agent's local observation (--obsk K, data build
+                        --obs local), best of --rounds interleaved runs, and local/global
   SAC training          env steps/s of the behavior trainer at the paper preset's settings
                         (compilation excluded), and the implied wall time of 10^6 steps
 """
@@ -68,7 +70,7 @@ def raw_rates(task, steps: int, rounds: int = 3) -> dict[str, float]:
     return rates
 
 
-def collection_rate(task, transitions: int, num_envs: int) -> float:
+def collection_rate(task, transitions: int, num_envs: int, observer=None) -> float:
     import jax
 
     from mabcq.behavior.policies import joint_mean_policy, split_joint_policy
@@ -81,7 +83,7 @@ def collection_rate(task, transitions: int, num_envs: int) -> float:
     run_episodes(task, policies, None, seed=0, transitions=200, num_envs=num_envs)  # compile
     start = time.perf_counter()
     run_episodes(task, policies, None, seed=1, transitions=transitions, num_envs=num_envs,
-                 action_noise=0.1)
+                 action_noise=0.1, observer=observer)
     return transitions / (time.perf_counter() - start)
 
 
@@ -118,7 +120,10 @@ def main() -> None:
     parser.add_argument("--raw-steps", type=int, default=10_000)
     parser.add_argument("--transitions", type=int, default=40_000)
     parser.add_argument("--num-envs", type=int, nargs="+", default=[1, 8, 16])
-    parser.add_argument("--sac-steps", type=int, default=4_096)
+    parser.add_argument("--sac-steps", type=int, default=4_096, help="0: skip SAC training")
+    parser.add_argument("--obsk", type=int, default=1, help="local observations' K")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved global/local collection runs (best of)")
     args = parser.parse_args()
 
     from mabcq.envs.tasks import get_task
@@ -127,17 +132,29 @@ def main() -> None:
     rates = raw_rates(task, args.raw_steps)
     reference = rates["raw env"]
     print(f"task {task.name} ({task.n_agents} agents); ratios are to the raw env rate")
-    print(f"{'what':<58} {'per second':>12} {'ratio':>7}")
+    print(f"{'what':<66} {'per second':>12} {'ratio':>7}")
     for name, rate in rates.items():
-        print(f"{name + ' (steps)':<58} {rate:>12.0f} {rate / reference:>7.2f}")
+        print(f"{name + ' (steps)':<66} {rate:>12.0f} {rate / reference:>7.2f}")
+    from mabcq.envs.observations import local_observer
+
+    observer = local_observer(task.name, args.obsk)
     for num_envs in args.num_envs:
-        rate = collection_rate(task, args.transitions, num_envs)
-        print(f"{f'collection, SAC (256,256) policies, E={num_envs} (transitions)':<58} "
-              f"{rate:>12.0f} {rate / reference:>7.2f}")
+        best = {"global": 0.0, "local": 0.0}
+        for _ in range(args.rounds):
+            for mode, recorder in (("global", None), ("local", observer)):
+                best[mode] = max(best[mode], collection_rate(task, args.transitions, num_envs,
+                                                             recorder))
+        for mode, rate in best.items():
+            label = f"collection, SAC (256,256) policies, E={num_envs}, {mode} obs"
+            print(f"{label + ' (transitions)':<66} {rate:>12.0f} {rate / reference:>7.2f}")
+        print(f"{f'  local / global collection rate, E={num_envs}, K={args.obsk}':<66} "
+              f"{best['local'] / best['global']:>12.3f}")
+    if args.sac_steps <= 0:
+        return
     steps_rate, updates_rate = sac_rate(task, args.sac_steps)
-    print(f"{'SAC training, paper preset (env steps)':<58} {steps_rate:>12.0f} "
+    print(f"{'SAC training, paper preset (env steps)':<66} {steps_rate:>12.0f} "
           f"{steps_rate / reference:>7.2f}")
-    print(f"{'SAC training, paper preset (updates)':<58} {updates_rate:>12.0f}")
+    print(f"{'SAC training, paper preset (updates)':<66} {updates_rate:>12.0f}")
     from mabcq.behavior.train import BEHAVIOR_PRESETS
 
     paper_steps = BEHAVIOR_PRESETS["paper"].total_steps

@@ -26,7 +26,7 @@ def main() -> None:
     import numpy as np
 
     from mabcq.envs.tasks import get_task
-    from mabcq.evaluation import Evaluator
+    from mabcq.evaluator import Evaluator
     from mabcq.learners.batched import init_agents
     from mabcq.learners.registry import learner_config, make_learner
     from mabcq.learners.synthetic import synthetic_dataset

@@ -68,7 +68,8 @@ def build_datasets(task: str, recipe: str = "paper", preset: str = "smoke",
                    out: PathLike | None = None, *, behavior: PathLike | None = None,
                    size: int | None = None, noise: float | None = None, seed: int = 0,
                    num_envs: int | None = None, jobs: int = 1,
-                   progress: bool = True) -> list[AgentDataset]:
+                   progress: bool = True, obs: str = "global",
+                   obsk: int | None = None) -> list[AgentDataset]:
     """Build the paper's per-agent datasets for `task` (what `mabcq data build` does).
 
     recipe: "paper" (default), "low" or "medium-replay" (README, "Build a dataset").
@@ -81,14 +82,18 @@ def build_datasets(task: str, recipe: str = "paper", preset: str = "smoke",
         package has one, otherwise SAC trained first at the preset's scale).
     size, noise, num_envs: the preset's unless given; seed: SAC's and the rollouts' seed;
     jobs: agent files built at once in separate processes (the same files).
+    obs: "global" (every agent's observation is the full state) or "local" (each agent's
+        MaMuJoCo local observation, joints up to `obsk` hops away, default 1;
+        docs/observations.md).
     Returns one AgentDataset per agent, in agent order (see `load_datasets`).
     """
-    from mabcq.data.build import build_dataset_files
+    from mabcq.data.sources import build_dataset_files
+    from mabcq.envs.observations import observation_spec
     from mabcq.envs.tasks import get_task
 
     task_spec = get_task(task)
     options = dict(behavior=behavior, size=size, noise=noise, seed=seed, num_envs=num_envs,
-                   jobs=jobs, progress=progress)
+                   jobs=jobs, progress=progress, obs=observation_spec(obs, obsk))
     if out is not None:
         build_dataset_files(task_spec, recipe, preset, Path(out), **options)
         return load_datasets(out)
@@ -147,7 +152,8 @@ def fit(config: TrainConfig, datasets: Sequence[AgentDataset] | PathLike,
 
     Returns a FitResult: `.metrics` (one dict per evaluation and (method, seed) cell, the
     columns of metrics.csv), `.table(method, seed)` (column -> numpy array), `.final(method)`,
-    `.policy(agent, method, seed)` (a Policy), `.states` (leaves [cells, agents, ...]).
+    `.policy(agent, method, seed)` (a Policy), `.states` (leaves [cells, agents, ...]; a
+    GroupedStates when agents' local observations differ in size, see `.agent_state`).
     """
     from mabcq.learners.registry import split_methods
     from mabcq.train import _check_counts, run_training
@@ -168,7 +174,7 @@ def fit(config: TrainConfig, datasets: Sequence[AgentDataset] | PathLike,
                            env_workers=env_workers)
     assert trained is not None  # only a test hook (stop_after) stops early
     return FitResult(trained.config, trained.states, trained.rows, trained.summary,
-                     trained.run_dir)
+                     trained.run_dir, trained.observations)
 
 
 @dataclass
@@ -187,6 +193,7 @@ class FitResult:
     metrics: list[dict[str, Any]] = field(repr=False)
     summary: dict[str, Any] = field(repr=False)
     run_dir: Path | None = None
+    observations: Any = field(default=None, repr=False)  # the data's ObservationSpec
 
     @property
     def cells(self) -> list[tuple[str, int]]:
@@ -268,11 +275,9 @@ class FitResult:
 
     def agent_state(self, agent: int, method: str | None = None, seed: int | None = None) -> Any:
         """One agent's full learner state (AgentState: params incl. G2, targets, optimizer)."""
-        import jax
+        from mabcq.learners.groups import agent_slice
 
-        slot = self._slot(agent)
-        index = self._cell(method, seed)
-        return jax.tree_util.tree_map(lambda leaf: leaf[index, slot], self.states)
+        return agent_slice(self.states, self._cell(method, seed), self._slot(agent))
 
     def _slot(self, agent: int) -> int:
         if agent not in self.agents:
@@ -286,7 +291,8 @@ class FitResult:
         from mabcq.train import cell_policy
 
         return cell_policy(self.config, self.states, get_task(self.config.task),
-                           self._cell(method, seed), self._slot(agent), agent)
+                           self._cell(method, seed), self._slot(agent), agent,
+                           self.observations)
 
     def policies(self, method: str | None = None, seed: int | None = None) -> list[Policy]:
         """Every trained agent's Policy of one cell, in agent order (for `evaluate`)."""
@@ -300,7 +306,7 @@ class FitResult:
         from mabcq.train import export_policies
 
         return export_policies(self.config, self.states, Path(directory),
-                               get_task(self.config.task), self.agents)
+                               get_task(self.config.task), self.agents, self.observations)
 
     def __repr__(self) -> str:
         finals = []
@@ -328,6 +334,8 @@ class Evaluation:
     episode_returns: np.ndarray
     episode_lengths: np.ndarray
     rollout: RolloutResult = field(repr=False)
+    n_agents: int = 0
+    obsk: int | None = None  # local observations' K; None: global states
 
     @property
     def return_mean(self) -> float:
@@ -337,14 +345,24 @@ class Evaluation:
     def return_std(self) -> float:
         return float(np.std(self.episode_returns))
 
+    def agent_observations(self) -> list[np.ndarray]:
+        """What each agent saw at every transition, one array per agent: [T, S] global states
+        (the same array for all), or with local observations agent i's own [T, O_i]."""
+        if self.rollout.local_observations is None:
+            return [self.rollout.observations] * self.n_agents
+        from mabcq.envs.observations import local_observer
+
+        return local_observer(self.task, self.obsk).split(self.rollout.local_observations)
+
 
 def evaluate(task: str, policies: Sequence[Policy | PathLike], episodes: int = 10, *,
              seed: int = 0, max_steps: int | None = None) -> Evaluation:
     """Run one policy per agent together in the simulator (what `mabcq evaluate` does).
 
     policies: in agent order, each a Policy (e.g. `FitResult.policies()`) or a policy file
-        loaded on its own; each acts only on the global state with its own key stream and
-        returns only its own action slice. Checked against the task and agent order.
+        loaded on its own; each acts only on the global state (or, trained on local
+        observations, its own local observation) with its own key stream and returns only
+        its own action slice. Checked against the task and agent order.
     episodes: E episodes (up to 8 envs in lockstep); seed: the simulator's and the actions'
         seed; max_steps: a step limit per episode (default: the task's horizon, 1000).
     """
@@ -353,6 +371,7 @@ def evaluate(task: str, policies: Sequence[Policy | PathLike], episodes: int = 1
         check_episodes,
         check_policy_count,
         load_policies,
+        policies_observation_spec,
         run_policies,
     )
 
@@ -363,30 +382,44 @@ def evaluate(task: str, policies: Sequence[Policy | PathLike], episodes: int = 1
     rollout = run_policies(task_spec, loaded, episodes, seed, max_steps,
                            gamma=loaded[0].config.gamma)
     return Evaluation(task_spec.name, np.asarray(rollout.episode_returns),
-                      np.asarray(rollout.episode_lengths), rollout)
+                      np.asarray(rollout.episode_lengths), rollout, task_spec.n_agents,
+                      policies_observation_spec(loaded).k)
 
 
-def value_difference(policies: Sequence[Policy], states: np.ndarray | Sequence[AgentDataset], *,
+def value_difference(policies: Sequence[Policy],
+                     states: np.ndarray | Sequence[np.ndarray] | Sequence[AgentDataset], *,
                      samples: int = 1000, seed: int = 0,
                      key: jax.Array | None = None) -> float:
     """The paper's Figure 3: mean over states of max_i V_i(s) - min_i V_i(s), with
     V_i(s) = Q_i(s, pi_i(s)) of agent i's own policy. 0 when the agents agree on every state.
 
     states: [B, S] states, or the agents' datasets: then a fixed seeded sample of `samples`
-        states of their union (as training's diagnostic draws it).
+        states of their union (as training's diagnostic draws it). Policies trained on local
+        observations: one [B, O_i] array per agent, each agent's own view of the same B states
+        (e.g. `Evaluation.agent_observations()`; a dataset holds one agent's view only).
     key: the PRNG key of the policies' action sampling (default PRNGKey(seed)); agent i uses
         fold_in(key, i).
     """
     import jax
 
-    from mabcq.evaluation import sample_union_states
+    from mabcq.evaluation import agent_values, policies_observation_spec, sample_union_states
     from mabcq.evaluation import value_difference as spread
 
+    local = policies_observation_spec(list(policies)).is_local
     if len(states) and isinstance(states[0], AgentDataset):
+        if local:
+            raise UserError("value_difference: these policies read local observations and each "
+                            "dataset holds one agent's view only; pass one [B, O_i] array per "
+                            "agent (e.g. Evaluation.agent_observations())")
         states = sample_union_states(list(states), samples, seed)
+    per_agent = ([np.asarray(part, np.float32) for part in states]
+                 if isinstance(states, list | tuple) else np.asarray(states, np.float32))
+    if local and not isinstance(per_agent, list):
+        raise UserError("value_difference: policies on local observations need one [B, O_i] "
+                        "array per agent")
     key = jax.random.PRNGKey(seed) if key is None else key
-    values = np.stack([policy.value(np.asarray(states, np.float32), jax.random.fold_in(key, i))
-                       for i, policy in enumerate(policies)])
+    values = agent_values(lambda policy, obs, agent_key: policy.value(obs, agent_key),
+                          list(policies), per_agent, key)
     return spread(values)
 
 
@@ -400,12 +433,14 @@ def extrapolation_error(policies: Sequence[Policy], evaluation: Evaluation, *,
     left (NaN when there are none); all_states=True uses every state (it overstates the error
     near a cut). docs/training.md explains the truncation caveat.
     """
+    from mabcq.envs.observations import observer_for
     from mabcq.envs.tasks import get_task
-    from mabcq.evaluation import rollout_diagnostics
+    from mabcq.evaluation import policies_observation_spec, rollout_diagnostics
 
+    observer = observer_for(evaluation.task, policies_observation_spec(list(policies)))
     row = rollout_diagnostics(lambda policy, states, actions: policy.q_value(states, actions),
                               list(policies), evaluation.rollout, get_task(evaluation.task),
-                              min_steps_left)
+                              min_steps_left, observer)
     return row["extrapolation_error_all_states" if all_states else "extrapolation_error"]
 
 

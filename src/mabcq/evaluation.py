@@ -1,9 +1,11 @@
 """Evaluation: returns of the agents' decentralized policies run together in the simulator, and
 the paper's two diagnostics (value difference, Figure 3; extrapolation error, Table 5).
 
-Every agent acts from its own learner state and its own key on the global state; the rollout
-(mabcq.envs.rollout.run_episodes) joins the agents' action slices. All randomness is derived from
-(seed, update step), so an evaluation after a resume draws exactly what it drew before the kill.
+Every agent acts from its own learner state and its own key on the global state, or with local
+observations (mabcq.envs.observations) on its own observation read from the simulator each
+step; the rollout (mabcq.envs.rollout.run_episodes) joins the agents' action slices. All
+randomness is derived from (seed, update step), so an evaluation after a resume draws exactly
+what it drew before the kill.
 """
 
 from __future__ import annotations
@@ -137,17 +139,20 @@ def rollout_diagnostics(
     rollout: Any,
     task: Any,
     min_steps_left: int = DEFAULT_MIN_STEPS_LEFT,
+    observer: Any = None,
 ) -> dict[str, float]:
     """Returns and extrapolation error of one evaluation rollout (a RolloutResult).
 
     q_fn: (agent_state, states [T, S], actions [T, A_i]) -> [T], typically jit(learner.q_value).
+    observer: with local observations, agent i's Q reads its own [T, O_i] of the rollout.
     """
     returns = np.asarray(rollout.episode_returns, dtype=np.float64)
     own_actions = task.split_action(np.asarray(rollout.actions, dtype=np.float32))
-    observations = np.asarray(rollout.observations, dtype=np.float32)
+    observations = rollout_observations(rollout, observer, len(agent_states))
     q_values = np.stack([
-        np.asarray(q_fn(agent_state, observations, np.asarray(actions, dtype=np.float32)))
-        for agent_state, actions in zip(agent_states, own_actions, strict=True)
+        np.asarray(q_fn(agent_state, agent_obs, np.asarray(actions, dtype=np.float32)))
+        for agent_state, agent_obs, actions in zip(agent_states, observations, own_actions,
+                                                   strict=True)
     ])
     trusted = trusted_return_mask(rollout.episode_lengths, rollout.terminals, min_steps_left)
     everything = np.ones_like(trusted)
@@ -163,16 +168,29 @@ def rollout_diagnostics(
     }
 
 
+def rollout_observations(rollout: Any, observer: Any, n_agents: int) -> list[np.ndarray]:
+    """Each agent's observations of a rollout's states: [T, S] global states (the same array
+    for every agent), or with an observer agent i's own [T, O_i]."""
+    if observer is None:
+        return [np.asarray(rollout.observations, dtype=np.float32)] * n_agents
+    return [np.asarray(part, np.float32) for part in observer.split(rollout.local_observations)]
+
+
 def agent_values(
     value_fn: Callable[[Any, jax.Array, jax.Array], jax.Array],
     agent_states: Sequence[Any],
-    states: np.ndarray,
+    states: np.ndarray | Sequence[np.ndarray],
     key: jax.Array,
 ) -> np.ndarray:
-    """[agents, B] V_i(s) = Q_i(s, pi_i(s)), each agent from its own state and key."""
+    """[agents, B] V_i(s) = Q_i(s, pi_i(s)), each agent from its own state and key.
+
+    states: [B, S] shared by all agents, or one [B, O_i] per agent (each agent's own
+    observation of the same B states)."""
+    per_agent = states if isinstance(states, list | tuple) else [states] * len(agent_states)
     return np.stack([
-        np.asarray(value_fn(agent_state, states, jax.random.fold_in(key, agent)))
-        for agent, agent_state in enumerate(agent_states)
+        np.asarray(value_fn(agent_state, agent_obs, jax.random.fold_in(key, agent)))
+        for agent, (agent_state, agent_obs) in enumerate(zip(agent_states, per_agent,
+                                                             strict=True))
     ])
 
 
@@ -227,23 +245,51 @@ def load_policies(task: Any, policies: Sequence[Any]) -> list[Any]:
         if metadata.get("agent") not in (None, agent):
             raise UserError(f"{source}: holds agent {metadata['agent']}'s policy but is given "
                             f"in position {agent}; list the files in agent order")
+        _check_policy_input(task, policy, agent, source)
         try:  # a file from another version's networks fails only when it first acts
-            policy.act(np.zeros((1, task.state_dim), np.float32), jax.random.PRNGKey(0))
+            policy.act(np.zeros((1, policy.state_dim), np.float32), jax.random.PRNGKey(0))
         except Exception as error:  # flax/jax raise many types for mismatched parameters
             raise UserError(f"{source}: this policy file does not fit this version's networks "
                             f"({type(error).__name__}); re-export it by training again") from error
         loaded.append(policy)
+    policies_observation_spec(loaded)  # one kind of observation for all agents
     return loaded
+
+
+def policies_observation_spec(policies: Sequence[Any]) -> Any:
+    """The ObservationSpec the policies were trained with (recorded in their metadata; none
+    recorded: global states); UserError when they differ."""
+    from mabcq.envs.observations import same_spec, spec_from_metadata
+
+    sources = [f"policy {agent}" for agent in range(len(policies))]
+    return same_spec([spec_from_metadata(getattr(policy, "metadata", {}) or {}, source)
+                      for policy, source in zip(policies, sources, strict=True)], sources)
+
+
+def _check_policy_input(task: Any, policy: Any, agent: int, source: str) -> None:
+    """The policy's input size is what the simulator will feed it."""
+    from mabcq.envs.observations import observation_dims, spec_from_metadata
+    from mabcq.errors import UserError
+
+    spec = spec_from_metadata(getattr(policy, "metadata", {}) or {}, source)
+    expected = observation_dims(task, spec)[agent]
+    if policy.state_dim != expected:
+        kind = f"local observation (obsk {spec.k})" if spec.is_local else "state"
+        raise UserError(f"{source}: policy reads {policy.state_dim} inputs, agent {agent}'s "
+                        f"{kind} of {task.name} has {expected}")
 
 
 def run_policies(task: Any, policies: Sequence[Any], episodes: int, seed: int,
                  max_steps: int | None = None, gamma: float = 0.99) -> Any:
     """Run one Policy per agent together for `episodes` episodes (a RolloutResult): agent i's
-    policy acts on the global state with its own key stream fold_in(evaluation_key(seed, 0), i)
-    and returns only its own action slice."""
+    policy acts on the global state (or its own local observation, when the policies were
+    trained on local ones) with its own key stream fold_in(evaluation_key(seed, 0), i) and
+    returns only its own action slice."""
+    from mabcq.envs.observations import observer_for
     from mabcq.envs.rollout import run_episodes
 
     check_episodes(episodes)
+    observer = observer_for(task.name, policies_observation_spec(policies))
     envs = min(8, episodes)
 
     def act(policy: Any, states: np.ndarray, key: jax.Array) -> np.ndarray:
@@ -251,123 +297,8 @@ def run_policies(task: Any, policies: Sequence[Any], episodes: int, seed: int,
 
     agent_policies = make_agent_policies(act, policies, evaluation_key(seed, 0))
     return run_episodes(task, agent_policies, episodes, seed=evaluation_env_seed(seed, 0),
-                        gamma=gamma, max_steps=max_steps, num_envs=envs)
-
-
-class Evaluator:
-    """Evaluation of all runs at one update: simulator returns, extrapolation error, value
-    difference. Holds the jitted per-agent functions and the fixed diagnostic state sample.
-
-    A run is one row of the states' leading axis: a seed, or a (method, seed) cell of a grid
-    trained in one step. All runs' episodes step in lockstep with one policy call per step
-    (envs.rollout.run_lockstep); every agent of every run acts from its own state, and each
-    episode's row draws from its own key fold_in(fold_in(fold_in(evaluation_key(seed, update),
-    agent), episode), step), so a run's returns do not depend on which other runs share the call.
-    """
-
-    def __init__(self, learner: Any, task: Any, seeds: Sequence[int],
-                 datasets: Sequence[AgentDataset], *, gamma: float, episodes: int,
-                 max_steps: int | None, diagnostic_states: int, min_steps_left: int,
-                 with_returns: bool = True, tn_runs: Sequence[bool] | None = None,
-                 env_workers: int = 0,
-                 compiler_options: dict[str, Any] | None = None) -> None:
-        self.task, self.seeds, self.gamma = task, tuple(seeds), gamma
-        self.episodes, self.max_steps, self.min_steps_left = episodes, max_steps, min_steps_left
-        self.with_returns = with_returns
-
-        def jit(fn: Any) -> Any:
-            return jax.jit(fn, compiler_options=compiler_options)
-
-        q_value, value = jit(learner.q_value), jit(learner.value)
-        self.act_all = jit(lambda states, obs, keys, step: lockstep_actions(
-            learner.act, states, obs, keys, step))
-        self.q_value = lambda state, obs, actions: _chunked(q_value, state, obs, actions)
-        self.value = value
-        self.diagnostic_states = sample_union_states(datasets, diagnostic_states, self.seeds[0])
-        # Each agent's own transitions (a fixed sample) for the lambda_tn distribution.
-        self.own_samples = [_own_sample(dataset, diagnostic_states, self.seeds[0])
-                            for dataset in datasets]
-        self.lambda_tn = jit(lambda state, sample: lambda_tn_values(learner, state, *sample))
-        has_tn = bool(getattr(learner.config, "use_tn", False))
-        self.tn_runs = tuple(tn_runs) if tn_runs is not None else (has_tn,) * len(self.seeds)
-        self.env_workers, self._envs = env_workers, None
-
-    def close(self) -> None:
-        """Stop the env worker processes, if any (also safe when none were started)."""
-        if self._envs is not None:
-            self._envs.close()
-            self._envs = None
-
-    def rollouts(self, states: Any, update: int) -> list[Any]:
-        """One RolloutResult per run: every run's episodes stepped together."""
-        from mabcq.envs.lockstep import LockstepEnvs
-
-        if self._envs is None:  # made once, reset by every evaluation
-            self._envs = LockstepEnvs(self.task, len(self.seeds), self.episodes,
-                                      self.env_workers)
-        keys = jax.numpy.stack([evaluation_key(seed, update) for seed in self.seeds])
-
-        def act(observations: np.ndarray, step: int) -> np.ndarray:
-            return np.asarray(self.act_all(states, np.asarray(observations, np.float32), keys,
-                                           np.int32(step)))
-
-        env_seeds = [evaluation_env_seed(seed, update) for seed in self.seeds]
-        return self._envs.run(act, env_seeds, gamma=self.gamma, max_steps=self.max_steps)
-
-    def rows(self, states: Any, update: int) -> list[dict[str, Any]]:
-        """One dict per run: returns, extrapolation error, value difference.
-
-        states: learner states with leaves [runs, agents, ...].
-        """
-        n_agents = jax.tree_util.tree_leaves(states)[0].shape[1]
-        rollouts = self.rollouts(states, update) if self.with_returns else None
-        rows = []
-        for run, seed in enumerate(self.seeds):
-            agent_states = [jax.tree_util.tree_map(lambda leaf, s=run, i=agent: leaf[s, i],
-                                                   states) for agent in range(n_agents)]
-            key = evaluation_key(seed, update)
-            row: dict[str, Any] = {"update": update, "seed": seed}
-            if rollouts is not None:  # returns need every agent's policy in the simulator
-                row.update(rollout_diagnostics(self.q_value, agent_states, rollouts[run],
-                                               self.task, self.min_steps_left))
-            values = agent_values(self.value, agent_states, self.diagnostic_states,
-                                  jax.random.fold_in(key, 1_000_003))
-            if n_agents > 1:
-                row["value_difference"] = value_difference(values)
-            if self.tn_runs[run]:
-                row.update(lambda_tn_summary(np.concatenate([
-                    np.asarray(self.lambda_tn(agent_state, sample))
-                    for agent_state, sample in zip(agent_states, self.own_samples, strict=True)
-                ])))
-            rows.append(row)
-        return rows
-
-
-def lockstep_actions(act: ActFn, states: Any, observations: jax.Array, keys: jax.Array,
-                     step: jax.Array) -> jax.Array:
-    """Every agent of every run acting on every episode's state, in one traced call.
-
-    act: one agent's (agent_state, states [B, S], key) -> [B, A]; states: leaves [runs, agents,
-    ...]; observations [runs, episodes, S]; keys [runs, 2] (the run's evaluation key); step: the
-    env step. Returns [runs, agents, episodes, A]. Agent i of run r reads only states[r, i], the
-    global states and its own key stream; each episode row is acted on alone with its own key.
-    """
-    import jax.numpy as jnp
-
-    def one_agent(agent_state: Any, run_observations: jax.Array, agent_key: jax.Array):
-        episodes = jnp.arange(run_observations.shape[0])
-        row_keys = jax.vmap(lambda e: jax.random.fold_in(jax.random.fold_in(agent_key, e),
-                                                         step))(episodes)
-        return jax.vmap(lambda obs, key: act(agent_state, obs[None], key)[0])(
-            run_observations, row_keys)
-
-    def one_run(run_states: Any, run_observations: jax.Array, run_key: jax.Array):
-        n_agents = jax.tree_util.tree_leaves(run_states)[0].shape[0]
-        agent_keys = jax.vmap(lambda i: jax.random.fold_in(run_key, i))(jnp.arange(n_agents))
-        return jax.vmap(one_agent, in_axes=(0, None, 0))(run_states, run_observations,
-                                                         agent_keys)
-
-    return jax.vmap(one_run)(states, observations, keys)
+                        gamma=gamma, max_steps=max_steps, num_envs=envs, observer=observer,
+                        local_policies=observer is not None)
 
 
 def _pad_rows(arrays: tuple[np.ndarray, ...], size: int) -> tuple[np.ndarray, ...]:

@@ -215,6 +215,7 @@ class Trained:
     rows: list[dict[str, Any]]
     summary: dict[str, Any]
     run_dir: Path | None
+    observations: Any = None  # the data's ObservationSpec
 
 
 def train(config: TrainConfig, datasets: Sequence[AgentDataset], run_dir: str | Path, *,
@@ -241,8 +242,9 @@ def run_training(config: TrainConfig, datasets: Sequence[AgentDataset],
     files). Returns the final states, rows and summary; None when stopped by `stop_after`."""
     from tqdm.auto import tqdm
 
+    from mabcq.envs.observations import same_spec, spec_from_metadata
     from mabcq.envs.tasks import get_task
-    from mabcq.evaluation import Evaluator
+    from mabcq.evaluator import Evaluator
     from mabcq.learners.batched import (
         FAST_COMPILE,
         init_agents,
@@ -252,10 +254,15 @@ def run_training(config: TrainConfig, datasets: Sequence[AgentDataset],
         seed_agent_keys,
         stack_agent_data,
     )
+    from mabcq.learners.groups import group_agents, join_groups, split_groups
     from mabcq.logging_utils import MemoryLog, RunDirLog
 
     task = get_task(config.task)
     validate_datasets(task, datasets, config.agent, "training data")
+    # What the agents observe is the data's: global states, or each agent's local observation.
+    observations = same_spec([spec_from_metadata(dataset.metadata, f"training data: agent {i}")
+                              for i, dataset in enumerate(datasets)],
+                             [f"training data: agent {i}" for i in range(len(datasets))])
     cells = run_cells(config)
     learner, variants = run_learner(config)
     run_seeds = [seed for _, seed in cells]
@@ -267,15 +274,21 @@ def run_training(config: TrainConfig, datasets: Sequence[AgentDataset],
         log = RunDirLog(Path(run_dir), config.to_json(), resume)
     n_all_agents = task.n_agents
     agent_ids = [config.agent] if config.agent is not None else list(range(n_all_agents))
-    data = stack_agent_data(datasets)
+    # Agents whose data have equal shapes share one batched step (all of them with global
+    # states; local observations may differ in size between agents).
+    groups = group_agents(datasets, agent_ids)
+    data = [stack_agent_data([datasets[slot] for slot in group.slots]) for group in groups]
     # Agent i's initial state and key stream come from (seed, i) alone, so agent i trained by
     # itself (--agent i) starts exactly where its slice of the all-agents run starts.
     options = FAST_COMPILE if config.fast_compile else None
-    states = init_agents(learner, run_seeds, n_all_agents, task.state_dim,
-                         [task.agent_action_dim(agent) for agent in agent_ids], options,
-                         agent_ids=agent_ids)
-    states = make_prepare(learner, options)(states, data)  # e.g. TD3+BC's normalizer
-    keys = seed_agent_keys(run_seeds, n_all_agents, agent_ids)
+    prepare = make_prepare(learner, options)
+    group_states = [prepare(init_agents(learner, run_seeds, n_all_agents, group.state_dim,
+                                        [task.agent_action_dim(agent) for agent in group.agents],
+                                        options, agent_ids=group.agents), group_data)
+                    for group, group_data in zip(groups, data, strict=True)]  # e.g. TD3+BC's
+    states = join_groups(group_states, groups)
+    keys = join_groups([seed_agent_keys(run_seeds, n_all_agents, group.agents)
+                        for group in groups], groups)
     calls = call_size(config)
     total = config.pretrain_updates + config.updates
     update_fns = {phase: make_multi_update(learner, phase, calls, compiler_options=options)
@@ -292,7 +305,8 @@ def run_training(config: TrainConfig, datasets: Sequence[AgentDataset],
                           with_returns=config.agent is None,
                           tn_runs=[cell.use_tn for cell in cell_configs],
                           env_workers=default_env_workers() if env_workers is None else env_workers,
-                          compiler_options=options)
+                          compiler_options=options, observations=observations,
+                          agent_ids=agent_ids)
     done, window, pretrain_last, wall_before, eval_before = 0, {}, {}, 0.0, 0.0
     labels = cell_labels(config)
     restored = log.restore({"states": states, "keys": keys}, labels, config.pretrain_updates)
@@ -315,13 +329,14 @@ def run_training(config: TrainConfig, datasets: Sequence[AgentDataset],
             if stop_after is not None and done >= stop_after:
                 return None
             phase = "pretrain" if done < config.pretrain_updates else "train"
-            if phase == "pretrain":
-                (states, keys, metrics), seconds = timed(update_fns[phase], states, data, keys)
-            else:
-                if not table_ready:  # first train call of this process (also after a resume)
-                    lambda_tn_table, table_ready = transition_weights(states, data), True
-                (states, keys, metrics), seconds = timed(update_fns[phase], states, data, keys,
-                                                         lambda_tn_table, variants)
+            if phase == "train" and not table_ready:  # first train call of this process
+                lambda_tn_table = [transition_weights(group_states, group_data) for
+                                   group_states, group_data in zip(split_groups(states), data,
+                                                                   strict=True)]
+                table_ready = True
+            states, keys, metrics, seconds = _grouped_call(
+                update_fns[phase], groups, states, keys, data,
+                (lambda_tn_table, variants) if phase == "train" else None)
             done += calls
             bar.update(calls)
             if phase == "pretrain":  # the generative models' last losses go into every row
@@ -357,10 +372,35 @@ def run_training(config: TrainConfig, datasets: Sequence[AgentDataset],
         log.close()
         evaluator.close()
     if run_dir is not None:
-        export_policies(config, states, Path(run_dir) / "policies", task, agent_ids)
+        export_policies(config, states, Path(run_dir) / "policies", task, agent_ids,
+                        observations)
     summary = log.finish(config.to_json(), wall_before + time.perf_counter() - started,
                          eval_before + eval_seconds)
-    return Trained(config, states, log.rows, summary, None if run_dir is None else Path(run_dir))
+    return Trained(config, states, log.rows, summary, None if run_dir is None else Path(run_dir),
+                   observations)
+
+
+def _grouped_call(update: Any, groups: Sequence[Any], states: Any, keys: Any,
+                  data: Sequence[Any], extra: tuple[Any, Any] | None
+                  ) -> tuple[Any, Any, dict[str, Any], float]:
+    """One compiled call per group: (states, keys, metrics [cells, agents], seconds).
+    extra: the train phase's (per-group lambda_tn tables, variants); None when pretraining."""
+    from mabcq.learners.groups import join_groups, merge_metrics, split_groups
+
+    new_states, new_keys, metrics, seconds = [], [], [], 0.0
+    for index, (group_states, group_keys) in enumerate(zip(
+            split_groups(states), split_groups(keys), strict=True)):
+        args = (group_states, data[index], group_keys)
+        if extra is not None:
+            table, variants = extra
+            args += (table[index], variants)
+        (group_states, group_keys, group_metrics), spent = timed(update, *args)
+        new_states.append(group_states)
+        new_keys.append(group_keys)
+        metrics.append(group_metrics)
+        seconds += spent
+    return (join_groups(new_states, groups), join_groups(new_keys, groups),
+            merge_metrics(groups, metrics), seconds)
 
 
 def _jsonable(window: dict[str, list[np.ndarray]]) -> dict[str, list[Any]]:
@@ -437,7 +477,7 @@ def _blank_unused_weights(row: dict[str, Any], cell_config: Any) -> None:
 
 
 def export_policies(config: TrainConfig, states: Any, out_dir: Path, task: Any,
-                    agent_ids: Sequence[int]) -> list[Path]:
+                    agent_ids: Sequence[int], observations: Any = None) -> list[Path]:
     """One policy file per (cell, agent): policies/seed_<s>/agent_<i>.msgpack (one method) or
     policies/<method>/seed_<s>/agent_<i>.msgpack (a grid), each loadable and runnable without
     the other agents' files, and exported as its method's own learner."""
@@ -446,22 +486,24 @@ def export_policies(config: TrainConfig, states: Any, out_dir: Path, task: Any,
         for slot, agent in enumerate(agent_ids):
             path = out_dir / label / f"agent_{agent}.msgpack"
             path.parent.mkdir(parents=True, exist_ok=True)
-            paths.append(cell_policy(config, states, task, index, slot, agent).save(path))
+            paths.append(cell_policy(config, states, task, index, slot, agent,
+                                     observations).save(path))
     return paths
 
 
 def cell_policy(config: TrainConfig, states: Any, task: Any, cell_index: int, slot: int,
-                agent: int) -> Any:
+                agent: int, observations: Any = None) -> Any:
     """The Policy of one agent of one (method, seed) cell: states[cell_index, slot] (slot: the
-    agent's position on the states' agent axis), acting as its method's own learner."""
-    import jax
-
+    agent's position among the trained agents), acting as its method's own learner.
+    observations: the run's ObservationSpec (local ones are recorded in the policy)."""
     from mabcq.learners.export import Policy
+    from mabcq.learners.groups import agent_slice
 
     method, seed = run_cells(config)[cell_index]
-    agent_state = jax.tree_util.tree_map(lambda leaf: leaf[cell_index, slot], states)
+    agent_state = agent_slice(states, cell_index, slot)
     metadata = {"task": task.name, "agent": agent, "n_agents": task.n_agents,
                 "action_slice": list(task.action_slices[agent]), "seed": seed,
-                "updates": config.updates, "method": method}
+                "updates": config.updates, "method": method,
+                **(observations.metadata() if observations is not None else {})}
     return Policy.from_agent_state(method, cell_learner_config(config, method), agent_state,
                                    metadata)

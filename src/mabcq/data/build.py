@@ -22,6 +22,13 @@ from mabcq.data.recipes import (
     return_summary,
 )
 from mabcq.data.schema import AgentDataset
+from mabcq.envs.observations import (
+    GLOBAL,
+    LocalObserver,
+    ObservationSpec,
+    observer_for,
+    spec_from_metadata,
+)
 from mabcq.envs.rollout import RolloutResult, run_episodes
 from mabcq.envs.tasks import Task
 from mabcq.errors import UserError
@@ -124,22 +131,37 @@ class Behavior:
         return len(self.replay["rewards"])
 
     def early_experience(self, count: int, seed: int, num_envs: int,
-                         progress: Callable[[int], None] | None = None
+                         progress: Callable[[int], None] | None = None,
+                         observer: LocalObserver | None = None
                          ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """SAC's first `count` env steps, episode by episode: the replay's prefix, or its
-        re-creation by rollouts of a shipped set (the same for every agent of a build)."""
+        re-creation by rollouts of a shipped set (the same for every agent of a build).
+
+        observer: also every agent's local observations (local_observations,
+        local_next_observations): from the simulator for a shipped set's rollouts; from the
+        replay's global states for a replay, which is exact unless the task's state clips
+        what MaMuJoCo does not (Walker2d's velocities beyond +-10; info says which).
+        """
         if not self.is_shipped:
             arrays = episode_ordered_prefix(self.replay, count)
+            info: dict[str, Any] = {"source": "replay", "replay_steps": [0, count]}
+            if observer is not None:
+                arrays["local_observations"] = observer.from_states(arrays["observations"])
+                arrays["local_next_observations"] = observer.from_states(
+                    arrays["next_observations"])
+                info["local_observations"] = ("from-state" if observer.state_exact
+                                              else "from-state-clipped")
             if progress:
                 progress(count)
-            return arrays, {"source": "replay", "replay_steps": [0, count]}
-        if (count, seed) not in self._early:
-            self._early[(count, seed)] = early_rollout(
+            return arrays, info
+        key = (count, seed, None if observer is None else observer.k)
+        if key not in self._early:
+            self._early[key] = early_rollout(
                 self.task, self.sac, self.directory, self.record["early"]["segments"], count,
-                seed, num_envs, progress)
+                seed, num_envs, progress, observer)
         elif progress:
             progress(count)
-        arrays, info = self._early[(count, seed)]
+        arrays, info = self._early[key]
         return dict(arrays), info  # callers replace the actions by their slice
 
     def agent_policies(self, agent: int, self_level: str, others_level: str):
@@ -157,9 +179,11 @@ def part_seed(seed: int, agent: int, part_index: int) -> int:
 
 
 def collect_part(behavior: Behavior, part: Part, agent: int, size: int, seed: int,
-                 noise: float, num_envs: int, progress: Callable[[int], None] | None = None
+                 noise: float, num_envs: int, progress: Callable[[int], None] | None = None,
+                 observer: LocalObserver | None = None
                  ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Joint-action transitions [size, ...] of one part, and what to record about them."""
+    """Joint-action transitions [size, ...] of one part, and what to record about them (with
+    an observer, also every agent's local observations, [size, sum O_i])."""
     task = behavior.task
     if part.source == "replay":
         available = behavior.early_steps_available()
@@ -176,14 +200,18 @@ def collect_part(behavior: Behavior, part: Part, agent: int, size: int, seed: in
             raise UserError(
                 f"part {part.name!r} needs {size} transitions of SAC's replay but "
                 f"{behavior.directory} has {available}{where}; train SAC longer or lower --size")
-        return behavior.early_experience(size, seed, num_envs, progress)
+        return behavior.early_experience(size, seed, num_envs, progress, observer)
     policies = behavior.agent_policies(agent, part.self_level, part.others_level)
     result: RolloutResult = run_episodes(task, policies, None, seed=seed, transitions=size,
                                          action_noise=noise if part.noisy else 0.0,
-                                         num_envs=num_envs, progress=progress)
+                                         num_envs=num_envs, progress=progress,
+                                         observer=observer)
     arrays = {"observations": result.observations, "actions": result.actions,
               "rewards": result.rewards, "next_observations": result.next_observations,
               "terminals": result.terminals, "timeouts": result.timeouts}
+    if observer is not None:
+        arrays["local_observations"] = result.local_observations
+        arrays["local_next_observations"] = result.local_next_observations
     info = {"source": "rollout", "self_level": part.self_level,
             "others_level": part.others_level, "noise": noise if part.noisy else 0.0,
             "seed": seed, "episode_returns": return_summary(result.episode_returns)}
@@ -208,9 +236,13 @@ def _clamped(progress: Callable[[int], None] | None, budget: int):
 
 def build_agent_dataset(behavior: Behavior, recipe: str, size: int, agent: int, seed: int,
                         noise: float, num_envs: int,
-                        progress: Callable[[int], None] | None = None) -> AgentDataset:
-    """Agent `agent`'s dataset: every part collected with joint actions, then sliced."""
+                        progress: Callable[[int], None] | None = None,
+                        obs: ObservationSpec = GLOBAL) -> AgentDataset:
+    """Agent `agent`'s dataset: every part collected with joint actions, then sliced (and, with
+    local observations, the agent's own observation kept). The behavior policies act on the
+    global state either way: they are the data's source, not the agents being trained."""
     task = behavior.task
+    observer = observer_for(task.name, obs)
     parts = get_recipe(recipe)
     sizes = part_sizes(parts, size)
     if recipe == "medium-replay":
@@ -226,8 +258,12 @@ def build_agent_dataset(behavior: Behavior, recipe: str, size: int, agent: int, 
         seed_of_part = early_seed(seed) if part.source == "replay" else part_seed(
             seed, agent, index)
         arrays, info = collect_part(behavior, part, agent, count, seed_of_part, noise,
-                                    num_envs, _clamped(progress, count))
+                                    num_envs, _clamped(progress, count), observer)
         arrays["actions"] = task.split_action(arrays["actions"])[agent]
+        if observer is not None:  # the agent's own observation replaces the global state
+            arrays["observations"] = observer.split(arrays["local_observations"])[agent]
+            arrays["next_observations"] = observer.split(
+                arrays["local_next_observations"])[agent]
         for name in ("observations", "actions", "rewards", "next_observations", "terminals",
                      "timeouts"):
             columns.setdefault(name, []).append(np.ascontiguousarray(arrays[name]))
@@ -249,14 +285,18 @@ def build_agent_dataset(behavior: Behavior, recipe: str, size: int, agent: int, 
             data["rewards"], data["terminals"], data["timeouts"])),
         "package_version": __version__,
         "versions": library_versions(),
+        **obs.metadata(),
     }
+    if observer is not None:
+        metadata["observation_dim"] = observer.dims[agent]
     return AgentDataset(**data, metadata=metadata, parts=np.concatenate(labels))
 
 
 def build_datasets(task: Task, recipe: str, size: int, behavior_dir: Path | Behavior, out: Path,
                    seed: int = 0, noise: float = 0.1, num_envs: int = 16,
                    progress: bool = True, intermediate_step: int | None = None,
-                   expert_step: int | None = None, jobs: int = 1) -> list[Path]:
+                   expert_step: int | None = None, jobs: int = 1,
+                   obs: ObservationSpec = GLOBAL) -> list[Path]:
     """Write out/agent_{i}.h5 for every agent (each atomically).
 
     behavior_dir: a trained SAC directory, or a Behavior (e.g. `Behavior.shipped(task)`, whose
@@ -276,8 +316,8 @@ def build_datasets(task: Task, recipe: str, size: int, behavior_dir: Path | Beha
     paths = [Path(out) / agent_file_name(agent) for agent in range(task.n_agents)]
     # a rerun after a kill keeps the finished agents' files
     todo = [agent for agent in range(task.n_agents)
-            if not _already_built(paths[agent], recipe, size, seed, noise, behavior)]
-    job = (recipe, size, seed, noise, num_envs)
+            if not _already_built(paths[agent], recipe, size, seed, noise, behavior, obs)]
+    job = (recipe, size, seed, noise, num_envs, obs)
     if jobs > 1 and len(todo) > 1:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
@@ -292,91 +332,9 @@ def build_datasets(task: Task, recipe: str, size: int, behavior_dir: Path | Beha
         with tqdm(total=size, desc=f"{task.name} agent {agent}", unit="tr",
                   disable=not progress) as bar:
             dataset = build_agent_dataset(behavior, recipe, size, agent, seed, noise, num_envs,
-                                          progress=bar.update)
+                                          progress=bar.update, obs=obs)
         save_agent_dataset(dataset, paths[agent])
     return paths
-
-
-def build_dataset_files(task: Task, recipe: str, preset: str, out: Path, *,
-                        behavior: str | Path | None = None, shipped_root: Path | None = None,
-                        size: int | None = None, noise: float | None = None, seed: int = 0,
-                        num_envs: int | None = None, jobs: int = 1,
-                        intermediate_step: int | None = None, expert_step: int | None = None,
-                        progress: bool = True) -> list[Path]:
-    """`mabcq data build` (and `mabcq.build_datasets`): out/agent_{i}.h5 for every agent of
-    `task`, from the behavior `behavior_source` picks; size, noise and num_envs default to the
-    data preset's (mabcq.data.recipes.DATA_PRESETS)."""
-    from mabcq.data.recipes import DATA_PRESETS
-
-    if preset not in DATA_PRESETS:
-        raise UserError(f"unknown data preset {preset!r}; choose one of "
-                        f"{', '.join(DATA_PRESETS)}")
-    scale = DATA_PRESETS[preset]
-    size = scale.size if size is None else size
-    if size <= 0:
-        raise UserError(f"size must be positive, got {size}")
-    if jobs < 1:
-        raise UserError(f"jobs must be >= 1, got {jobs}")
-    if num_envs is not None and num_envs < 1:
-        raise UserError(f"num_envs must be >= 1, got {num_envs}")
-    if noise is not None and not 0 <= noise < float("inf"):  # NaN fails this too
-        raise UserError(f"noise must be a finite number >= 0, got {noise}")
-    source = behavior_source(task, preset, Path(out), behavior, shipped_root, intermediate_step,
-                             expert_step, seed, progress)
-    # A shipped Behavior has its levels chosen already; a directory's are chosen when opened.
-    levels = ({"intermediate_step": intermediate_step, "expert_step": expert_step}
-              if isinstance(source, Path) else {})
-    return build_datasets(task, recipe, size, source, Path(out), seed=seed,
-                          noise=scale.noise if noise is None else noise,
-                          num_envs=scale.num_envs if num_envs is None else num_envs,
-                          progress=progress, jobs=jobs, **levels)
-
-
-def behavior_source(task: Task, preset: str, out: Path, behavior: str | Path | None = None,
-                    shipped_root: Path | None = None, intermediate_step: int | None = None,
-                    expert_step: int | None = None, seed: int = 0,
-                    progress: bool = True) -> Behavior | Path:
-    """What to build from: a Behavior (shipped set) or a trained SAC directory (Path).
-
-    behavior "shipped", or None at the quick/paper presets when the task has a shipped set: the
-    shipped set; a directory: that directory; otherwise SAC trained into OUT/behavior (the
-    smoke preset always trains its tiny SAC unless told "shipped").
-    """
-    from mabcq.behavior.ship import has_shipped, shipped_dir
-    from mabcq.behavior.train import load_behavior, preset_config, train_behavior
-    from mabcq.data.recipes import DATA_PRESETS
-
-    scale = DATA_PRESETS[preset]
-    if behavior == "shipped" or (
-            behavior is None and preset != "smoke" and has_shipped(task.name, shipped_root)):
-        shipped = Behavior.shipped(task, shipped_root, intermediate_step, expert_step)
-        print(f"using the shipped behavior policies of {task.name} "
-              f"({shipped_dir(task.name, shipped_root)}, policies_sha256 "
-              f"{shipped.policies_sha256[:16]}...)")
-        return shipped
-    if behavior is not None:
-        load_behavior(Path(behavior))
-        return Path(behavior)
-    behavior_dir = out / "behavior"
-    if behavior_dir.exists() and not behavior_dir.is_dir():
-        raise UserError(f"{behavior_dir}: a file where SAC's directory goes; move it or choose "
-                        "another --out")
-    if not (behavior_dir / "behavior.json").exists():
-        if preset != "smoke":
-            print(f"no shipped behavior policies for {task.name} (make them with `mabcq "
-                  f"behavior ship DIR --task {task.name}`)")
-        print(f"training SAC ({scale.behavior_preset} preset) into {behavior_dir}")
-        train_behavior(task, preset_config(scale.behavior_preset), behavior_dir,
-                       seed=seed, progress=progress)
-    else:
-        trained = load_behavior(behavior_dir)["config"]["total_steps"]
-        wanted = preset_config(scale.behavior_preset).total_steps
-        if trained != wanted:
-            raise UserError(
-                f"{behavior_dir}: SAC there was trained for {trained} steps, the "
-                f"{preset} preset trains {wanted}; use another --out, or pass "
-                f"--behavior {behavior_dir} to build from it anyway")
-    return behavior_dir
 
 
 def _build_agent_file(spec: tuple) -> str:
@@ -384,16 +342,16 @@ def _build_agent_file(spec: tuple) -> str:
     noise, num_envs), path) -> path."""
     from mabcq.envs.tasks import get_task
 
-    (task_name, *behavior_args), agent, (recipe, size, seed, noise, num_envs), path = spec
+    (task_name, *behavior_args), agent, (recipe, size, seed, noise, num_envs, obs), path = spec
     behavior = Behavior(get_task(task_name), *behavior_args[:3], shipped_record=behavior_args[3],
                         label=behavior_args[4])
-    dataset = build_agent_dataset(behavior, recipe, size, agent, seed, noise, num_envs)
+    dataset = build_agent_dataset(behavior, recipe, size, agent, seed, noise, num_envs, obs=obs)
     save_agent_dataset(dataset, Path(path))
     return path
 
 
 def _already_built(path: Path, recipe: str, size: int, seed: int, noise: float,
-                   behavior: Behavior) -> bool:
+                   behavior: Behavior, obs: ObservationSpec = GLOBAL) -> bool:
     """True when `path` is a valid file built with exactly these settings and levels."""
     from mabcq.data.io import load_agent_dataset
 
@@ -401,6 +359,8 @@ def _already_built(path: Path, recipe: str, size: int, seed: int, noise: float,
         return False
     try:
         meta = load_agent_dataset(path).metadata
+        if spec_from_metadata(meta, str(path)) != obs:
+            return False
     except UserError:
         return False
     levels = {level: value["step"] for level, value in meta["behavior"]["levels"].items()}

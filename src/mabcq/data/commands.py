@@ -48,6 +48,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--jobs", type=cli_types.positive_int, default=1,
                        help="agent files built at once, one process each (same files as 1; "
                        "default 1)")
+    build.add_argument("--obs", default="global", choices=("global", "local"),
+                       help="what each agent's file holds as its observation: the global state "
+                            "(default, the paper's setting) or its MaMuJoCo local observation "
+                            "(docs/observations.md)")
+    build.add_argument("--obsk", type=cli_types.non_negative_int,
+                       help="with --obs local: observe joints up to K hops away in MaMuJoCo's "
+                            "joint graph (MaMuJoCo's agent_obsk; default 1)")
     build.add_argument("--intermediate-step", type=cli_types.non_negative_int,
                        help="use the SAC snapshot at this step as the intermediate policy")
     build.add_argument("--expert-step", type=cli_types.non_negative_int,
@@ -71,12 +78,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _build(args: argparse.Namespace) -> int:
     from mabcq.compile_cache import enable_compilation_cache
-    from mabcq.data.build import build_dataset_files
     from mabcq.data.io import agent_file_name
     from mabcq.data.recipes import DATA_PRESETS
+    from mabcq.data.sources import build_dataset_files
+    from mabcq.envs.observations import observation_spec
     from mabcq.envs.tasks import get_task
 
     task = get_task(args.task)
+    obs = observation_spec(args.obs, args.obsk)
     preset = DATA_PRESETS[args.preset]
     size = args.size if args.size is not None else preset.size
     for agent in range(task.n_agents):  # where the files go: not a directory
@@ -88,7 +97,8 @@ def _build(args: argparse.Namespace) -> int:
                                 size=size, noise=args.noise, seed=args.seed,
                                 num_envs=args.num_envs, jobs=args.jobs,
                                 intermediate_step=args.intermediate_step,
-                                expert_step=args.expert_step, progress=not args.no_progress)
+                                expert_step=args.expert_step, progress=not args.no_progress,
+                                obs=obs)
     for path in paths:
         print(path)
     return 0

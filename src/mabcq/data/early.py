@@ -26,6 +26,7 @@ from mabcq.envs.tasks import Task
 
 ARRAY_KEYS = ("observations", "actions", "rewards", "next_observations", "terminals",
               "timeouts")
+LOCAL_KEYS = ("local_observations", "local_next_observations")
 
 
 def early_seed(seed: int) -> int:
@@ -39,12 +40,14 @@ def segment_seed(seed: int, segment: int) -> int:
 
 
 def early_rollout(task: Task, sac, directory: Path, segments: list[dict[str, Any]], count: int,
-                  seed: int, num_envs: int, progress: Callable[[int], None] | None = None
-                  ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+                  seed: int, num_envs: int, progress: Callable[[int], None] | None = None,
+                  observer: Any = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Joint-action transitions [count, ...] re-creating SAC's first `count` env steps.
 
     segments: the shipped set's early segments, in order, covering at least `count` steps;
-    sac: the mabcq.behavior.sac.SAC of the snapshots in `directory`.
+    sac: the mabcq.behavior.sac.SAC of the snapshots in `directory`; observer: a LocalObserver
+    to record every agent's local observations too (keys local_observations and
+    local_next_observations, [count, sum O_i]).
     """
     from mabcq.behavior.policies import (
         joint_sampled_policy,
@@ -55,7 +58,8 @@ def early_rollout(task: Task, sac, directory: Path, segments: list[dict[str, Any
         uniform_draw,
     )
 
-    columns: dict[str, list[np.ndarray]] = {key: [] for key in ARRAY_KEYS}
+    keys = ARRAY_KEYS + (LOCAL_KEYS if observer is not None else ())
+    columns: dict[str, list[np.ndarray]] = {key: [] for key in keys}
     done, details = 0, []
     for index, segment in enumerate(segments):
         take = min(int(segment["stop"]) - int(segment["start"]), count - done)
@@ -69,8 +73,8 @@ def early_rollout(task: Task, sac, directory: Path, segments: list[dict[str, Any
         rollout_seed = segment_seed(seed, index)
         result = run_episodes(task, split_joint_policy(task, joint), None, seed=rollout_seed,
                               transitions=take, num_envs=num_envs, progress=progress,
-                              policy_noise=draw)
-        for key in ARRAY_KEYS:
+                              policy_noise=draw, observer=observer)
+        for key in keys:
             columns[key].append(getattr(result, key))
         details.append({"env_steps": [int(segment["start"]), int(segment["start"]) + take],
                         "policy": segment["policy"],

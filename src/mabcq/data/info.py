@@ -34,6 +34,7 @@ def dataset_summary(dataset: AgentDataset, path: Path) -> dict[str, Any]:
         "agent": meta.get("agent"), "n_agents": meta.get("n_agents"),
         "action_slice": meta.get("action_slice"), "recipe": meta.get("recipe"),
         "transitions": len(dataset), "state_dim": dataset.state_dim,
+        "obs": meta.get("obs", "global"), "obsk": meta.get("obsk"),
         "action_dim": dataset.action_dim, "terminals": int(dataset.terminals.sum()),
         "timeouts": int(dataset.timeouts.sum()), "parts": parts,
         "episode_returns": return_summary(returns),
@@ -57,13 +58,19 @@ def summarize_path(path: Path) -> list[dict[str, Any]]:
     return [dataset_summary(load_agent_dataset(path), path)]
 
 
+def _obs_note(summary: dict[str, Any]) -> str:
+    return f" (local, obsk {summary['obsk']})" if summary["obs"] == "local" else ""
+
+
 def format_summary(summary: dict[str, Any], dims: bool = True) -> str:
     """Human-readable lines for one file's summary."""
     lines = [
         f"{summary['path']}  ({summary['bytes'] / 2**20:.1f} MiB)",
         f"  task {summary['task']}  agent {summary['agent']}/{summary['n_agents']}  "
         f"action slice {summary['action_slice']}  recipe {summary['recipe']}",
-        f"  transitions {summary['transitions']}  state_dim {summary['state_dim']}  "
+        f"  transitions {summary['transitions']}  "
+        f"{'observation' if summary['obs'] == 'local' else 'state'}_dim "
+        f"{summary['state_dim']}{_obs_note(summary)}  "
         f"action_dim {summary['action_dim']}  terminals {summary['terminals']}  "
         f"timeouts {summary['timeouts']}",
     ]

@@ -1,8 +1,9 @@
 """Agent dataset files: one HDF5 file per agent, written atomically, loaded with validation.
 
 Format (FORMAT_NAME, FORMAT_VERSION; see the README, "File format"):
-  datasets  observations [T, S] f32, actions [T, A_i] f32 (agent i's slice only), rewards [T] f32,
-            next_observations [T, S] f32, terminals [T] bool, timeouts [T] bool,
+  datasets  observations [T, S] f32 (S: the global state, or with metadata obs "local" the
+            agent's own observation size O_i), actions [T, A_i] f32 (agent i's slice only),
+            rewards [T] f32, next_observations [T, S] f32, terminals [T] bool, timeouts [T] bool,
             parts [T] int8 (optional: index into metadata["parts"])
   attrs     format, format_version, task, agent, n_agents, metadata_json (the whole metadata
             dict as JSON: action_slice, recipe, parts, part_sizes, behavior returns, seeds,
@@ -90,7 +91,11 @@ def _validate_metadata(dataset: AgentDataset, source: str) -> None:
     if n_agents != task.n_agents:
         raise UserError(f"{source}: n_agents={n_agents} but task {task.name} has "
                         f"{task.n_agents} agents")
-    if dataset.state_dim != task.state_dim:
+    from mabcq.envs.observations import spec_from_metadata
+
+    # Local observations: each file its own size (ours, or an importer's other layout).
+    if not spec_from_metadata(metadata, source).is_local and (
+            dataset.state_dim != task.state_dim):
         raise UserError(f"{source}: observations have {dataset.state_dim} dims, task "
                         f"{task.name} has state_dim {task.state_dim}")
     if dataset.action_dim != task.agent_action_dim(agent):
@@ -305,6 +310,10 @@ def load_dataset_dir_with_paths(directory: str | os.PathLike
         if dataset.metadata["n_agents"] != n_agents:
             raise UserError(f"{path}: n_agents {dataset.metadata['n_agents']} differs from "
                             f"{first_path.name}'s {n_agents}")
+    from mabcq.envs.observations import same_spec, spec_from_metadata
+
+    same_spec([spec_from_metadata(dataset.metadata, str(path)) for path, dataset in loaded],
+              [str(path) for path, _ in loaded])
     indices = sorted(dataset.metadata["agent"] for _, dataset in loaded)
     if indices != list(range(n_agents)):
         raise UserError(f"{directory}: agent files cover agents {indices}, expected "

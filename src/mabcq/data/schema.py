@@ -1,8 +1,9 @@
 """What one agent's offline dataset holds in memory: B_i = {(s, a_i, r, s', done)}.
 
 This is the contract between the dataset builders (data/), the file format (data/io.py) and the
-learners. Every agent sees the full global state; `actions` hold only this agent's slice of the
-joint action, never the others'.
+learners. An agent sees the full global state, or (metadata obs "local") its own local
+observation, whose size may differ between agents; `actions` hold only this agent's slice of
+the joint action, never the others'.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 
 # Array fields of an agent's dataset, in file order, with their dtype and rank.
 ARRAY_FIELDS: dict[str, tuple[type, int]] = {
-    "observations": (np.float32, 2),  # [T, state_dim] global state s
+    "observations": (np.float32, 2),  # [T, state_dim] global state s (or o_i, local)
     "actions": (np.float32, 2),  # [T, action_dim_i] this agent's action a_i only
     "rewards": (np.float32, 1),  # [T] shared reward r
     "next_observations": (np.float32, 2),  # [T, state_dim] s'

@@ -1,7 +1,9 @@
 """Run N agents' decentralized policies together in the real simulator.
 
-Each agent's policy sees only the global state and returns only its own action slice; the
-rollout joins the slices into the joint action and steps the single-agent MuJoCo env. Several
+Each agent's policy sees only the global state (or, with a LocalObserver and `local_policies`,
+its own local observation) and returns only its own action slice; the rollout joins the slices
+into the joint action and steps the single-agent MuJoCo env. With an observer, every agent's
+local observation is read from the simulator after each reset and step and recorded too. Several
 envs are stepped in lockstep so each policy is called once per step on a batch of states.
 
 Determinism: episode k is reset with a seed derived from (seed, k) and draws its action noise
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mabcq.envs.observations import LocalObserver
 from mabcq.envs.tasks import Task, make_env
 
 AgentPolicy = Callable[..., np.ndarray]  # observations [E, state_dim] (, noise) -> actions [E, A_i]
@@ -37,6 +40,10 @@ class RolloutResult:
     timeouts: np.ndarray  # [T] bool: horizon reached or episode cut by the transition budget
     discounted_returns: np.ndarray  # [T] sum_k gamma^k r_{t+k} within the (collected) episode
     physics_states: np.ndarray | None = None  # [T, nq + 2 nv] see physics_state()
+    # With a LocalObserver: every agent's local observation side by side, [T, sum O_i] float32
+    # (LocalObserver.split gives agent i's [T, O_i]); None otherwise.
+    local_observations: np.ndarray | None = None
+    local_next_observations: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.rewards.shape[0])
@@ -64,7 +71,7 @@ def episode_seed(seed: int, episode: int) -> int:
 class _Episode:
     """One episode's growing buffers."""
 
-    def __init__(self, index: int, seed: int, env, record_physics: bool):
+    def __init__(self, index: int, seed: int, env, record_physics: bool, observer=None):
         self.index = index
         self.rng = np.random.default_rng([seed, index, 1])
         self.policy_rng = np.random.default_rng([seed, index, 2])
@@ -72,6 +79,8 @@ class _Episode:
         self.obs = np.asarray(obs, dtype=np.float32)
         self.rows: list[tuple] = []
         self.physics: list[np.ndarray] | None = [] if record_physics else None
+        self.local = None if observer is None else observer.observe_env(env)
+        self.local_rows: list[tuple[np.ndarray, np.ndarray]] = []
         self.done = False
 
 
@@ -88,6 +97,8 @@ def run_episodes(
     record_physics: bool = False,
     progress: Callable[[int], None] | None = None,
     policy_noise: PolicyNoise | None = None,
+    observer: LocalObserver | None = None,
+    local_policies: bool = False,
 ) -> RolloutResult:
     """Roll out `policies` (one per agent) for `episodes` episodes, or up to `transitions` steps.
 
@@ -100,11 +111,16 @@ def run_episodes(
     policy_noise: for stochastic policies: each step, every running episode draws
         policy_noise(its own generator) and the policies are called as policy(states, noise)
         with noise [E, ...] stacked in the states' row order.
+    observer: record every agent's local observation (RolloutResult.local_observations).
+    local_policies: call agent i's policy on its own local observations [E, O_i] (needs
+        `observer`) instead of the global states.
     """
     if len(policies) != task.n_agents:
         raise ValueError(f"{task.name} has {task.n_agents} agents, got {len(policies)} policies")
     if (episodes is None) == (transitions is None):
         raise ValueError("give exactly one of episodes or transitions")
+    if local_policies and observer is None:
+        raise ValueError("local_policies needs an observer")
     limit = task.horizon if max_steps is None else int(max_steps)
     noise = np.broadcast_to(np.asarray(action_noise, dtype=np.float64), (task.n_agents,))
     joint_noise = np.concatenate(
@@ -139,7 +155,8 @@ def run_episodes(
     while True:
         for slot in range(num_envs):
             if slot not in running and want_new_episode():
-                episode = _Episode(counts["next_episode"], seed, envs[slot], record_physics)
+                episode = _Episode(counts["next_episode"], seed, envs[slot], record_physics,
+                                   observer)
                 running[slot] = live_by_index[episode.index] = episode
                 counts["next_episode"] += 1
         if not running or (transitions is not None and collected_prefix() >= transitions):
@@ -148,8 +165,10 @@ def run_episodes(
         states = np.stack([running[slot].obs for slot in slots])
         extra = () if policy_noise is None else (
             np.stack([policy_noise(running[slot].policy_rng) for slot in slots]),)
-        agent_actions = [np.asarray(policy(states, *extra), dtype=np.float32)
-                         for policy in policies]
+        inputs = ([states] * task.n_agents if not local_policies else observer.split(
+            np.stack([running[slot].local for slot in slots])))
+        agent_actions = [np.asarray(policy(observations, *extra), dtype=np.float32)
+                         for policy, observations in zip(policies, inputs, strict=True)]
         joint = task.join_actions(agent_actions)
         for row, slot in enumerate(slots):
             episode = running[slot]
@@ -166,6 +185,10 @@ def run_episodes(
             timeout = not terminated and len(episode.rows) + 1 >= limit
             episode.rows.append((episode.obs, action, reward, next_obs, terminated, timeout))
             episode.obs = next_obs
+            if observer is not None:
+                next_local = observer.observe_env(env)
+                episode.local_rows.append((episode.local, next_local))
+                episode.local = next_local
             if terminated or timeout:
                 finish(slot, episode)
         if progress is not None:
@@ -175,15 +198,18 @@ def run_episodes(
         gamma,
         transitions,
         record_physics,
+        observer is not None,
     )
 
 
 def _assemble(
-    ordered: list[_Episode], gamma: float, transitions: int | None, record_physics: bool
+    ordered: list[_Episode], gamma: float, transitions: int | None, record_physics: bool,
+    record_local: bool = False,
 ) -> RolloutResult:
     """Concatenate episodes in index order, cut to `transitions`, and add returns-to-go."""
     columns: list[list] = [[] for _ in range(6)]
     physics: list[np.ndarray] = []
+    local: list[tuple[np.ndarray, np.ndarray]] = []
     returns, lengths, to_go = [], [], []
     remaining = transitions
     for episode in ordered:
@@ -202,6 +228,8 @@ def _assemble(
             column.extend(values)
         if record_physics:
             physics.extend(episode.physics[: len(rows)])
+        if record_local:
+            local.extend(episode.local_rows[: len(rows)])
         rewards = np.array([row[2] for row in rows], dtype=np.float64)
         returns.append(rewards.sum())
         lengths.append(len(rows))
@@ -218,7 +246,16 @@ def _assemble(
         timeouts=np.asarray(timeouts, dtype=bool),
         discounted_returns=np.concatenate(to_go) if to_go else np.zeros(0),
         physics_states=np.asarray(physics, dtype=np.float64) if record_physics else None,
+        local_observations=_local_column(local, 0) if record_local else None,
+        local_next_observations=_local_column(local, 1) if record_local else None,
     )
+
+
+def _local_column(local: list[tuple[np.ndarray, np.ndarray]], column: int) -> np.ndarray:
+    """[T, sum O_i] float32 from (local, next_local) rows ([0, 0] when there are none)."""
+    if not local:
+        return np.zeros((0, 0), np.float32)
+    return np.stack([row[column] for row in local]).astype(np.float32)
 
 
 def discounted_return_to_go(rewards: np.ndarray, gamma: float) -> np.ndarray:

@@ -1,7 +1,8 @@
 """The five multi-agent MuJoCo tasks: the single-agent Gymnasium env plus MaMuJoCo's partition.
 
 Every agent sees the single-agent env's full state vector and the shared reward (paper section
-4.2); only the joint action is split among agents. The partition (which actuators each agent
+4.2; mabcq.envs.observations gives MaMuJoCo's local observations instead); only the joint action
+is split among agents. The partition (which actuators each agent
 drives) is read from MaMuJoCo itself (`gymnasium_robotics...obsk.get_parts_and_edges`) instead of
 building a MaMuJoCo `parallel_env`: that keeps Ant's 27-dim state (no contact forces), whose
 local-observation builder fails in MaMuJoCo 1.4.2, and steps the raw env at its full rate.
