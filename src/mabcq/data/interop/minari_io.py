@@ -266,8 +266,18 @@ def import_minari(sources: list[str], task: str | None) -> list[AgentDataset]:
     task_spec = known_task(task)
     if len(agents) == 1 and task_spec is not None and task_spec.n_agents > 1:
         agents = _split_joint(agents[0], task_spec, str(loaded[0][0]))
-    return build_agent_datasets(agents, task=task, obs="as stored", source_format="minari",
+    return build_agent_datasets(agents, task=task, obs=_foreign_obs(agents, task_spec),
+                                source_format="minari",
                                 source_path=", ".join(str(path) for path, _, _ in loaded))
+
+
+def _foreign_obs(agents: list[AgentArrays], task: Any) -> str:
+    """A foreign dataset's observations are the global state when every agent's have one size
+    (the task's state size, for a task mabcq knows); otherwise each agent's own ("local")."""
+    dims = {np.shape(agent.observations)[-1] for agent in agents}
+    if len(dims) == 1 and (task is None or dims == {task.state_dim}):
+        return "state"
+    return "local"
 
 
 def _foreign_agent(arrays: dict[str, np.ndarray], metadata: dict[str, Any], source: str
