@@ -18,12 +18,12 @@ retry on a node without the checkpoint starts that job over (the same numbers, m
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import socket
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -57,6 +57,8 @@ class Job:
     label: str
     fn: Callable[..., Any]
     args: tuple[Any, ...]
+    # A new worker process for this job alone (Ray's max_calls=1; GPU tasks always get one).
+    fresh_process: bool = False
 
 
 @dataclass(frozen=True)
@@ -115,10 +117,13 @@ def ray_session(options: RayOptions) -> Iterator[ModuleType]:
     opened = not ray.is_initialized()
     if opened:
         try:
-            if options.address:
-                ray.init(address=options.address, configure_logging=False)
-            else:
-                ray.init(include_dashboard=False, configure_logging=False)
+            with warnings.catch_warnings():  # Ray fork-execs its processes: no JAX state copied
+                warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called",
+                                        category=RuntimeWarning)
+                if options.address:
+                    ray.init(address=options.address, configure_logging=False)
+                else:
+                    ray.init(include_dashboard=False, configure_logging=False)
         except (ConnectionError, RuntimeError, ValueError) as error:
             where = f"--address {options.address}" if options.address else "a local Ray instance"
             raise UserError(f"{where}: cannot start or join Ray ({_first_line(error)}); start "
@@ -150,11 +155,13 @@ def run_jobs(ray: ModuleType, jobs: Sequence[Job], options: RayOptions,
     failures: list[Failure] = []
 
     def submit(job: Job, attempt: int) -> None:
-        if job.fn not in remote:
-            remote[job.fn] = ray.remote(job.fn).options(
+        key = (job.fn, job.fresh_process)
+        if key not in remote:
+            extra = {"max_calls": 1} if job.fresh_process else {}
+            remote[key] = ray.remote(
                 num_cpus=options.cpus_per_task, num_gpus=options.gpus_per_task, max_retries=0,
-                retry_exceptions=False)
-        pending[remote[job.fn].remote(*job.args, attempt=attempt)] = (job, attempt)
+                retry_exceptions=False, **extra)(job.fn)
+        pending[remote[key].remote(*job.args, attempt=attempt)] = (job, attempt)
 
     for job in jobs:
         submit(job, 1)
@@ -201,10 +208,11 @@ def _first_line(error: BaseException) -> str:
 # ---------------------------------------------------------------- worker side
 
 
-def worker_setup(run_dir: str, attempt: int) -> Path:
+def worker_setup(run_dir: str, attempt: int, inputs: dict[str, str] | None = None) -> Path:
     """In a Ray worker, before JAX is imported: no whole-card preallocation (tasks may share a
     GPU), the compilation cache on; the job's run dir (see the module docstring) with
-    worker.json saying which host, process and attempt is training it."""
+    worker.json saying which host, process and attempt is training it (and `inputs`, e.g. the
+    sha256 of the dataset file the job received)."""
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     from mabcq.compile_cache import enable_compilation_cache
     from mabcq.logging_utils import write_json_atomic
@@ -216,7 +224,7 @@ def worker_setup(run_dir: str, attempt: int) -> Path:
     except OSError:
         path = Path(tempfile.gettempdir()) / "mabcq-ray" / re.sub(r"[^\w.-]", "_", run_dir)
         path.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(path / "worker.json", worker_record(attempt))
+    write_json_atomic(path / "worker.json", {**worker_record(attempt), "inputs": inputs or {}})
     return path
 
 
@@ -241,11 +249,3 @@ def unpack_run_files(run_dir: Path, files: dict[str, bytes]) -> None:
         if Path(name).is_absolute() or ".." in Path(name).parts:
             raise UserError(f"{run_dir}: refusing a job's file outside the run dir: {name}")
         atomic.write_bytes(run_dir / name, payload)
-
-
-def read_worker(run_dir: Path) -> dict[str, Any] | None:
-    """worker.json of a run dir (None when absent or unreadable)."""
-    try:
-        return json.loads((run_dir / "worker.json").read_text())
-    except (OSError, ValueError):
-        return None

@@ -246,12 +246,12 @@ def reproduce(grid: Grid, out: Path, data_root: Path, progress: bool = True,
         check_recipes(out, task, grid.recipe_for(task),
                       {(method, seed) for method in grid.task_methods(task)
                        for seed in grid.seeds})
-    # The request first, so results of a grid killed before its end still say what they are.
-    write_json_atomic(out / "grid.json", grid_record(grid, out, {**split, "wall_s": 0.0},
-                                                     overrides))
     runner = (LocalGroups if ray_options is None else RayGroups)(
         grid, out, overrides, split, progress, ray_options)
-    with runner:
+    with runner:  # Ray joined (and its resources checked) before anything is written
+        # The request first, so results of a grid killed before its end still say what they are.
+        write_json_atomic(out / "grid.json", grid_record(grid, out, {**split, "wall_s": 0.0},
+                                                         overrides))
         for task in grid.tasks:
             methods = grid.task_methods(task)
             wanted = {(method, seed) for method in methods for seed in grid.seeds}
