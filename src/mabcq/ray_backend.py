@@ -129,20 +129,23 @@ def ray_session(options: RayOptions) -> Iterator[ModuleType]:
             raise UserError(f"{where}: cannot start or join Ray ({_first_line(error)}); start "
                             "the head with `ray start --head` and pass its address") from None
     try:
-        check_resources(ray.cluster_resources(), options)
+        check_resources([node["Resources"] for node in ray.nodes() if node.get("Alive")],
+                        options)
         yield ray
     finally:
         if opened:
             ray.shutdown()
 
 
-def check_resources(available: dict[str, float], options: RayOptions) -> None:
-    """Refuse a task no node could ever run (Ray would wait for it forever)."""
+def check_resources(nodes: Sequence[dict[str, float]], options: RayOptions) -> None:
+    """Refuse a task no node could ever run (Ray would wait for it forever). nodes: each live
+    node's total resources ({"CPU": 16.0, "GPU": 1.0, ...})."""
     for name, wanted, flag in (("CPU", options.cpus_per_task, "--cpus-per-task"),
                                ("GPU", options.gpus_per_task, "--gpus-per-task")):
-        if wanted > available.get(name, 0.0):
-            raise UserError(f"{flag} {wanted:g}: the Ray cluster has {available.get(name, 0.0):g}"
-                            f" {name}(s) in all; ask for less or add nodes")
+        largest = max((node.get(name, 0.0) for node in nodes), default=0.0)
+        if wanted > largest:
+            raise UserError(f"{flag} {wanted:g}: no node of the Ray cluster has that many "
+                            f"{name}s (the largest has {largest:g}); ask for less or add a node")
 
 
 def run_jobs(ray: ModuleType, jobs: Sequence[Job], options: RayOptions,
