@@ -163,4 +163,17 @@ def test_a_task_no_node_can_run_is_refused(ray_cluster, tmp_path, capsys):
     assert code == 2
     assert ("--gpus-per-task 0.25: no node of the Ray cluster has that many GPUs (the largest "
             "has 0)") in capsys.readouterr().err
-    assert not (tmp_path / "d").exists() and not (tmp_path / "o" / "grid.json").exists()
+    assert not (tmp_path / "d").exists() and not (tmp_path / "o").exists()
+
+
+def test_an_address_nothing_answers_on_is_refused_at_once(capsys):
+    import socket
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.perf_counter()
+    code = main([*GRID, "--out", "unused", "--backend", "ray", "--address", f"127.0.0.1:{port}"])
+    assert code == 2 and time.perf_counter() - started < 10
+    assert f"--address 127.0.0.1:{port}: nothing answers there" in capsys.readouterr().err
+    assert not Path("unused").exists()

@@ -116,6 +116,8 @@ def ray_session(options: RayOptions) -> Iterator[ModuleType]:
     ray = require_ray()
     opened = not ray.is_initialized()
     if opened:
+        if options.address and options.address != "auto":
+            check_reachable(options.address)
         try:
             with warnings.catch_warnings():  # Ray fork-execs its processes: no JAX state copied
                 warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called",
@@ -135,6 +137,18 @@ def ray_session(options: RayOptions) -> Iterator[ModuleType]:
     finally:
         if opened:
             ray.shutdown()
+
+
+def check_reachable(address: str, timeout_s: float = 10.0) -> None:
+    """A HOST:PORT (or ray://HOST:PORT) that nothing answers on is refused at once (ray.init
+    would wait for it without end)."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as error:
+        raise UserError(f"--address {address}: nothing answers there ({error.strerror or error}); "
+                        "start the head with `ray start --head` and pass the address it "
+                        "prints") from None
 
 
 def check_resources(nodes: Sequence[dict[str, float]], options: RayOptions) -> None:

@@ -239,7 +239,6 @@ def reproduce(grid: Grid, out: Path, data_root: Path, progress: bool = True,
     from mabcq.reproduce_runners import LocalGroups, RayGroups
 
     overrides = dict(overrides or {})
-    out.mkdir(parents=True, exist_ok=True)
     split: dict[str, Any] = {"data_s": 0.0, "train_s": 0.0, "eval_s": 0.0}
     started = time.perf_counter()
     for task in grid.tasks:  # a finished cell of another recipe stops the grid before any work
@@ -249,6 +248,7 @@ def reproduce(grid: Grid, out: Path, data_root: Path, progress: bool = True,
     runner = (LocalGroups if ray_options is None else RayGroups)(
         grid, out, overrides, split, progress, ray_options)
     with runner:  # Ray joined (and its resources checked) before anything is written
+        out.mkdir(parents=True, exist_ok=True)
         # The request first, so results of a grid killed before its end still say what they are.
         write_json_atomic(out / "grid.json", grid_record(grid, out, {**split, "wall_s": 0.0},
                                                          overrides))
