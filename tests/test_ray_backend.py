@@ -166,9 +166,10 @@ def test_a_task_no_node_can_run_is_refused(ray_cluster, tmp_path, capsys):
     assert not (tmp_path / "d").exists() and not (tmp_path / "o").exists()
 
 
-def test_an_address_nothing_answers_on_is_refused_at_once(capsys):
+def test_an_address_nothing_answers_on_is_refused_at_once(capsys, monkeypatch):
     import socket
 
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)  # not the fixture's instance
     with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
