@@ -85,7 +85,8 @@ def add_backend_flags(parser: argparse.ArgumentParser, unit: str) -> None:
                         f"on a Ray cluster (needs {INSTALL_HINT})")
     parser.add_argument("--address", type=cli_types.ray_address,
                         help="with --backend ray: the cluster to join (auto, or HOST:PORT of "
-                        "`ray start --head`); default: start a local Ray instance")
+                        "`ray start --head`); default: the cluster `ray start` runs on this "
+                        "machine, else a local Ray instance for this command")
     parser.add_argument("--cpus-per-task", type=cli_types.ray_resource,
                         help="with --backend ray: CPUs each task reserves (default 1)")
     parser.add_argument("--gpus-per-task", type=cli_types.ray_resource,
@@ -112,7 +113,8 @@ def options_from_args(args: argparse.Namespace) -> RayOptions | None:
 @contextmanager
 def ray_session(options: RayOptions) -> Iterator[ModuleType]:
     """Ray connected while inside: a caller's ray.init is reused (tests, notebooks), else join
-    options.address or start a local instance (no dashboard); what this opened it shuts down."""
+    options.address, else Ray's default (the cluster `ray start` runs on this machine, or a local
+    instance started here, without dashboard); what this opened it shuts down."""
     ray = require_ray()
     opened = not ray.is_initialized()
     if opened:

@@ -7,7 +7,8 @@ trains on another dataset recipe than the task's own (e.g. medium-replay for App
 runs); every cell records its recipe, and a cell is never mixed with one of another recipe.
 A finished cell is written once, atomically, and never trained again: a killed grid resumes
 the group in flight from its checkpoint and skips the rest. The CSVs are rebuilt from
-the cells after every group, so they always hold exactly the finished cells.
+the cells after every group, so they always hold exactly the finished cells. The groups train
+here one after another, or as Ray tasks over a cluster (`--backend ray`, reproduce_runners).
 
 Layout of OUT (docs/reproduce.md):
     grid.json                              the request, the machine, versions, wall times
