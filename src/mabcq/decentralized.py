@@ -61,7 +61,11 @@ def train_decentralized(config: Any, data: Path, out: Path, *, episodes: int,
 def _finished(config: Any, run_dir: Path) -> bool:
     if not (run_dir / "summary.json").is_file():
         return False
-    saved = json.loads((run_dir / "config.json").read_text())
+    try:
+        saved = json.loads((run_dir / "config.json").read_text())
+    except (OSError, ValueError) as error:
+        raise UserError(f"{run_dir}: a finished run without a readable config.json ({error}); "
+                        "delete that folder to train the agent again") from None
     if saved != json.loads(json.dumps(config.to_json())):
         raise UserError(f"{run_dir}: holds agent {config.agent}'s run with other settings; use "
                         "the same flags, or another --out")

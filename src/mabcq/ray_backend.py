@@ -37,8 +37,8 @@ from mabcq.errors import UserError
 INSTALL_HINT = "pip install 'mabcq[ray]'"
 ATTEMPTS = 2  # the first try and one retry
 # The small files of a run dir a job sends back (checkpoints and TensorBoard events stay where
-# the job ran).
-RUN_FILES = ("config.json", "metrics.csv", "summary.json")
+# the job ran); worker.json says where that was.
+RUN_FILES = ("config.json", "metrics.csv", "summary.json", "worker.json")
 
 
 @dataclass(frozen=True)
