@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "mabcq.data.commands",
     "mabcq.train_commands",
     "mabcq.reproduce_commands",
+    "mabcq.decentralized_commands",
     "mabcq.report.commands",
 )
 

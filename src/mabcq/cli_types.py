@@ -240,6 +240,28 @@ def behavior_source(text: str) -> str:
     return text
 
 
+def ray_address(text: str) -> str:
+    """A Ray cluster to join: `auto` (the one `ray start` started on this machine), or
+    HOST:PORT, optionally as ray://HOST:PORT (Ray Client)."""
+    value = text.strip()
+    if value == "auto":
+        return value
+    match = re.fullmatch(r"(ray://)?([A-Za-z0-9_.-]+|\[[0-9A-Fa-f:]+\]):(\d{1,5})", value)
+    if match is None or not 1 <= int(match[3]) <= 65_535:
+        raise argparse.ArgumentTypeError(
+            f"must be auto or HOST:PORT (e.g. 10.0.0.1:6379, ray://head:10001), got {text!r}")
+    return value
+
+
+def ray_resource(text: str) -> float:
+    """A Ray resource request: a finite number >= 0, fractional only below 1 (Ray's rule)."""
+    value = non_negative_number(text)
+    if value > 1 and not value.is_integer():
+        raise argparse.ArgumentTypeError(
+            f"must be a fraction below 1 or a whole number (Ray's rule), got {text!r}")
+    return value
+
+
 def check(kind: Callable[[str], T], value: Any, flag: str) -> T:
     """Apply `kind` to a value a handler computed (e.g. a default path); UserError if refused,
     in the same words as at parse time."""

@@ -7,7 +7,8 @@ trains on another dataset recipe than the task's own (e.g. medium-replay for App
 runs); every cell records its recipe, and a cell is never mixed with one of another recipe.
 A finished cell is written once, atomically, and never trained again: a killed grid resumes
 the group in flight from its checkpoint and skips the rest. The CSVs are rebuilt from
-the cells after every group, so they always hold exactly the finished cells.
+the cells after every group, so they always hold exactly the finished cells. The groups train
+here one after another, or as Ray tasks over a cluster (`--backend ray`, reproduce_runners).
 
 Layout of OUT (docs/reproduce.md):
     grid.json                              the request, the machine, versions, wall times
@@ -47,6 +48,7 @@ from mabcq.reproduce_cells import (  # noqa: F401 (re-exported: the layout's nam
     dataset_level,
     read_cells,
     recipe_of,
+    write_cell_rows,
     write_cells,
 )
 
@@ -82,19 +84,27 @@ class Grid:
         return self.recipe or recipe_of(task)
 
 
-def groups(task: str, methods: Sequence[str], missing: set[tuple[str, int]]
-           ) -> list[tuple[tuple[str, ...], tuple[int, ...]]]:
+UNITS = ("group", "cell")  # what one compiled step (one Ray task) trains
+
+
+def groups(task: str, methods: Sequence[str], missing: set[tuple[str, int]],
+           unit: str = "group") -> list[tuple[tuple[str, ...], tuple[int, ...]]]:
     """The missing cells of a task as training groups (methods, seeds), each one compiled step.
 
     Methods of one weighted family (learners.registry: mabcq/bcq/..., macql/cql/...,
     matd3bc/td3bc/...) missing the same seeds share a group, trained by the family's full
     learner; DDPG and Behavior are groups of their own. Cells already finished are in no group.
+    unit "cell": every (method, seed) is a group of its own (many small Ray tasks to spread over
+    many GPUs; each equals its slice of a group to float tolerance, tests/test_variants.py).
     """
     by_family: dict[tuple[str, tuple[int, ...]], list[str]] = {}
     result = []
     for method in methods:
         seeds = tuple(sorted(seed for name, seed in missing if name == method))
         if not seeds:
+            continue
+        if unit == "cell":
+            result += [((method,), (seed,)) for seed in seeds]
             continue
         family = family_of(method)
         if family.weighted:
@@ -199,55 +209,88 @@ def group_timing(task: str, methods: Sequence[str], seeds: Sequence[int], n_agen
             "data_s": data_seconds}
 
 
+@dataclass(frozen=True)
+class GroupJob:
+    """One group of a grid to train: its cells, recipe, run dir, and the dataset seconds its
+    timing row carries (a task's first group only)."""
+
+    task: str
+    methods: tuple[str, ...]
+    seeds: tuple[int, ...]
+    recipe: str
+    run_dir: Path
+    data_seconds: float
+
+    @property
+    def label(self) -> str:
+        return f"{self.task} {self.run_dir.name}"
+
+
 def reproduce(grid: Grid, out: Path, data_root: Path, progress: bool = True,
-              overrides: dict[str, Any] | None = None, data_jobs: int = 1
-              ) -> dict[str, float]:
-    """Run every missing cell of `grid` into OUT; returns the wall split in seconds."""
+              overrides: dict[str, Any] | None = None, data_jobs: int = 1,
+              ray_options: Any = None, unit: str = "group") -> dict[str, Any]:
+    """Run every missing cell of `grid` into OUT; returns the wall split in seconds, the cell
+    count and the groups that failed (`failed`: ray_backend.Failure, only with Ray).
+
+    ray_options: None trains the groups here, one after another; a ray_backend.RayOptions
+    trains each group (each cell with unit "cell") as a Ray task (reproduce_runners).
+    """
     from mabcq.data.io import check_dataset_versions, load_dataset_dir
-    from mabcq.envs.tasks import get_task
     from mabcq.logging_utils import write_json_atomic
+    from mabcq.reproduce_runners import LocalGroups, RayGroups
 
     overrides = dict(overrides or {})
-    out.mkdir(parents=True, exist_ok=True)
-    split = {"data_s": 0.0, "train_s": 0.0, "eval_s": 0.0}
+    split: dict[str, Any] = {"data_s": 0.0, "train_s": 0.0, "eval_s": 0.0}
     started = time.perf_counter()
     for task in grid.tasks:  # a finished cell of another recipe stops the grid before any work
         check_recipes(out, task, grid.recipe_for(task),
                       {(method, seed) for method in grid.task_methods(task)
                        for seed in grid.seeds})
-    # The request first, so results of a grid killed before its end still say what they are.
-    write_json_atomic(out / "grid.json", grid_record(grid, out, {**split, "wall_s": 0.0},
-                                                     overrides))
-    for task in grid.tasks:
-        methods = grid.task_methods(task)
-        wanted = {(method, seed) for method in methods for seed in grid.seeds}
-        recipe = grid.recipe_for(task)
-        missing = {cell for cell in wanted if not cell_path(out, task, *cell).is_file()}
-        data_dir, data_seconds = ensure_datasets(task, grid.preset, data_root, progress,
-                                                 data_jobs, recipe)
-        split["data_s"] += data_seconds
-        datasets = load_dataset_dir(data_dir)
-        check_dataset_versions(datasets, str(data_dir))
-        atomic.write_json(behavior_path(out, task, recipe), behavior_rows(task, datasets, recipe))
-        todo = groups(task, methods, missing)
-        print(f"{task}: {len(wanted) - len(missing)} of {len(wanted)} cells done; "
-              f"{len(todo)} group(s) to train")
-        for group_methods, seeds in todo:
-            run_dir = out / "runs" / task / group_name(group_methods, seeds)
-            summary = train_group(task, group_methods, seeds, grid, datasets, run_dir,
-                                  progress, overrides)
-            timing = group_timing(task, group_methods, seeds, get_task(task).n_agents,
-                                  run_dir, summary, data_seconds)
-            data_seconds = 0.0  # counted once per task
-            write_cells(out, task, run_dir, summary, timing, recipe)
-            split["train_s"] += timing["train_s"]
-            split["eval_s"] += timing["eval_s"]
-            collect(out)
+    runner = (LocalGroups if ray_options is None else RayGroups)(
+        grid, out, overrides, split, progress, ray_options)
+    with runner:  # Ray joined (and its resources checked) before anything is written
+        out.mkdir(parents=True, exist_ok=True)
+        # The request first, so results of a grid killed before its end still say what they are.
+        write_json_atomic(out / "grid.json", grid_record(grid, out, {**split, "wall_s": 0.0},
+                                                         overrides))
+        for task in grid.tasks:
+            methods = grid.task_methods(task)
+            wanted = {(method, seed) for method in methods for seed in grid.seeds}
+            recipe = grid.recipe_for(task)
+            missing = {cell for cell in wanted if not cell_path(out, task, *cell).is_file()}
+            data_dir, data_seconds = ensure_datasets(task, grid.preset, data_root, progress,
+                                                     data_jobs, recipe)
+            split["data_s"] += data_seconds
+            datasets = load_dataset_dir(data_dir)
+            check_dataset_versions(datasets, str(data_dir))
+            atomic.write_json(behavior_path(out, task, recipe),
+                              behavior_rows(task, datasets, recipe))
+            todo = groups(task, methods, missing, unit)
+            print(f"{task}: {len(wanted) - len(missing)} of {len(wanted)} cells done; "
+                  f"{len(todo)} group(s) to train")
+            for group_methods, seeds in todo:
+                runner.add(GroupJob(task, group_methods, seeds, recipe,
+                                    out / "runs" / task / group_name(group_methods, seeds),
+                                    data_seconds), datasets)
+                data_seconds = 0.0  # counted once per task
+        failures = runner.run()
     counts = collect(out)
     split["wall_s"] = time.perf_counter() - started
     write_json_atomic(out / "grid.json", grid_record(grid, out, split, overrides))
     split["cells"] = counts["cells"]
+    split["failed"] = failures
     return split
+
+
+def finish_group(out: Path, job: GroupJob, rows: Sequence[dict[str, Any]],
+                 summary: dict[str, Any], timing: dict[str, Any],
+                 split: dict[str, Any]) -> None:
+    """A trained group's cells into OUT (atomically), its seconds into the split, the CSVs
+    rebuilt (so they always hold exactly the finished cells)."""
+    write_cell_rows(out, job.task, rows, job.run_dir.name, summary, timing, job.recipe)
+    split["train_s"] += timing["train_s"]
+    split["eval_s"] += timing["eval_s"]
+    collect(out)
 
 
 def grid_record(grid: Grid, out: Path, split: dict[str, float],

@@ -48,9 +48,18 @@ def cell_path(out: Path, task: str, method: str, seed: int) -> Path:
 def write_cells(out: Path, task: str, run_dir: Path, summary: dict[str, Any],
                 timing: dict[str, Any], recipe: str) -> None:
     """Split a finished group's metrics.csv into one cell file per (method, seed)."""
-    from mabcq.logging_utils import read_csv_rows, write_json_atomic
+    from mabcq.logging_utils import read_csv_rows
 
-    rows = read_csv_rows(run_dir / "metrics.csv")
+    write_cell_rows(out, task, read_csv_rows(run_dir / "metrics.csv"), run_dir.name, summary,
+                    timing, recipe)
+
+
+def write_cell_rows(out: Path, task: str, rows: Sequence[dict[str, Any]], group: str,
+                    summary: dict[str, Any], timing: dict[str, Any], recipe: str) -> None:
+    """One cell file per (method, seed) of a finished group from its metrics rows (the rows
+    of its metrics.csv, read here or sent back by a Ray task), each written atomically."""
+    from mabcq.logging_utils import write_json_atomic
+
     methods = summary["method"].split("+")
     for method in methods:
         for seed in summary["seeds"]:
@@ -58,7 +67,7 @@ def write_cells(out: Path, task: str, run_dir: Path, summary: dict[str, Any],
                     if int(row["seed"]) == seed and row.get("method", method) == method]
             write_json_atomic(cell_path(out, task, method, seed),
                               {"task": task, "method": method, "seed": seed, "recipe": recipe,
-                               "rows": mine, "group": run_dir.name, "timing": timing})
+                               "rows": mine, "group": group, "timing": timing})
 
 
 def read_cells(out: Path) -> list[dict[str, Any]]:

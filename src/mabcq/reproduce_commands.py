@@ -12,7 +12,8 @@ from mabcq import cli_types
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from mabcq.reproduce import PAPER_METHODS, PAPER_TASKS
+    from mabcq.ray_backend import add_backend_flags
+    from mabcq.reproduce import PAPER_METHODS, PAPER_TASKS, UNITS
 
     parser = subparsers.add_parser(
         "reproduce", help="the paper's grid: datasets, every (task, method, seed), CSVs",
@@ -57,10 +58,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data-jobs", type=cli_types.positive_int,
                         help="agent dataset files built at once (default: the CPU count)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument("--unit", choices=UNITS, default="group",
+                        help="what one compiled step (one Ray task) trains: group (default: a "
+                        "task's methods of one family and their seeds together) or cell (one "
+                        "(method, seed) each, to spread over many GPUs)")
+    add_backend_flags(parser, "group (or cell, --unit)")
     parser.set_defaults(handler=run_reproduce)
 
 
 def run_reproduce(args: argparse.Namespace) -> int:
+    from mabcq.ray_backend import options_from_args
+
+    ray_options = options_from_args(args)  # before any work: Ray installed, flags consistent
     from mabcq.compile_cache import enable_compilation_cache
     from mabcq.reproduce import Grid, reproduce
 
@@ -75,9 +84,17 @@ def run_reproduce(args: argparse.Namespace) -> int:
     import os
 
     split = reproduce(grid, out, args.data_root, progress=not args.no_progress,
-                      overrides=overrides, data_jobs=args.data_jobs or os.cpu_count() or 1)
+                      overrides=overrides, data_jobs=args.data_jobs or os.cpu_count() or 1,
+                      ray_options=ray_options, unit=args.unit)
     print(f"{split['cells']} cells finished in {out}; this call: data {split['data_s']:.0f} s, "
           f"train {split['train_s']:.0f} s, eval {split['eval_s']:.0f} s, wall "
           f"{split['wall_s']:.0f} s")
+    if split["failed"]:
+        print(f"{len(split['failed'])} group(s) FAILED after "
+              f"{split['failed'][0].attempts} attempts each (their cells are missing; run the "
+              "same command again to retry them):")
+        for failure in split["failed"]:
+            print(f"  {failure.label}: {failure.message}")
+        return 1
     print(f"report: mabcq report {out} --out {out / 'report'}")
     return 0
