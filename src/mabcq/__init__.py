@@ -27,7 +27,7 @@ _API: dict[str, str] = {
     "Evaluation": "mabcq.api",
     "FitResult": "mabcq.api",
     "Policy": "mabcq.learners.export",
-    "TrainConfig": "mabcq.train",
+    "TrainConfig": "mabcq.run_config",
     "build_datasets": "mabcq.api",
     "dataset_from_arrays": "mabcq.data.io",
     "evaluate": "mabcq.api",
@@ -78,7 +78,7 @@ if TYPE_CHECKING:
     from mabcq.data.io import dataset_from_arrays
     from mabcq.data.schema import AgentDataset
     from mabcq.learners.export import Policy
-    from mabcq.train import TrainConfig
+    from mabcq.run_config import TrainConfig
 
 
 def __getattr__(name: str) -> Any:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from mabcq.envs.rollout import RolloutResult
     from mabcq.learners.export import Policy
-    from mabcq.train import TrainConfig
+    from mabcq.run_config import TrainConfig
 
 PathLike = str | os.PathLike
 
@@ -156,7 +156,8 @@ def fit(config: TrainConfig, datasets: Sequence[AgentDataset] | PathLike,
     GroupedStates when agents' local observations differ in size, see `.agent_state`).
     """
     from mabcq.learners.registry import split_methods
-    from mabcq.train import _check_counts, run_training
+    from mabcq.run_config import check_counts
+    from mabcq.train import run_training
 
     if seeds is not None:
         seed_list = [int(seeds)] if isinstance(seeds, int | np.integer) else list(seeds)
@@ -167,7 +168,7 @@ def fit(config: TrainConfig, datasets: Sequence[AgentDataset] | PathLike,
         config = dataclasses.replace(
             config, method=methods if isinstance(methods, str) else "+".join(methods))
         split_methods(config.method)
-    _check_counts(config)
+    check_counts(config)
     if isinstance(datasets, str | os.PathLike):
         datasets = load_datasets(datasets)
     trained = run_training(config, list(datasets), run_dir, resume=resume, progress=progress,
