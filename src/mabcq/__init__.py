@@ -31,14 +31,14 @@ _API: dict[str, str] = {
     "build_datasets": "mabcq.api",
     "dataset_from_arrays": "mabcq.data.io",
     "evaluate": "mabcq.api",
-    "extrapolation_error": "mabcq.api",
+    "extrapolation_error": "mabcq.api_diagnostics",
     "fit": "mabcq.api",
-    "lambda_statistics": "mabcq.api",
-    "lambda_tn_values": "mabcq.api",
+    "lambda_statistics": "mabcq.api_diagnostics",
+    "lambda_tn_values": "mabcq.api_diagnostics",
     "load_datasets": "mabcq.api",
     "make_config": "mabcq.api",
     "save_datasets": "mabcq.api",
-    "value_difference": "mabcq.api",
+    "value_difference": "mabcq.api_diagnostics",
 }
 
 __all__ = [
@@ -66,13 +66,15 @@ if TYPE_CHECKING:
         FitResult,
         build_datasets,
         evaluate,
-        extrapolation_error,
         fit,
-        lambda_statistics,
-        lambda_tn_values,
         load_datasets,
         make_config,
         save_datasets,
+    )
+    from mabcq.api_diagnostics import (
+        extrapolation_error,
+        lambda_statistics,
+        lambda_tn_values,
         value_difference,
     )
     from mabcq.data.io import dataset_from_arrays
