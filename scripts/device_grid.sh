@@ -4,6 +4,10 @@
 # as one archive in $OUT: unpack it over results/paper here.
 #   bash scripts/device_grid.sh "hopper-3x1,walker2d-2x3" [more `mabcq reproduce` flags]
 #   bash scripts/device_grid.sh hopper-3x1 --methods macql,cql --recipe medium-replay  # Figure 6
+# The grid stops after GRID_SECONDS (default 540, inside a device command's 10 minutes) and still
+# archives what finished; exit 124 then means "call again": the same command resumes (finished
+# cells skipped, the group in flight from its checkpoint, datasets reused while the machine is
+# warm; a fresh machine rebuilds them from the shipped policies, the same bytes).
 set -uo pipefail
 tasks="$1"; shift
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
@@ -11,8 +15,10 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 export PYTHONPATH=/tmp/site:src XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
 export MABCQ_JAX_CACHE=/tmp/mabcq-jax-cache
 out=results/paper  # the committed cells of other tasks are kept and skipped
-python3 -m mabcq reproduce --preset paper --tasks "$tasks" --out "$out" --data-root runs/data \
-    --no-progress "$@" 2>&1 | tee -a "${OUT:-/tmp}/grid.log"
+timeout -s TERM "${GRID_SECONDS:-540}" python3 -m mabcq reproduce --preset paper --tasks "$tasks" \
+    --out "$out" --data-root runs/data --no-progress "$@" 2>&1 | tee -a "${OUT:-/tmp}/grid.log"
 status=${PIPESTATUS[0]}
+[ "$status" = 124 ] && echo "device_grid: time limit reached; run the same command again to resume" \
+    | tee -a "${OUT:-/tmp}/grid.log"
 tar czf "${OUT:-/tmp}/results.tgz" -C "$out" --exclude='runs' . 2>/dev/null
 exit "$status"
