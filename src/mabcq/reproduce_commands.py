@@ -86,9 +86,11 @@ def run_reproduce(args: argparse.Namespace) -> int:
     split = reproduce(grid, out, args.data_root, progress=not args.no_progress,
                       overrides=overrides, data_jobs=args.data_jobs or os.cpu_count() or 1,
                       ray_options=ray_options, unit=args.unit)
+    # train/eval: the groups finished in this call, over all their attempts (a group resumed
+    # from a killed call counts its earlier time too), so they may exceed this call's wall time
     print(f"{split['cells']} cells finished in {out}; this call: data {split['data_s']:.0f} s, "
-          f"train {split['train_s']:.0f} s, eval {split['eval_s']:.0f} s, wall "
-          f"{split['wall_s']:.0f} s")
+          f"wall {split['wall_s']:.0f} s; its groups (every attempt): train "
+          f"{split['train_s']:.0f} s, eval {split['eval_s']:.0f} s")
     if split["failed"]:
         print(f"{len(split['failed'])} group(s) FAILED after "
               f"{split['failed'][0].attempts} attempts each (their cells are missing; run the "
