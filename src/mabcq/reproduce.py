@@ -190,19 +190,34 @@ def train_group(task: str, methods: Sequence[str], seeds: Sequence[int], grid: G
     return summary
 
 
-def group_timing(task: str, methods: Sequence[str], seeds: Sequence[int], n_agents: int,
-                 run_dir: Path, summary: dict[str, Any], data_seconds: float) -> dict[str, Any]:
-    """One timing.csv row: ms per update of the whole group (the median over its evaluation
-    windows, compile excluded) and the wall split."""
-    import numpy as np
-
+def run_group(task: str, methods: Sequence[str], seeds: Sequence[int], grid: Grid,
+              datasets: Sequence[Any], run_dir: Path, progress: bool,
+              overrides: dict[str, Any], data_seconds: float
+              ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+    """Train one group (train_group) and read back what its cells are made of: the metrics
+    rows, the summary and the timing.csv row. Both backends call this, so they write alike."""
+    from mabcq.envs.tasks import get_task
     from mabcq.logging_utils import read_csv_rows
 
-    per_update = [float(row["time_per_update_ms"]) for row in read_csv_rows(
-        run_dir / "metrics.csv") if row.get("time_per_update_ms") not in (None, "", "nan")]
+    summary = train_group(task, methods, seeds, grid, datasets, run_dir, progress, overrides)
+    rows = read_csv_rows(run_dir / "metrics.csv")
+    timing = group_timing(task, methods, seeds, get_task(task).n_agents, run_dir.name, rows,
+                          summary, data_seconds)
+    return rows, summary, timing
+
+
+def group_timing(task: str, methods: Sequence[str], seeds: Sequence[int], n_agents: int,
+                 group: str, rows: Sequence[dict[str, Any]], summary: dict[str, Any],
+                 data_seconds: float) -> dict[str, Any]:
+    """One timing.csv row: ms per update of the whole group (the median over its evaluation
+    windows' metrics rows, compile excluded) and the wall split."""
+    import numpy as np
+
+    per_update = [float(row["time_per_update_ms"]) for row in rows
+                  if row.get("time_per_update_ms") not in (None, "", "nan")]
     per_update = [value for value in per_update if math.isfinite(value)]
     eval_seconds = float(summary.get("eval_time_s") or 0.0)
-    return {"task": task, "group": run_dir.name, "methods": "+".join(methods),
+    return {"task": task, "group": group, "methods": "+".join(methods),
             "seeds": len(seeds), "agents": n_agents, "device": device_name(),
             "ms_per_update": float(np.median(per_update)) if per_update else float("nan"),
             "train_s": float(summary["wall_time_s"]) - eval_seconds, "eval_s": eval_seconds,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mabcq.reproduce import Grid, GroupJob, finish_group, group_timing, train_group
+from mabcq.reproduce import Grid, GroupJob, finish_group, run_group
 
 
 class LocalGroups:
@@ -32,15 +32,10 @@ class LocalGroups:
         return None
 
     def add(self, job: GroupJob, datasets: list[Any]) -> None:
-        from mabcq.envs.tasks import get_task
-        from mabcq.logging_utils import read_csv_rows
-
-        summary = train_group(job.task, job.methods, job.seeds, self.grid, datasets,
-                              job.run_dir, self.progress, self.overrides)
-        timing = group_timing(job.task, job.methods, job.seeds, get_task(job.task).n_agents,
-                              job.run_dir, summary, job.data_seconds)
-        finish_group(self.out, job, read_csv_rows(job.run_dir / "metrics.csv"), summary,
-                     timing, self.split)
+        rows, summary, timing = run_group(job.task, job.methods, job.seeds, self.grid, datasets,
+                                          job.run_dir, self.progress, self.overrides,
+                                          job.data_seconds)
+        finish_group(self.out, job, rows, summary, timing, self.split)
 
     def run(self) -> list[Any]:
         return []
@@ -114,11 +109,7 @@ def train_group_task(task: str, methods: tuple[str, ...], seeds: tuple[int, ...]
     from mabcq.ray_backend import pack_run_files, worker_record, worker_setup
 
     path = worker_setup(run_dir, attempt)
-    from mabcq.envs.tasks import get_task
-    from mabcq.logging_utils import read_csv_rows
-
-    summary = train_group(task, methods, seeds, grid, datasets, path, False, overrides)
-    timing = group_timing(task, methods, seeds, get_task(task).n_agents, path, summary,
-                          data_seconds)
-    return {"rows": read_csv_rows(path / "metrics.csv"), "summary": summary, "timing": timing,
+    rows, summary, timing = run_group(task, methods, seeds, grid, datasets, path, False,
+                                      overrides, data_seconds)
+    return {"rows": rows, "summary": summary, "timing": timing,
             "files": pack_run_files(path), "worker": worker_record(attempt)}
