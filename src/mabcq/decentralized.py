@@ -20,12 +20,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mabcq.data.io import agent_file_name
 from mabcq.errors import UserError
 
 
 def agent_files(task: Any, data: Path) -> list[Path]:
     """DATA/agent_<i>.h5 for every agent of `task` (checked to exist, not read)."""
-    files = [data / f"agent_{agent}.h5" for agent in range(task.n_agents)]
+    files = [data / agent_file_name(agent) for agent in range(task.n_agents)]
     for path in files:
         if not path.is_file():
             raise UserError(f"--data {data}: no {path.name} ({task.name} has {task.n_agents} "
@@ -80,7 +81,7 @@ def train_agent(config: Any, source: str | bytes, run_dir: Path, progress: bool)
 
     if isinstance(source, bytes):
         with tempfile.TemporaryDirectory(prefix="mabcq-agent-") as folder:
-            copy = Path(folder) / f"agent_{config.agent}.h5"
+            copy = Path(folder) / agent_file_name(config.agent)
             copy.write_bytes(source)
             try:
                 dataset = load_agent_dataset(copy)
@@ -102,7 +103,7 @@ def train_agent_task(config: Any, source: bytes, run_dir: str, *, attempt: int) 
 
     from mabcq.ray_backend import pack_run_files, worker_record, worker_setup
 
-    received = {f"agent_{config.agent}.h5": hashlib.sha256(source).hexdigest()}
+    received = {agent_file_name(config.agent): hashlib.sha256(source).hexdigest()}
     path = worker_setup(run_dir, attempt, inputs=received)
     summary = train_agent(config, source, path, progress=False)
     return {"summary": summary, "files": pack_run_files(path), "worker": worker_record(attempt)}

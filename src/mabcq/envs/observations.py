@@ -17,17 +17,15 @@ Ant without contact forces (27-dim state), where MaMuJoCo's own local-observatio
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import io
 import types
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from mabcq.envs.tasks import quiet_mamujoco
 from mabcq.errors import UserError
 
 OBS_MODES = ("global", "local")
@@ -146,7 +144,7 @@ class LocalObserver:
 
 def local_categories(scenario: str, k: int) -> list[list[str]]:
     """MaMuJoCo's default categories per depth for `scenario`, contact forces left out."""
-    with _quiet():
+    with quiet_mamujoco():
         from gymnasium_robotics.envs.multiagent_mujoco.mujoco_multi import MultiAgentMujocoEnv
 
         defaults = MultiAgentMujocoEnv._generate_local_categories(
@@ -195,7 +193,7 @@ def compile_items(scenario: str, conf: str, k: int, nq: int, nv: int
                   ) -> list[list[tuple[int, float, float]]]:
     """Per agent, MaMuJoCo's local observation as (source, low, high) items in build_obs order:
     the local items depth by depth (nodes sorted by label), then the global nodes' items."""
-    with _quiet():
+    with quiet_mamujoco():
         from gymnasium_robotics.envs.multiagent_mujoco.obsk import (
             get_joints_at_kdist,
             get_parts_and_edges,
@@ -276,11 +274,3 @@ def observation_dims(task: Any, spec: ObservationSpec) -> tuple[int, ...]:
         return (task.state_dim,) * task.n_agents
     return observer_for(task.name, spec).dims
 
-
-@contextlib.contextmanager
-def _quiet():
-    """Importing gymnasium_robotics prints a notice about its Adroit envs: not ours."""
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-            contextlib.redirect_stderr(io.StringIO()):
-        warnings.simplefilter("ignore")
-        yield

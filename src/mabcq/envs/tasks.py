@@ -18,7 +18,7 @@ import contextlib
 import io
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -81,12 +81,18 @@ class Task:
         return joint
 
 
-def mamujoco_partition(scenario: str, conf: str) -> tuple[tuple[int, ...], ...]:
-    """MaMuJoCo's actuator indices per agent, in MaMuJoCo's local order."""
-    # Importing gymnasium_robotics prints a notice about its Adroit envs to stderr: not ours.
+@contextlib.contextmanager
+def quiet_mamujoco() -> Iterator[None]:
+    """Importing gymnasium_robotics prints a notice about its Adroit envs: not ours."""
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
             contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
+        yield
+
+
+def mamujoco_partition(scenario: str, conf: str) -> tuple[tuple[int, ...], ...]:
+    """MaMuJoCo's actuator indices per agent, in MaMuJoCo's local order."""
+    with quiet_mamujoco():
         from gymnasium_robotics.envs.multiagent_mujoco.obsk import get_parts_and_edges
 
         parts, _, _ = get_parts_and_edges(scenario, conf)

@@ -82,15 +82,20 @@ def flat_column(array: np.ndarray, name: str, source: str) -> np.ndarray:
     return array
 
 
+def continuity_breaks(observations: np.ndarray, next_observations: np.ndarray) -> np.ndarray:
+    """[T] bool: rows after which the data do not go on from s' (the next row's s is another
+    state: the source reset there), and the last row, which ends the data."""
+    breaks = np.ones(len(observations), dtype=bool)
+    if len(observations) > 1:
+        breaks[:-1] = np.any(next_observations[:-1] != observations[1:], axis=1)
+    return breaks
+
+
 def episode_timeouts(observations: np.ndarray, next_observations: np.ndarray,
                      terminals: np.ndarray) -> np.ndarray:
-    """[T] bool: rows that end an episode cut short. A row whose s' is not the next row's s
-    starts a new episode after it (the source reset there without a terminal), and the last row
-    ends the data; either is a timeout unless it is terminal (s' still bootstraps)."""
-    cut = np.ones(len(observations), dtype=bool)
-    if len(observations) > 1:
-        cut[:-1] = np.any(next_observations[:-1] != observations[1:], axis=1)
-    return cut & ~terminals.astype(bool)
+    """[T] bool: rows that end an episode cut short: a continuity break (continuity_breaks)
+    that is not terminal (s' still bootstraps)."""
+    return continuity_breaks(observations, next_observations) & ~terminals.astype(bool)
 
 
 def build_agent_datasets(agents: list[AgentArrays], *, task: str, obs: str, source_format: str,

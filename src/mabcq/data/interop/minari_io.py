@@ -25,7 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from mabcq.data.interop.common import AgentArrays, build_agent_datasets, known_task
+from mabcq.data.interop.common import (
+    AgentArrays,
+    build_agent_datasets,
+    continuity_breaks,
+    known_task,
+)
 from mabcq.data.io import FORMAT_NAME, load_dataset_dir_with_paths, validate_agent_dataset
 from mabcq.data.schema import AgentDataset
 from mabcq.errors import UserError
@@ -62,9 +67,8 @@ def dataset_id(task: str, name: str, agent: int) -> str:
 def episode_bounds(dataset: AgentDataset) -> np.ndarray:
     """[episodes + 1] row offsets: an episode ends at a terminal or timeout row, or where the
     next row's s is not this row's s' (Minari stores s' only as the next observation)."""
-    ends = dataset.terminals | dataset.timeouts
-    ends[:-1] |= np.any(dataset.next_observations[:-1] != dataset.observations[1:], axis=1)
-    ends[-1] = True
+    ends = (dataset.terminals | dataset.timeouts
+            | continuity_breaks(dataset.observations, dataset.next_observations))
     return np.r_[0, np.flatnonzero(ends) + 1]
 
 

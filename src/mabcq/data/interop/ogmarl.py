@@ -91,8 +91,8 @@ def _per_agent(experience: dict[str, Any], name: str, source: str
                                                      range(array.shape[2])]
 
 
-def _stream_transitions(observations: np.ndarray, terminals: np.ndarray,
-                        truncations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _stream_transitions(terminals: np.ndarray, truncations: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray]:
     """Rows kept of one [T] stream and their s' row index (a terminal row: itself)."""
     steps = len(terminals)
     later = np.arange(steps) < steps - 1
@@ -134,7 +134,7 @@ def read_ogmarl(path: Path, uid: str | None, obs: str | None) -> tuple[list[Agen
                                                "term": []}
         for stream in range(streams):
             terminals = _flags(per_field["terminals"][stream])
-            kept, next_rows = _stream_transitions(observations[stream], terminals,
+            kept, next_rows = _stream_transitions(terminals,
                                                   _flags(per_field["truncations"][stream]))
             parts["obs"].append(observations[stream][kept])
             parts["next"].append(observations[stream][next_rows])
