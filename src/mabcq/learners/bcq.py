@@ -47,20 +47,8 @@ class BCQLearner(WeightedLearner):
         return ("vae1", "vae2") if self.config.use_tn else ("vae1",)
 
     def init(self, key: jax.Array, state_dim: int, action_dim: int) -> AgentState:
-        critic_key, actor_key, vae1_key, vae2_key = jax.random.split(key, 4)
-        states, actions = jnp.zeros((1, state_dim)), jnp.zeros((1, action_dim))
-        vae_params, vae_opt_states = self._init_vaes(jnp.stack([vae1_key, vae2_key]), state_dim,
-                                                     action_dim)
-        params = {
-            "critic": self.critic.init(critic_key, states, actions),
-            "actor": self._actor(action_dim).init(actor_key, states, actions),
-            **vae_params,
-        }
-        opt_states = {
-            "critic": self.critic_opt.init(params["critic"]),
-            "actor": self.actor_opt.init(params["actor"]),
-            **vae_opt_states,
-        }
+        params, opt_states = self._init_networks(key, state_dim, action_dim,
+                                                 actor_sees_action=True)
         targets = {"critic": params["critic"], "actor": params["actor"]}
         return AgentState(params, targets, opt_states, jnp.zeros((), jnp.int32))
 

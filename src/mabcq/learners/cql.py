@@ -89,18 +89,10 @@ class CQLLearner(WeightedLearner):
         return TanhGaussianActor(self.config.hidden_sizes, action_dim)
 
     def init(self, key: jax.Array, state_dim: int, action_dim: int) -> AgentState:
-        critic_key, actor_key, vae1_key, vae2_key = jax.random.split(key, 4)
-        states, actions = jnp.zeros((1, state_dim)), jnp.zeros((1, action_dim))
-        vae_params, vae_opt_states = self._init_vaes(jnp.stack([vae1_key, vae2_key]), state_dim,
-                                                     action_dim)
-        params = {"critic": self.critic.init(critic_key, states, actions),
-                  "actor": self._actor(action_dim).init(actor_key, states),
-                  "log_alpha": jnp.zeros(()), "log_alpha_prime": jnp.zeros(()), **vae_params}
-        opt_states = {"critic": self.critic_opt.init(params["critic"]),
-                      "actor": self.actor_opt.init(params["actor"]),
-                      "log_alpha": self.alpha_opt.init(params["log_alpha"]),
-                      "log_alpha_prime": self.alpha_prime_opt.init(params["log_alpha_prime"]),
-                      **vae_opt_states}
+        params, opt_states = self._init_networks(key, state_dim, action_dim)
+        params.update(log_alpha=jnp.zeros(()), log_alpha_prime=jnp.zeros(()))
+        opt_states.update(log_alpha=self.alpha_opt.init(params["log_alpha"]),
+                          log_alpha_prime=self.alpha_prime_opt.init(params["log_alpha_prime"]))
         return AgentState(params, {"critic": params["critic"]}, opt_states,
                           jnp.zeros((), jnp.int32))
 

@@ -46,6 +46,26 @@ class WeightedLearner:
         """The generative models this learner keeps: G1 and G2 for lambda_tn, else none."""
         return ("vae1", "vae2") if self.config.use_tn else ()
 
+    def _init_networks(self, key: jax.Array, state_dim: int, action_dim: int, *,
+                       actor_sees_action: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(params, optimizer states) of the networks every base learner has: the twin critic,
+        its actor (`self._actor(action_dim)`, called on (s) or, for BCQ's perturbation model,
+        (s, a)) and the kept G1/G2, from key split as [critic, actor, G1, G2]. A learner adds
+        its own extras (TD3+BC's normalizer, CQL's temperatures) to both dicts."""
+        critic_key, actor_key, vae1_key, vae2_key = jax.random.split(key, 4)
+        states, actions = jnp.zeros((1, state_dim)), jnp.zeros((1, action_dim))
+        vae_params, vae_opt_states = self._init_vaes(jnp.stack([vae1_key, vae2_key]), state_dim,
+                                                     action_dim)
+        actor_inputs = (states, actions) if actor_sees_action else (states,)
+        params = {"critic": self.critic.init(critic_key, states, actions),
+                  "actor": self._actor(action_dim).init(actor_key, *actor_inputs), **vae_params}
+        opt_states = {"critic": self.critic_opt.init(params["critic"]),
+                      "actor": self.actor_opt.init(params["actor"]), **vae_opt_states}
+        return params, opt_states
+
+    def _actor(self, action_dim: int) -> Any:
+        raise NotImplementedError
+
     def _init_vaes(self, keys: jax.Array, state_dim: int, action_dim: int
                    ) -> tuple[dict[str, Any], dict[str, Any]]:
         """(params, optimizer states) of the kept models; keys [2]: G1's and G2's init keys, used
