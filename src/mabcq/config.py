@@ -39,7 +39,9 @@ class BaseLearnerConfig:
     # lambda_tn's log is clamped to [-tn_max_log, tn_max_log]: a safety net against inf only
     # (the paper reports lambda_tn in [0.2, 1.4]; e^10 is far outside that).
     tn_max_log: float = 10.0
-    latent_dim: int = 10  # VAE latent ("VAE hidden space")
+    # G1/G2's latent size: Table 8's "VAE hidden space 10" read literally; 0: 2 x the agent's
+    # action size, as BCQ's and d3rlpy's code (docs/learners.md, issue 17's cross-check).
+    latent_dim: int = 10
     # G1/G2's hidden layers; None: hidden_sizes (BCQ). Learners with wider nets of their own
     # keep MABCQ's (64, 64) here, so lambda_tn comes from the same models as MABCQ's.
     vae_hidden_sizes: tuple[int, ...] | None = None
@@ -53,6 +55,19 @@ class BaseLearnerConfig:
     vae_in_update: bool = False
     latent_clip: float = 0.5  # BCQ: decoder latent ~ N(0, 1) clipped to [-0.5, 0.5] at sampling
     vae_kl_weight: float = 0.5  # BCQ's VAE loss: recon + 0.5 * KL
+    # How the networks' Dense layers start (nets.INITS): "flax" (Flax's default) or "torch"
+    # (PyTorch's nn.Linear default, as BCQ's and d3rlpy's code); docs/learners.md.
+    weight_init: str = "flax"
+
+    def __post_init__(self) -> None:
+        from mabcq.nets import INITS
+
+        if self.latent_dim < 0:
+            raise UserError(f"latent_dim must be >= 0 (0: 2 x the action size), "
+                            f"got {self.latent_dim}")
+        if self.weight_init not in INITS:
+            raise UserError(f"weight_init must be one of {', '.join(INITS)}, "
+                            f"got {self.weight_init!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -2,11 +2,37 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+# How every Dense layer's parameters start: "flax" (Flax's default: kernel LeCun-normal, bias 0)
+# or "torch" (PyTorch's nn.Linear default, which BCQ's and d3rlpy's code use: kernel and bias
+# both ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))). LearnerConfig.weight_init chooses (docs/learners.md).
+INITS = ("flax", "torch")
+
+
+def _torch_uniform(fan_in: int):
+    bound = 1.0 / math.sqrt(fan_in)
+
+    def init(key: jax.Array, shape: Sequence[int], dtype=jnp.float32) -> jax.Array:
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return init
+
+
+def dense(width: int, init: str, fan_in: int, **kwargs) -> nn.Dense:
+    """A Dense layer started as `init` (one of INITS) says; fan_in: the inputs of the whole linear map (for a
+    layer split over several inputs, their total, as one nn.Linear over the concatenation)."""
+    if init == "flax":
+        return nn.Dense(width, **kwargs)
+    if init == "torch":
+        uniform = _torch_uniform(fan_in)
+        return nn.Dense(width, kernel_init=uniform, bias_init=uniform, **kwargs)
+    raise ValueError(f"init must be one of {INITS}, got {init!r}")
 
 
 class MLP(nn.Module):
@@ -17,13 +43,14 @@ class MLP(nn.Module):
 
     hidden_sizes: Sequence[int]
     output_dim: int
+    weight_init: str = "flax"
 
     @nn.compact
     def __call__(self, inputs: jax.Array) -> jax.Array:
         hidden = inputs
         for width in self.hidden_sizes:
-            hidden = nn.relu(nn.Dense(width)(hidden))
-        return nn.Dense(self.output_dim)(hidden)
+            hidden = nn.relu(dense(width, self.weight_init, hidden.shape[-1])(hidden))
+        return dense(self.output_dim, self.weight_init, hidden.shape[-1])(hidden)
 
 
 class PairMLP(nn.Module):
@@ -36,15 +63,17 @@ class PairMLP(nn.Module):
 
     hidden_sizes: Sequence[int]
     output_dim: int
+    weight_init: str = "flax"
 
     @nn.compact
     def __call__(self, first: jax.Array, second: jax.Array) -> jax.Array:
-        width = self.hidden_sizes[0]
-        hidden = nn.Dense(width, name="first_in")(first)
-        hidden = nn.relu(hidden + nn.Dense(width, use_bias=False, name="second_in")(second))
+        width, fan_in = self.hidden_sizes[0], first.shape[-1] + second.shape[-1]
+        hidden = dense(width, self.weight_init, fan_in, name="first_in")(first)
+        hidden = nn.relu(hidden + dense(width, self.weight_init, fan_in, use_bias=False,
+                                        name="second_in")(second))
         for width in self.hidden_sizes[1:]:
-            hidden = nn.relu(nn.Dense(width)(hidden))
-        return nn.Dense(self.output_dim)(hidden)
+            hidden = nn.relu(dense(width, self.weight_init, hidden.shape[-1])(hidden))
+        return dense(self.output_dim, self.weight_init, hidden.shape[-1])(hidden)
 
 
 class TwinCritic(nn.Module):
@@ -56,6 +85,7 @@ class TwinCritic(nn.Module):
 
     hidden_sizes: Sequence[int]
     num_heads: int = 2
+    weight_init: str = "flax"
 
     @nn.compact
     def __call__(self, states: jax.Array, actions: jax.Array) -> jax.Array:
@@ -67,7 +97,7 @@ class TwinCritic(nn.Module):
             in_axes=None,
             out_axes=0,
             axis_size=self.num_heads,
-        )(self.hidden_sizes, 1)
+        )(self.hidden_sizes, 1, self.weight_init)
         return heads(states, actions)[..., 0]
 
 
@@ -81,10 +111,11 @@ class Perturbation(nn.Module):
     action_dim: int
     max_action: float
     scale: float  # Phi
+    weight_init: str = "flax"
 
     @nn.compact
     def __call__(self, states: jax.Array, actions: jax.Array) -> jax.Array:
-        raw = PairMLP(self.hidden_sizes, self.action_dim)(states, actions)
+        raw = PairMLP(self.hidden_sizes, self.action_dim, self.weight_init)(states, actions)
         perturbation = self.scale * self.max_action * jnp.tanh(raw)
         return jnp.clip(actions + perturbation, -self.max_action, self.max_action)
 
@@ -95,10 +126,12 @@ class DeterministicActor(nn.Module):
     hidden_sizes: Sequence[int]
     action_dim: int
     max_action: float
+    weight_init: str = "flax"
 
     @nn.compact
     def __call__(self, states: jax.Array) -> jax.Array:
-        return self.max_action * jnp.tanh(MLP(self.hidden_sizes, self.action_dim)(states))
+        return self.max_action * jnp.tanh(
+            MLP(self.hidden_sizes, self.action_dim, self.weight_init)(states))
 
 
 class TanhGaussianActor(nn.Module):
@@ -111,14 +144,15 @@ class TanhGaussianActor(nn.Module):
 
     hidden_sizes: Sequence[int]
     action_dim: int
+    weight_init: str = "flax"
 
     @nn.compact
     def __call__(self, states: jax.Array) -> tuple[jax.Array, jax.Array]:
         hidden = states
         for width in self.hidden_sizes:
-            hidden = nn.relu(nn.Dense(width)(hidden))
-        mean = nn.Dense(self.action_dim)(hidden)
-        log_std = nn.Dense(self.action_dim, name="log_std")(hidden)
+            hidden = nn.relu(dense(width, self.weight_init, hidden.shape[-1])(hidden))
+        mean = dense(self.action_dim, self.weight_init, hidden.shape[-1])(hidden)
+        log_std = dense(self.action_dim, self.weight_init, hidden.shape[-1], name="log_std")(hidden)
         return mean, jnp.clip(log_std, -20.0, 2.0)
 
 
@@ -133,10 +167,11 @@ class ConditionalVAE(nn.Module):
     action_dim: int
     latent_dim: int
     max_action: float
+    weight_init: str = "flax"
 
     def setup(self) -> None:
-        self.encoder = PairMLP(self.hidden_sizes, 2 * self.latent_dim)
-        self.decoder = PairMLP(self.hidden_sizes, self.action_dim)
+        self.encoder = PairMLP(self.hidden_sizes, 2 * self.latent_dim, self.weight_init)
+        self.decoder = PairMLP(self.hidden_sizes, self.action_dim, self.weight_init)
 
     def encode(self, conditions: jax.Array, actions: jax.Array) -> tuple[jax.Array, jax.Array]:
         out = self.encoder(conditions, actions)

@@ -40,7 +40,8 @@ class BCQLearner(WeightedLearner):
 
     def _actor(self, action_dim: int) -> Perturbation:
         cfg = self.config
-        return Perturbation(cfg.hidden_sizes, action_dim, cfg.max_action, cfg.perturbation_scale)
+        return Perturbation(cfg.hidden_sizes, action_dim, cfg.max_action, cfg.perturbation_scale,
+                            cfg.weight_init)
 
     def _vae_names(self) -> tuple[str, ...]:
         """G1 always (the policy samples from it), G2 with lambda_tn."""

@@ -24,7 +24,7 @@ class BehaviorLearner:
     def __init__(self, config: LearnerConfig, method: str = "behavior") -> None:
         self.config = config
         self.method = method
-        self.critic = TwinCritic(config.hidden_sizes, 1)
+        self.critic = TwinCritic(config.hidden_sizes, 1, config.weight_init)
         self.critic_opt = optax.adam(config.lr_critic)
         self.vae_opt = optax.adam(config.lr_vae)
 

@@ -60,9 +60,15 @@ def standard_normal(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     return jnp.concatenate([halves[0], halves[1]]).reshape(shape)
 
 
+def latent_size(config: BaseLearnerConfig, action_dim: int) -> int:
+    """G1/G2's latent size: config.latent_dim, or 2 x the action size where it is 0."""
+    return 2 * action_dim if config.latent_dim == 0 else config.latent_dim
+
+
 def make_vae(config: BaseLearnerConfig, action_dim: int) -> ConditionalVAE:
     hidden_sizes = config.vae_hidden_sizes or config.hidden_sizes
-    return ConditionalVAE(hidden_sizes, action_dim, config.latent_dim, config.max_action)
+    return ConditionalVAE(hidden_sizes, action_dim, latent_size(config, action_dim),
+                          config.max_action, config.weight_init)
 
 
 def vae_conditions(batch: Batch, which: str) -> jax.Array:
@@ -136,7 +142,7 @@ def init_vae(
         key,
         jnp.zeros((1, condition_dim)),
         jnp.zeros((1, action_dim)),
-        jnp.zeros((1, config.latent_dim)),
+        jnp.zeros((1, latent_size(config, action_dim))),
     )
 
 

@@ -86,7 +86,7 @@ class CQLLearner(WeightedLearner):
         self.alpha_prime_opt = optax.adam(config.lr_critic)
 
     def _actor(self, action_dim: int) -> TanhGaussianActor:
-        return TanhGaussianActor(self.config.hidden_sizes, action_dim)
+        return TanhGaussianActor(self.config.hidden_sizes, action_dim, self.config.weight_init)
 
     def init(self, key: jax.Array, state_dim: int, action_dim: int) -> AgentState:
         params, opt_states = self._init_networks(key, state_dim, action_dim)

@@ -23,12 +23,13 @@ class DDPGLearner:
     def __init__(self, config: LearnerConfig, method: str = "ddpg") -> None:
         self.config = config
         self.method = method
-        self.critic = TwinCritic(config.hidden_sizes, 1)
+        self.critic = TwinCritic(config.hidden_sizes, 1, config.weight_init)
         self.critic_opt = optax.adam(config.lr_critic)
         self.actor_opt = optax.adam(config.lr_actor)
 
     def _actor(self, action_dim: int) -> DeterministicActor:
-        return DeterministicActor(self.config.hidden_sizes, action_dim, self.config.max_action)
+        return DeterministicActor(self.config.hidden_sizes, action_dim, self.config.max_action,
+                                  self.config.weight_init)
 
     def init(self, key: jax.Array, state_dim: int, action_dim: int) -> AgentState:
         critic_key, actor_key = jax.random.split(key)

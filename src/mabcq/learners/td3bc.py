@@ -65,7 +65,8 @@ class TD3BCLearner(WeightedLearner):
         super().__init__(config, method)
 
     def _actor(self, action_dim: int) -> DeterministicActor:
-        return DeterministicActor(self.config.hidden_sizes, action_dim, self.config.max_action)
+        return DeterministicActor(self.config.hidden_sizes, action_dim, self.config.max_action,
+                                  self.config.weight_init)
 
     def init(self, key: jax.Array, state_dim: int, action_dim: int) -> AgentState:
         params, opt_states = self._init_networks(key, state_dim, action_dim)

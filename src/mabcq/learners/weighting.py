@@ -36,8 +36,8 @@ class WeightedLearner:
     def __init__(self, config: BaseLearnerConfig, method: str) -> None:
         self.config = config
         self.method = method
-        self.critic = TwinCritic(config.hidden_sizes, 2)
-        self.first_critic = TwinCritic(config.hidden_sizes, 1)
+        self.critic = TwinCritic(config.hidden_sizes, 2, config.weight_init)
+        self.first_critic = TwinCritic(config.hidden_sizes, 1, config.weight_init)
         self.critic_opt = optax.adam(config.lr_critic)
         self.actor_opt = optax.adam(config.lr_actor)
         self.vae_opt = optax.adam(config.lr_vae)

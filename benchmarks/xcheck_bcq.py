@@ -1,0 +1,293 @@
+"""Cross-check: this project's BCQ against d3rlpy's BCQ on the same per-agent files (issue 17).
+
+Each agent is trained on its own dataset file only (one d3rlpy BCQ per agent, or our BCQ with every
+agent in one compiled step), and the agents' policies are then run together in this project's
+simulator from the same evaluation start states as `mabcq train` uses at that update
+(evaluation_env_seed(seed, update)), 10 episodes by default. d3rlpy is configured at the paper's
+sizes (batch 1024; actor, critics and VAE (64, 64) ReLU; lr critic 1e-3, perturbation 1e-4, VAE
+1e-4; n = 10 candidates for the target and for acting; Phi 0.05; lambda 0.75; tau 0.005;
+gamma 0.99; two critics; beta 0.5). Not settable there: its VAE latent is 2 x the action size and
+it trains the VAE at every step beside the critic.
+
+Every run writes one JSON per (side, variant, seed) under OUT/TASK/; `table` prints the
+comparison (mean +- std over seeds at each update count). Three subcommands:
+
+    # d3rlpy (torch; in its own process: torch's and XLA's thread pools fight in one process)
+    python benchmarks/xcheck_bcq.py d3rlpy hopper-3x1 --data runs/data/paper/hopper-3x1/paper \
+        --seed 0 --steps 20000 --eval-every 5000 --out results/xcheck
+    # ours, at the paper's defaults or a named variant (VARIANTS below), seeds side by side
+    python benchmarks/xcheck_bcq.py ours hopper-3x1 --data runs/data/paper/hopper-3x1/paper \
+        --seeds 0,1,2 --steps 20000 --eval-every 5000 --variant default --out results/xcheck
+    python benchmarks/xcheck_bcq.py table results/xcheck
+
+d3rlpy lives in the optional side environment of benchmarks/setup_d3rlpy_venv.sh (never in the
+core). Batches for d3rlpy are drawn uniformly with replacement from the file's rows, as d3rlpy's
+own ReplayBuffer draws transitions, but vectorized, with the file's own s' and terminal flags
+(timeouts bootstrap, as in our learner), so both sides learn from identical transitions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+# Our BCQ's variants: LearnerConfig / TrainConfig overrides, each switching one of the known
+# differences from BCQ's reference code (sfujim/BCQ, d3rlpy) to the reference's setting.
+# latent_dim 0: 2 x the agent's action size (BCQ's code).
+VARIANTS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "vae-every-step": {"vae_in_update": True, "pretrain_updates": 0},
+    "latent-2a": {"latent_dim": 0},
+    "torch-init": {"weight_init": "torch"},
+    "reference": {"vae_in_update": True, "pretrain_updates": 0, "latent_dim": 0,
+                  "weight_init": "torch"},
+}
+D3RLPY_SETTINGS = dict(batch_size=1024, gamma=0.99, tau=0.005, n_critics=2, lam=0.75,
+                       n_action_samples=10, action_flexibility=0.05, beta=0.5,
+                       actor_learning_rate=1e-4, critic_learning_rate=1e-3,
+                       imitator_learning_rate=1e-4, hidden=(64, 64))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name in ("d3rlpy", "ours"):
+        sub = commands.add_parser(name, help=f"train and evaluate {name}'s BCQ")
+        sub.add_argument("task", help="e.g. hopper-3x1, halfcheetah-2x3")
+        sub.add_argument("--data", required=True, help="directory of agent_<i>.h5 files")
+        sub.add_argument("--steps", type=int, default=20_000, help="updates per agent")
+        sub.add_argument("--eval-every", type=int, default=5000, help="updates between evals")
+        sub.add_argument("--episodes", type=int, default=10, help="episodes per evaluation")
+        sub.add_argument("--out", default="results/xcheck", help="results root")
+        if name == "d3rlpy":
+            sub.add_argument("--seed", type=int, default=0)
+            sub.add_argument("--threads", type=int, default=1, help="torch threads")
+            sub.add_argument("--work", default="runs/xcheck", help="d3rlpy model files")
+        else:
+            sub.add_argument("--seeds", default="0", help="comma-separated, trained together")
+            sub.add_argument("--variant", default="default", choices=sorted(VARIANTS))
+    table = commands.add_parser("table", help="print the comparison as a markdown table")
+    table.add_argument("out", nargs="?", default="results/xcheck")
+    return parser.parse_args(argv)
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": platform.python_version()}
+    for name in ("mabcq", "jax", "flax", "optax", "torch", "d3rlpy", "mujoco", "gymnasium"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+def write_result(out: Path, task: str, side: str, variant: str, seed: int,
+                 evaluations: list[dict[str, Any]], extra: dict[str, Any]) -> Path:
+    path = out / task / f"{side}-{variant}-seed{seed}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"task": task, "side": side, "variant": variant, "seed": seed,
+               "evaluations": evaluations, "versions": versions(), **extra}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, indent=1))
+    tmp.replace(path)
+    return path
+
+
+# ------------------------------------------------------------------------------------ d3rlpy
+
+
+def d3rlpy_algo(state_dim: int, action_dim: int, device: str = "cpu:0") -> Any:
+    import d3rlpy
+
+    encoder = d3rlpy.models.VectorEncoderFactory(hidden_units=list(D3RLPY_SETTINGS["hidden"]))
+    settings = {k: v for k, v in D3RLPY_SETTINGS.items() if k != "hidden"}
+    config = d3rlpy.algos.BCQConfig(actor_encoder_factory=encoder,
+                                    critic_encoder_factory=encoder,
+                                    imitator_encoder_factory=encoder, **settings)
+    algo = config.create(device=device)
+    algo.create_impl((state_dim,), action_dim)
+    return algo
+
+
+def d3rlpy_batch(dataset: Any, rows: Any) -> Any:
+    """A d3rlpy TransitionMiniBatch of the file's rows (its own s', terminal flags)."""
+    import numpy as np
+    from d3rlpy.dataset import TransitionMiniBatch
+
+    def f32(array: Any) -> Any:
+        return np.ascontiguousarray(array, dtype=np.float32)
+
+    actions = f32(dataset.actions[rows])
+    return TransitionMiniBatch(
+        observations=f32(dataset.observations[rows]), actions=actions,
+        rewards=f32(dataset.rewards[rows])[:, None],
+        next_observations=f32(dataset.next_observations[rows]),
+        next_actions=actions,  # unused by BCQ
+        terminals=f32(dataset.terminals[rows])[:, None],
+        intervals=np.ones((len(rows), 1), np.float32), transitions=[])
+
+
+def train_d3rlpy(args: argparse.Namespace) -> None:
+    """Each agent alone on its own file, saving its model at every evaluation point; then the
+    evaluation in a second process (JAX's simulator code and torch in one process are slow)."""
+    import subprocess
+
+    import d3rlpy
+    import numpy as np
+    import torch
+
+    from mabcq.data.io import load_dataset_dir
+
+    torch.set_num_threads(args.threads)
+    datasets = load_dataset_dir(args.data)
+    work = Path(args.work) / args.task / f"seed{args.seed}"
+    started = time.perf_counter()
+    for agent, dataset in enumerate(datasets):
+        final = work / f"agent_{agent}" / f"step_{args.steps}.d3"
+        if final.exists():
+            continue
+        d3rlpy.seed(args.seed * 1000 + agent)
+        rng = np.random.default_rng([args.seed, agent])
+        algo = d3rlpy_algo(dataset.state_dim, dataset.action_dim)
+        agent_start = time.perf_counter()
+        for step in range(1, args.steps + 1):
+            rows = rng.integers(0, len(dataset), D3RLPY_SETTINGS["batch_size"])
+            algo.update(d3rlpy_batch(dataset, rows))
+            if step % args.eval_every == 0:
+                path = work / f"agent_{agent}" / f"step_{step}.d3"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                algo.save_model(str(path))
+        print(f"d3rlpy {args.task} seed {args.seed} agent {agent}: {args.steps} updates in "
+              f"{time.perf_counter() - agent_start:.0f} s", flush=True)
+    train_seconds = time.perf_counter() - started
+    command = [sys.executable, __file__, "_d3rlpy_eval", json.dumps(
+        {**vars(args), "train_seconds": train_seconds, "work_dir": str(work)})]
+    subprocess.run(command, check=True)
+
+
+def evaluate_d3rlpy(options: dict[str, Any]) -> None:
+    import numpy as np
+    import torch
+
+    from mabcq.envs.rollout import run_episodes
+    from mabcq.envs.tasks import get_task
+    from mabcq.evaluation import evaluation_env_seed
+
+    torch.set_num_threads(1)
+    task = get_task(options["task"])
+    work = Path(options["work_dir"])
+    evaluations = []
+    for step in range(options["eval_every"], options["steps"] + 1, options["eval_every"]):
+        torch.manual_seed(options["seed"] * 7919 + step)
+        policies = []
+        for agent in range(task.n_agents):
+            algo = d3rlpy_algo(task.state_dim, task.agent_action_dim(agent))
+            algo.load_model(str(work / f"agent_{agent}" / f"step_{step}.d3"))
+            policies.append(lambda states, algo=algo: np.asarray(
+                algo.predict(np.asarray(states, np.float32)), np.float64))
+        rollout = run_episodes(task, policies, options["episodes"],
+                               seed=evaluation_env_seed(options["seed"], step),
+                               num_envs=min(8, options["episodes"]))
+        evaluations.append(episode_summary(step, rollout.episode_returns,
+                                           rollout.episode_lengths))
+        print(f"d3rlpy {task.name} seed {options['seed']} step {step}: return "
+              f"{evaluations[-1]['return_mean']:.1f}", flush=True)
+    path = write_result(Path(options["out"]), task.name, "d3rlpy", "d3rlpy", options["seed"],
+                        evaluations, {"settings": {**D3RLPY_SETTINGS, "latent": "2 x action"},
+                                      "train_seconds": options["train_seconds"],
+                                      "data": options["data"]})
+    print(f"wrote {path}")
+
+
+def episode_summary(step: int, returns: Any, lengths: Any) -> dict[str, Any]:
+    returns = [float(value) for value in returns]
+    return {"updates": step, "return_mean": statistics.fmean(returns),
+            "returns": returns, "lengths": [int(value) for value in lengths]}
+
+
+# -------------------------------------------------------------------------------------- ours
+
+
+def train_ours(args: argparse.Namespace) -> None:
+    import mabcq
+
+    datasets = mabcq.load_datasets(args.data)
+    seeds = [int(seed) for seed in args.seeds.split(",")]
+    overrides = VARIANTS[args.variant]
+    config = mabcq.make_config(args.task, "bcq", preset="paper", seeds=seeds,
+                               updates=args.steps, eval_every=args.eval_every,
+                               eval_episodes=args.episodes, **overrides)
+    started = time.perf_counter()
+    result = mabcq.fit(config, datasets, progress=False)
+    train_seconds = time.perf_counter() - started
+    for seed in seeds:
+        table = result.table("bcq", seed)
+        evaluations = [
+            {"updates": int(step), "return_mean": float(value), "return_std": float(std),
+             "episode_length_mean": float(length), "q_mean": float(q_mean),
+             "vae1_loss": float(vae_loss)}
+            for step, value, std, length, q_mean, vae_loss in zip(
+                table["update"], table["return_mean"], table["return_std"],
+                table["episode_length_mean"], table["q_mean"], table["vae1_loss"], strict=True)
+            if step > 0
+        ]
+        path = write_result(Path(args.out), args.task, "ours", args.variant, seed, evaluations,
+                            {"overrides": overrides, "train_seconds": train_seconds,
+                             "seeds_trained_together": seeds, "data": args.data})
+        print(f"wrote {path}: " + ", ".join(
+            f"{e['updates']}: {e['return_mean']:.1f}" for e in evaluations), flush=True)
+
+
+# ------------------------------------------------------------------------------------- table
+
+
+def print_table(out: Path) -> None:
+    for task_dir in sorted(p for p in out.iterdir() if p.is_dir()):
+        runs: dict[str, dict[int, list[float]]] = {}
+        for path in sorted(task_dir.glob("*.json")):
+            payload = json.loads(path.read_text())
+            name = payload["side"] if payload["side"] == "d3rlpy" else f"ours {payload['variant']}"
+            for evaluation in payload["evaluations"]:
+                runs.setdefault(name, {}).setdefault(evaluation["updates"], []).append(
+                    evaluation["return_mean"])
+        names = sorted(runs, key=lambda n: (n != "d3rlpy", n != "ours default", n))
+        steps = sorted({step for per_step in runs.values() for step in per_step})
+        print(f"\n{task_dir.name}: return, mean +- std over seeds (n)\n")
+        print("| updates | " + " | ".join(names) + " |")
+        print("|---" * (len(names) + 1) + "|")
+        for step in steps:
+            cells = []
+            for name in names:
+                values = runs[name].get(step, [])
+                if not values:
+                    cells.append("-")
+                    continue
+                spread = statistics.pstdev(values) if len(values) > 1 else 0.0
+                cells.append(f"{statistics.fmean(values):.0f} +- {spread:.0f} ({len(values)})")
+            print(f"| {step} | " + " | ".join(cells) + " |")
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "_d3rlpy_eval":
+        evaluate_d3rlpy(json.loads(argv[1]))
+        return
+    args = parse_args(argv)
+    if args.command == "d3rlpy":
+        train_d3rlpy(args)
+    elif args.command == "ours":
+        train_ours(args)
+    else:
+        print_table(Path(args.out))
+
+
+if __name__ == "__main__":
+    main()
