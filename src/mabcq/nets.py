@@ -25,8 +25,9 @@ def _torch_uniform(fan_in: int):
 
 
 def dense(width: int, init: str, fan_in: int, **kwargs) -> nn.Dense:
-    """A Dense layer started as `init` (one of INITS) says; fan_in: the inputs of the whole linear map (for a
-    layer split over several inputs, their total, as one nn.Linear over the concatenation)."""
+    """A Dense layer started as `init` (one of INITS) says; fan_in: the inputs of the whole
+    linear map (for a layer split over several inputs, their total, as one nn.Linear over the
+    concatenation)."""
     if init == "flax":
         return nn.Dense(width, **kwargs)
     if init == "torch":
