@@ -118,7 +118,9 @@ def test_omiga_reads_like_omiga_and_keeps_own_action(tmp_path: Path) -> None:
     assert np.flatnonzero(agent0.terminals).tolist() == [5]
     assert np.flatnonzero(agent0.timeouts).tolist() == [9]
     assert agent0.metadata["source"] | {"path": None} == {
-        "format": "omiga", "path": None, "agent_key": "0", "rows": 12}
+        "format": "omiga", "path": None, "agent_key": "0", "rows": 12,
+        "writer": "multiagent_mujoco-1.0", "source_action_actuators": [0],
+        "source_action_columns": [0]}
     _no_other_actions(out / "agent_0.h5")
 
     local = tmp_path / "local"

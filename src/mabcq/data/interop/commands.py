@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from mabcq import cli_types
@@ -84,28 +85,34 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from mabcq.data.interop.common import build_agent_datasets, write_agent_files
+    from mabcq.data.interop.common import build_agent_datasets, known_task, write_agent_files
 
     path = str(getattr(args, "source", ""))
+    notes: list[str] = []
     if args.source_format == "minari":
         from mabcq.data.interop.minari_io import import_minari
 
-        datasets = import_minari(list(args.sources), args.task)
+        datasets = import_minari(list(args.sources), args.task, notes)
     else:
+        task = known_task(args.task)
         if args.source_format == "omar":
             from mabcq.data.interop.omar import read_omar
 
-            agents, obs = read_omar(args.source, args.obs)
+            agents, obs, writer, identity = read_omar(args.source, args.obs)
         elif args.source_format == "omiga":
             from mabcq.data.interop.omiga import read_omiga
 
-            agents, obs = read_omiga(args.source, args.obs)
+            agents, obs, writer, identity = read_omiga(args.source, args.obs, task)
         else:
             from mabcq.data.interop.ogmarl import read_ogmarl
 
-            agents, obs = read_ogmarl(args.source, args.uid, args.obs)
+            agents, obs, writer, identity = read_ogmarl(args.source, args.uid, args.obs,
+                                                        task is not None)
         datasets = build_agent_datasets(agents, task=args.task, obs=obs,
-                                        source_format=args.source_format, source_path=path)
+                                        source_format=args.source_format, source_path=path,
+                                        writer=writer, identity=identity, notes=notes)
+    for note in notes:
+        print(f"mabcq: note: {note}", file=sys.stderr)
     for written in write_agent_files(datasets, args.out):
         print(written)
     return 0

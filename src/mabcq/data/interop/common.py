@@ -98,11 +98,88 @@ def episode_timeouts(observations: np.ndarray, next_observations: np.ndarray,
     return continuity_breaks(observations, next_observations) & ~terminals.astype(bool)
 
 
+@dataclass(frozen=True)
+class Identity:
+    """The environment a source says it was recorded on (MaMuJoCo's scenario and conf; conf
+    None where the source does not record it), and the words it says it with."""
+
+    scenario: str
+    conf: str | None
+    recorded: str
+
+
+def check_identity(identity: Identity | None, task: Any, where: str) -> None:
+    if identity is None or task is None:
+        return
+    if identity.scenario != task.mamujoco_scenario or identity.conf not in (
+            None, task.mamujoco_conf):
+        conf = f" {identity.conf}" if identity.conf else ""
+        raise UserError(f"{where}: recorded on {identity.scenario}{conf} ({identity.recorded}), "
+                        f"not on {task.name} ({task.mamujoco_scenario} {task.mamujoco_conf}); "
+                        "pass the --task the data were recorded on")
+
+
+def for_task(agents: list[AgentArrays], task: Any, obs: str, writer: Any, where: str,
+             notes: list[str]) -> list[AgentArrays]:
+    """A known task's agents from a source's: each mabcq agent gets the source agent that
+    drives its slice, its action in the single-agent actuator order (conventions.map_agents),
+    and the task's state (contact forces dropped, with a note); anything that could not be
+    trained or evaluated is refused here."""
+    from mabcq.data.interop import conventions
+
+    if obs != "state":
+        raise UserError(f"{where}: --obs {obs} with {task.name}: the simulator cannot make this "
+                        "source's local observations, so the files could be neither trained "
+                        "nor evaluated; use --obs state (the global state), or a task name of "
+                        "your own")
+    if writer is not None:
+        orders = conventions.source_orders(writer, task, where)
+        if len(orders) != len(agents):
+            raise UserError(f"{where}: holds {len(agents)} agent(s) but {writer.name} splits "
+                            f"{task.name} among {len(orders)}")
+        for k, (arrays, order) in enumerate(zip(agents, orders, strict=True)):
+            if np.shape(arrays.actions)[-1] != len(order):
+                raise UserError(f"{where}: source agent {k} has {np.shape(arrays.actions)[-1]} "
+                                f"action dims, {writer.name} gives it {len(order)} on "
+                                f"{task.name}")
+        agents = [AgentArrays(
+            observations=agents[k].observations, actions=np.asarray(agents[k].actions)[:, cols],
+            rewards=agents[k].rewards, next_observations=agents[k].next_observations,
+            terminals=agents[k].terminals, timeouts=agents[k].timeouts,
+            source={**agents[k].source, "writer": writer.name,
+                    "source_action_actuators": list(orders[k]), "source_action_columns": cols})
+            for k, cols in conventions.map_agents(orders, task, where)]
+    adapted = []
+    for arrays in agents:
+        observations, note = conventions.task_state(
+            rows(arrays.observations, "observations", where), task, where)
+        next_observations, _ = conventions.task_state(
+            rows(arrays.next_observations, "next_observations", where), task, where)
+        if note and note not in notes:
+            notes.append(note)
+        source = dict(arrays.source)
+        if note:
+            source["state_dropped"] = f"contact forces: dims {task.state_dim}.." \
+                f"{np.shape(arrays.observations)[-1] - 1} of the source's state"
+        adapted.append(AgentArrays(observations, arrays.actions, arrays.rewards,
+                                   next_observations, arrays.terminals, arrays.timeouts, source))
+    return adapted
+
+
 def build_agent_datasets(agents: list[AgentArrays], *, task: str, obs: str, source_format: str,
-                         source_path: str) -> list[AgentDataset]:
-    """Validated AgentDatasets, agent i = agents[i], with where-from metadata."""
-    check_agent_count(task, len(agents), source_path)
+                         source_path: str, writer: Any = None,
+                         identity: Identity | None = None,
+                         notes: list[str] | None = None) -> list[AgentDataset]:
+    """Validated AgentDatasets, agent i = agents[i], with where-from metadata. For a task
+    mabcq knows, the source's environment (`identity`) must be the task's, and the agents
+    are mapped by the convention of the code that wrote them (`writer`, see for_task); notes
+    on what was changed go into `notes`."""
     task_spec = known_task(task)
+    check_identity(identity, task_spec, source_path)
+    if task_spec is not None:
+        check_agent_count(task, len(agents), source_path)
+        agents = for_task(agents, task_spec, obs, writer, source_path,
+                          notes if notes is not None else [])
     datasets = []
     for index, arrays in enumerate(agents):
         where = f"{source_path} (agent {index})"
@@ -117,6 +194,10 @@ def build_agent_datasets(agents: list[AgentArrays], *, task: str, obs: str, sour
             "source": {"format": source_format, "path": source_path, **arrays.source},
             "obs": obs,
         }
+        if identity is not None:
+            metadata["source"]["recorded_on"] = identity.recorded
+        if writer is not None and task_spec is None:
+            metadata["source"]["writer"] = writer.name
         if task_spec is not None:
             metadata["action_slice"] = list(task_spec.action_slices[index])
         datasets.append(dataset_from_arrays(

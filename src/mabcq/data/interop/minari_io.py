@@ -13,6 +13,7 @@ dataset with flat Box observations and actions.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -27,7 +28,9 @@ import numpy as np
 
 from mabcq.data.interop.common import (
     AgentArrays,
+    Identity,
     build_agent_datasets,
+    check_identity,
     continuity_breaks,
     known_task,
 )
@@ -243,10 +246,13 @@ def _restore(arrays: dict[str, np.ndarray], metadata: dict[str, Any], source: st
     return validate_agent_dataset(dataset, source)
 
 
-def import_minari(sources: list[str], task: str | None) -> list[AgentDataset]:
+def import_minari(sources: list[str], task: str | None, notes: list[str] | None = None
+                  ) -> list[AgentDataset]:
     """Datasets exported by mabcq come back as they were (agent and task from their metadata);
     other datasets become agents 0..N-1 in the order given, or, one dataset whose actions are
-    the joint action of a known task, that task's agents (each its own slice)."""
+    the joint action of a known task, that task's agents (each its own slice). A dataset that
+    names its env (Minari's env_spec) must name the task's; `notes` gets what was changed
+    (Ant's contact forces dropped)."""
     read = [(resolve_source(text), text) for text in sources]
     loaded = [(path, *read_minari(path)) for path, _ in read]
     ours = [METADATA_KEY in metadata for _, _, metadata in loaded]
@@ -266,35 +272,55 @@ def import_minari(sources: list[str], task: str | None) -> list[AgentDataset]:
     if task is None:
         raise UserError(f"{sources[0]}: not exported by mabcq; give --task (a mabcq task, or a "
                         "name of your own)")
-    agents = [_foreign_agent(arrays, metadata, str(path)) for path, arrays, metadata in loaded]
     task_spec = known_task(task)
+    agents = []
+    for path, arrays, metadata in loaded:
+        identity = env_identity(metadata, str(path))
+        check_identity(identity, task_spec, str(path))
+        agents.append(_foreign_agent(arrays, metadata, str(path), identity))
     if len(agents) == 1 and task_spec is not None and task_spec.n_agents > 1:
         agents = _split_joint(agents[0], task_spec, str(loaded[0][0]))
     return build_agent_datasets(agents, task=task, obs=_foreign_obs(agents, task_spec),
                                 source_format="minari",
-                                source_path=", ".join(str(path) for path, _, _ in loaded))
+                                source_path=", ".join(str(path) for path, _, _ in loaded),
+                                notes=notes)
+
+
+def env_identity(metadata: dict[str, Any], source: str) -> Identity | None:
+    """The env a dataset records (Minari's `env_spec`, the Gymnasium EnvSpec as JSON, which
+    DataCollector and create_dataset_from_buffers(env=...) store); None when it has none."""
+    text = metadata.get("env_spec")
+    if not text:
+        return None
+    try:
+        ident = str(json.loads(text)["id"])
+    except (ValueError, KeyError, TypeError):
+        raise UserError(f"{source}: metadata env_spec is not an EnvSpec's JSON") from None
+    name = ident.rsplit("/", 1)[-1].split("-v")[0]
+    return Identity(name, None, f"env_spec {ident}")
 
 
 def _foreign_obs(agents: list[AgentArrays], task: Any) -> str:
-    """A foreign dataset's observations are the global state when every agent's have one size
-    (the task's state size, for a task mabcq knows); otherwise each agent's own ("local")."""
+    """A foreign dataset's observations are the global state when every agent's have one size;
+    otherwise each agent's own ("local"). For a task mabcq knows they must be its state
+    (common.for_task checks the size)."""
     dims = {np.shape(agent.observations)[-1] for agent in agents}
-    if len(dims) == 1 and (task is None or dims == {task.state_dim}):
-        return "state"
-    return "local"
+    return "state" if task is not None or len(dims) == 1 else "local"
 
 
-def _foreign_agent(arrays: dict[str, np.ndarray], metadata: dict[str, Any], source: str
-                   ) -> AgentArrays:
+def _foreign_agent(arrays: dict[str, np.ndarray], metadata: dict[str, Any], source: str,
+                   identity: Identity | None = None) -> AgentArrays:
     return AgentArrays(
         observations=arrays["observations"], actions=arrays["actions"],
         rewards=arrays["rewards"], next_observations=arrays["next_observations"],
         terminals=arrays["terminals"], timeouts=arrays["timeouts"],
         source={"dataset_id": metadata.get("dataset_id"), "data_path": source,
-                "minari_version": metadata.get("minari_version")})
+                "minari_version": metadata.get("minari_version"),
+                **({"recorded_on": identity.recorded} if identity else {})})
 
 
 def _split_joint(joint: AgentArrays, task: Any, source: str) -> list[AgentArrays]:
+    """A single-agent dataset's joint action (actuator order) cut into the task's slices."""
     if joint.actions.shape[1] != task.joint_action_dim:
         raise UserError(f"{source}: one dataset with {joint.actions.shape[1]} action dims; "
                         f"{task.name} has {task.n_agents} agents and a joint action of "
@@ -303,6 +329,6 @@ def _split_joint(joint: AgentArrays, task: Any, source: str) -> list[AgentArrays
     return [AgentArrays(observations=joint.observations, actions=part,
                         rewards=joint.rewards, next_observations=joint.next_observations,
                         terminals=joint.terminals, timeouts=joint.timeouts,
-                        source={**joint.source, "joint_action_slice": list(task.action_slices[
-                            agent])})
+                        source={**joint.source, "writer": "single-agent",
+                                "joint_action_slice": list(task.action_slices[agent])})
             for agent, part in enumerate(task.split_action(joint.actions))]

@@ -16,6 +16,10 @@ o_{t+1}, or the next episode's first observation when row t ended one. So s' = r
 a terminal row's s' is not recorded (it gets s' = s, never bootstrapped), and a truncated row
 (and the last row of a stream) has no s' and is dropped, the row before it then ends its
 episode as a timeout.
+
+Which code wrote it, and on which environment, is read from the path as OG-MARL's
+download_vault.py lays it out: SOURCE/ENV/SCENARIO.vlt (`WRITERS`, `SCENARIOS`; conventions.py
+says what each writer's actions mean).
 """
 
 from __future__ import annotations
@@ -28,10 +32,64 @@ from typing import Any
 
 import numpy as np
 
-from mabcq.data.interop.common import AgentArrays, natural_key, rows
+from mabcq.data.interop import conventions
+from mabcq.data.interop.common import AgentArrays, Identity, natural_key, rows
 from mabcq.errors import UserError
 
 PER_AGENT_FIELDS = ("observations", "actions", "rewards", "terminals", "truncations")
+
+# (SOURCE, ENV) of a vault's path -> the code that stepped the env: og_marl/gymnasium_mamujoco
+# og_marl/wrapped_environments/gymnasium_mamujoco.py (Gymnasium-Robotics' mamujoco_v1);
+# og_marl/mamujoco: wrapped_environments/mamujoco.py (multiagent_mujoco installed from
+# schroederdewitt's repository, v1.1: install_environments/requirements/mamujoco210.txt);
+# omar and omiga: converted from those works' data, written by their v1.0 copies.
+WRITERS = {
+    ("og_marl", "gymnasium_mamujoco"): conventions.GYMNASIUM_ROBOTICS,
+    ("og_marl", "mamujoco"): conventions.MAMUJOCO_V11,
+    ("omar", "mamujoco"): conventions.MAMUJOCO_V10,
+    ("omiga", "mamujoco"): conventions.MAMUJOCO_V10,
+}
+# SCENARIO of the path -> (MaMuJoCo scenario, conf), as each writer's wrapper maps it
+# (gymnasium_mamujoco.py get_env_config; mamujoco.py get_mamujoco_args; mamujoco_omar.py;
+# mamujoco_omiga.py get_mamujoco_args).
+SCENARIOS = {
+    ("og_marl", "gymnasium_mamujoco"): {
+        "2halfcheetah": ("HalfCheetah", "2x3"), "6halfcheetah": ("HalfCheetah", "6x1"),
+        "2ant": ("Ant", "2x4"), "4ant": ("Ant", "4x2"), "3hopper": ("Hopper", "3x1"),
+        "2walker": ("Walker2d", "2x3"), "2reacher": ("Reacher", "2x1"),
+        "2humanoid": ("Humanoid", "9|8")},
+    ("og_marl", "mamujoco"): {
+        "4ant": ("Ant", "4x2"), "2ant": ("Ant", "2x4"), "2halfcheetah": ("HalfCheetah", "2x3")},
+    ("omar", "mamujoco"): {"2halfcheetah": ("HalfCheetah", "2x3")},
+    ("omiga", "mamujoco"): {
+        "3hopper": ("Hopper", "3x1"), "2ant": ("Ant", "2x4"),
+        "6halfcheetah": ("HalfCheetah", "6x1")},
+}
+
+
+def vault_origin(location: Path, task_known: bool
+                 ) -> tuple[conventions.Writer | None, Identity | None]:
+    """The writer and environment a vault's path records. For a task mabcq knows both are
+    required (the actions cannot be placed otherwise); for a name of one's own, optional."""
+    scenario = location.parent.name.removesuffix(".vlt")
+    key = (location.parent.parent.parent.name, location.parent.parent.name)
+    writer = WRITERS.get(key)
+    if writer is None:
+        if task_known:
+            raise UserError(
+                f"{location}: cannot tell which OG-MARL environment wrote this vault (its path "
+                f"is not VAULTS/SOURCE/ENV/SCENARIO.vlt/UID with SOURCE/ENV one of "
+                f"{', '.join('/'.join(k) for k in WRITERS)}); keep the path download_vault.py "
+                "gives it, e.g. vaults/og_marl/gymnasium_mamujoco/2walker.vlt/Good")
+        return None, None
+    recorded = f"vault {'/'.join(key)}/{scenario}"
+    env = SCENARIOS[key].get(scenario)
+    if env is None:
+        if task_known:
+            raise UserError(f"{location}: scenario {scenario!r} is not one of {'/'.join(key)}'s "
+                            f"({', '.join(SCENARIOS[key])}); keep the vault's own .vlt name")
+        return writer, None
+    return writer, Identity(env[0], env[1], recorded)
 
 
 def vault_location(path: Path, uid: str | None) -> Path:
@@ -102,11 +160,13 @@ def _stream_transitions(terminals: np.ndarray, truncations: np.ndarray
     return kept, next_rows
 
 
-def read_ogmarl(path: Path, uid: str | None, obs: str | None) -> tuple[list[AgentArrays], str]:
-    """Every agent's arrays and the observation kind (default: state when infos.state
-    exists)."""
+def read_ogmarl(path: Path, uid: str | None, obs: str | None, task_known: bool = False
+                ) -> tuple[list[AgentArrays], str, conventions.Writer | None, Identity | None]:
+    """Every agent's arrays (as the vault holds them), the observation kind (default: state
+    when infos.state exists), and the writer and environment its path records."""
     location = vault_location(path, uid)
     source = str(location)
+    writer, identity = vault_origin(location, task_known)
     experience = read_experience(location)
     fields = {name: _per_agent(experience, name, source) for name in PER_AGENT_FIELDS}
     keys = fields["observations"][0]
@@ -147,7 +207,7 @@ def read_ogmarl(path: Path, uid: str | None, obs: str | None) -> tuple[list[Agen
             terminals=np.concatenate(parts["term"]),
             source={"agent_key": key, "vault_name": location.parent.name,
                     "vault_uid": location.name, "streams": int(streams), "rows": int(steps)}))
-    return agents, obs
+    return agents, obs, writer, identity
 
 
 def _flags(array: np.ndarray, bool_: bool = True) -> np.ndarray:

@@ -8,12 +8,14 @@ multi-agent MuJoCo adds states_{i}.npy and next_states_{i}.npy [T, state_dim].
 
 from __future__ import annotations
 
+import re
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from mabcq.data.interop.common import AgentArrays, flat_column, rows
+from mabcq.data.interop import conventions
+from mabcq.data.interop.common import AgentArrays, Identity, flat_column, rows
 from mabcq.errors import UserError
 
 FIELDS = ("obs", "acs", "rews", "next_obs", "dones")
@@ -39,9 +41,20 @@ def agent_count(directory: Path) -> int:
     return count
 
 
-def read_omar(directory: Path, obs: str | None) -> tuple[list[AgentArrays], str]:
-    """Every agent's arrays and the observation kind used ("state" needs states_{i}.npy;
-    default: state when every agent has it, else local)."""
+def omar_identity(directory: Path) -> Identity | None:
+    """OMAR keeps a dataset at datasets/ENV_ID/DATA_TYPE/seed_S_data (main.py): ENV_ID names
+    the environment (its agent conf is fixed in main.py, so it is not recorded)."""
+    match = re.fullmatch(r"([A-Za-z0-9]+)-v\d+", directory.resolve().parent.parent.name)
+    if match is None:
+        return None
+    return Identity(match.group(1), None, f"directory {directory.resolve().parent.parent.name}")
+
+
+def read_omar(directory: Path, obs: str | None
+              ) -> tuple[list[AgentArrays], str, conventions.Writer, Identity | None]:
+    """Every agent's arrays, the observation kind used ("state" needs states_{i}.npy;
+    default: state when every agent has it, else local), OMAR's writer (its multiagent_mujoco
+    copy, v1.0) and the environment its path names."""
     n_agents = agent_count(directory)
     has_states = all((directory / f"states_{i}.npy").is_file() for i in range(n_agents))
     if obs is None:
@@ -74,4 +87,4 @@ def read_omar(directory: Path, obs: str | None) -> tuple[list[AgentArrays], str]
                                   str(directory / f"dones_{agent}.npy")),
             source={"agent_key": str(agent),
                     "files": [f"{name}_{agent}.npy" for name in names]}))
-    return agents, obs
+    return agents, obs, conventions.MAMUJOCO_V10, omar_identity(directory)
