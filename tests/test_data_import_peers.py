@@ -173,7 +173,7 @@ def test_ogmarl_vault_identity_and_local_refused(tmp_path: Path,
                     "recorded on Walker2d 2x3 (vault og_marl/gymnasium_mamujoco/2walker), not "
                     "on halfcheetah-2x3")
     _one_line_error(capsys, [*base, str(walker), "--out", str(out), "--task", "walker2d-2x3",
-                             "--obs", "local"], "use --obs state")
+                             "--obs", "local"], "--obs state, where it has one")
     _one_line_error(capsys, [*base, str(elsewhere), "--out", str(out), "--task", "walker2d-2x3"],
                     "cannot tell which OG-MARL environment wrote this vault")
     assert not out.exists()
@@ -402,3 +402,30 @@ def test_minari_datacollector(task_name: str, tmp_path: Path, capsys: pytest.Cap
     _one_line_error(capsys, ["data", "import", "minari", ident, "--out",
                              str(tmp_path / "never"), "--task", other],
                     f"(env_spec {task.gym_id}), not on {other}")
+
+
+def test_ogmarl_experience_recorder_stale_state_refused(tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture) -> None:
+    """OG-MARL's ExperienceRecorder (wrappers.py): a flat buffer of one dict entry per agent
+    key, whose infos stay the reset's (it packs self._infos, step stores self._info)."""
+    import flashbax as fbx
+    from flashbax.vault import Vault
+
+    recorded = _record_mamujoco("hopper-3x1", steps=6)
+    keys = [f"agent_{i}" for i in range(3)]
+    buffer = fbx.make_flat_buffer(max_length=20, min_length=1, sample_batch_size=1)
+    state = None
+    for step in range(6):
+        timestep = {name: {key: recorded[name][step, i] for i, key in enumerate(keys)}
+                    for name in ("observations", "actions", "rewards", "terminals",
+                                 "truncations")}
+        timestep["infos"] = {"state": recorded["state"][0]}  # the reset's, at every step
+        timestep = jax.tree_util.tree_map(jnp.asarray, timestep)
+        state = buffer.init(timestep) if state is None else state
+        state = buffer.add(state, timestep)
+    name = "og_marl/gymnasium_mamujoco/3hopper.vlt"
+    Vault(vault_name=name, experience_structure=state.experience,
+          rel_dir=str(tmp_path / "vaults"), vault_uid="recorded").write(state)
+    _one_line_error(capsys, ["data", "import", "og-marl", str(tmp_path / "vaults" / name),
+                             "--out", str(tmp_path / "never"), "--task", "hopper-3x1"],
+                    "infos.state never changes within an episode")

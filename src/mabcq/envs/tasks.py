@@ -9,7 +9,8 @@ local-observation builder fails in MaMuJoCo 1.4.2, and steps the raw env at its 
 
 Within an agent's slice the dimensions are in the single-agent env's actuator order. MaMuJoCo
 lists some agents' actuators in another order (Walker2d: foot, leg, thigh); `mamujoco_order`
-records it so an action can be mapped to MaMuJoCo's local layout when needed.
+records it, and the importers use it to put actions recorded through MaMuJoCo (OG-MARL's
+gymnasium_mamujoco vaults) back in actuator order (mabcq.data.interop.conventions).
 """
 
 from __future__ import annotations

@@ -130,8 +130,8 @@ def for_task(agents: list[AgentArrays], task: Any, obs: str, writer: Any, where:
     if obs != "state":
         raise UserError(f"{where}: --obs {obs} with {task.name}: the simulator cannot make this "
                         "source's local observations, so the files could be neither trained "
-                        "nor evaluated; use --obs state (the global state), or a task name of "
-                        "your own")
+                        "nor evaluated; import the source's global state (--obs state, where it "
+                        "has one) or use a task name of your own")
     if writer is not None:
         orders = conventions.source_orders(writer, task, where)
         if len(orders) != len(agents):

@@ -191,7 +191,7 @@ def read_ogmarl(path: Path, uid: str | None, obs: str | None, task_known: bool =
                                 f"{array.shape}, observations {observations.shape}: need the "
                                 "same [B, T]")
         parts: dict[str, list[np.ndarray]] = {"obs": [], "next": [], "act": [], "rew": [],
-                                               "term": []}
+                                               "term": [], "moved": []}
         for stream in range(streams):
             terminals = _flags(per_field["terminals"][stream])
             kept, next_rows = _stream_transitions(terminals,
@@ -201,6 +201,11 @@ def read_ogmarl(path: Path, uid: str | None, obs: str | None, task_known: bool =
             parts["act"].append(per_field["actions"][stream][kept])
             parts["rew"].append(_flags(per_field["rewards"][stream], bool_=False)[kept])
             parts["term"].append(terminals[kept])
+            local = per_field["observations"][stream].reshape(steps, -1)
+            parts["moved"].append(np.any(local[next_rows] != local[kept], axis=1))
+        if obs == "state" and index == 0:
+            _check_state_moves(np.concatenate(parts["obs"]), np.concatenate(parts["next"]),
+                               np.concatenate(parts["moved"]), source)
         agents.append(AgentArrays(
             observations=np.concatenate(parts["obs"]), actions=np.concatenate(parts["act"]),
             rewards=np.concatenate(parts["rew"]), next_observations=np.concatenate(parts["next"]),
@@ -208,6 +213,18 @@ def read_ogmarl(path: Path, uid: str | None, obs: str | None, task_known: bool =
             source={"agent_key": key, "vault_name": location.parent.name,
                     "vault_uid": location.name, "streams": int(streams), "rows": int(steps)}))
     return agents, obs, writer, identity
+
+
+def _check_state_moves(states: np.ndarray, next_states: np.ndarray, moved: np.ndarray,
+                       source: str) -> None:
+    """Refuse an infos.state that never changes from a row to the next while the agents'
+    observations do: OG-MARL's ExperienceRecorder (wrappers.py) packs `self._infos`, which only
+    reset() sets (step() stores `self._info`), so its vaults repeat each episode's first state."""
+    if moved.any() and np.all(states[moved] == next_states[moved]):
+        raise UserError(f"{source}: infos.state never changes within an episode while the "
+                        "observations do (OG-MARL's ExperienceRecorder records the reset's "
+                        "state at every step): not a state to learn from; use --obs local with "
+                        "a task name of your own")
 
 
 def _flags(array: np.ndarray, bool_: bool = True) -> np.ndarray:
