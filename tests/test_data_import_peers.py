@@ -411,21 +411,41 @@ def test_ogmarl_experience_recorder_stale_state_refused(tmp_path: Path,
     import flashbax as fbx
     from flashbax.vault import Vault
 
-    recorded = _record_mamujoco("hopper-3x1", steps=6)
+    rng = np.random.default_rng(13)
     keys = [f"agent_{i}" for i in range(3)]
+    reset_state = rng.normal(size=11).astype(np.float32)
     buffer = fbx.make_flat_buffer(max_length=20, min_length=1, sample_batch_size=1)
+    add = jax.jit(buffer.add)
     state = None
-    for step in range(6):
-        timestep = {name: {key: recorded[name][step, i] for i, key in enumerate(keys)}
-                    for name in ("observations", "actions", "rewards", "terminals",
-                                 "truncations")}
-        timestep["infos"] = {"state": recorded["state"][0]}  # the reset's, at every step
+    for _ in range(6):
+        timestep = {"observations": {key: rng.normal(size=9).astype(np.float32) for key in keys},
+                    "actions": {key: rng.uniform(-1, 1, 1).astype(np.float32) for key in keys},
+                    "rewards": {key: np.float32(1.0) for key in keys},
+                    "terminals": {key: np.array(False) for key in keys},
+                    "truncations": {key: np.array(False) for key in keys},
+                    "infos": {"state": reset_state}}  # the reset's, at every step
         timestep = jax.tree_util.tree_map(jnp.asarray, timestep)
         state = buffer.init(timestep) if state is None else state
-        state = buffer.add(state, timestep)
+        state = add(state, timestep)
     name = "og_marl/gymnasium_mamujoco/3hopper.vlt"
     Vault(vault_name=name, experience_structure=state.experience,
           rel_dir=str(tmp_path / "vaults"), vault_uid="recorded").write(state)
     _one_line_error(capsys, ["data", "import", "og-marl", str(tmp_path / "vaults" / name),
                              "--out", str(tmp_path / "never"), "--task", "hopper-3x1"],
                     "infos.state never changes within an episode")
+
+
+def test_known_task_bad_shapes_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    directory = tmp_path / "datasets" / "Hopper-v2" / "expert" / "seed_0_data"
+    _write_omar(directory, "hopper-3x1")
+    np.save(directory / "acs_1.npy", np.zeros(20))  # [T], not [T, 1]
+    base = ["data", "import", "omar", str(directory), "--out", str(tmp_path / "never")]
+    _one_line_error(capsys, [*base, "--task", "hopper-3x1"], "expected rank 2")
+    np.save(directory / "acs_1.npy", np.zeros((20, 2)))
+    _one_line_error(capsys, [*base, "--task", "hopper-3x1"],
+                    "source agent 1 has 2 action dims, multiagent_mujoco-1.0 gives it 1")
+    np.save(directory / "acs_1.npy", np.zeros((20, 1)))
+    np.save(directory / "states_2.npy", np.zeros((20, 12)))
+    _one_line_error(capsys, [*base, "--task", "hopper-3x1"],
+                    "states have 12 dims, hopper-3x1's state has 11")
+    assert not (tmp_path / "never").exists()

@@ -138,6 +138,7 @@ def for_task(agents: list[AgentArrays], task: Any, obs: str, writer: Any, where:
             raise UserError(f"{where}: holds {len(agents)} agent(s) but {writer.name} splits "
                             f"{task.name} among {len(orders)}")
         for k, (arrays, order) in enumerate(zip(agents, orders, strict=True)):
+            rows(arrays.actions, "actions", f"{where} (source agent {k})", rank=2)
             if np.shape(arrays.actions)[-1] != len(order):
                 raise UserError(f"{where}: source agent {k} has {np.shape(arrays.actions)[-1]} "
                                 f"action dims, {writer.name} gives it {len(order)} on "
@@ -152,9 +153,9 @@ def for_task(agents: list[AgentArrays], task: Any, obs: str, writer: Any, where:
     adapted = []
     for arrays in agents:
         observations, note = conventions.task_state(
-            rows(arrays.observations, "observations", where), task, where)
+            rows(arrays.observations, "observations", where, rank=2), task, where)
         next_observations, _ = conventions.task_state(
-            rows(arrays.next_observations, "next_observations", where), task, where)
+            rows(arrays.next_observations, "next_observations", where, rank=2), task, where)
         if note and note not in notes:
             notes.append(note)
         source = dict(arrays.source)
