@@ -2,7 +2,9 @@
 `--stop-after` stopping with exit code 3 and a rerun finishing without redoing a cell,
 `--workers 2` giving the same cells bitwise as one worker, and each cell's provenance."""
 
+import contextlib
 import datetime as dt
+import io
 import json
 import os
 import signal
@@ -15,7 +17,7 @@ import pytest
 
 from mabcq import reproduce_pool
 from mabcq.cli import main
-from mabcq.reproduce_cells import cell_numbers, read_cells
+from mabcq.reproduce_cells import cell_numbers, differing_cells, read_cells
 from mabcq.reproduce_plan import (
     Cell,
     CellCost,
@@ -105,8 +107,9 @@ def data_root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def one_worker(data_root, tmp_path_factory):
-    """The grid with one worker, stopped at a deadline after its first cell, then resumed:
-    (OUT, the first call's exit code and output, the first cell's mtime before the rerun)."""
+    """The grid with one worker, stopped at a deadline after its first cell, then run again:
+    (OUT, the first call's exit code, the first cell's mtime after it, the second call's exit
+    code and output)."""
     out = tmp_path_factory.mktemp("one") / "out"
     real = reproduce_pool.estimate_cell
 
@@ -115,24 +118,29 @@ def one_worker(data_root, tmp_path_factory):
 
     reproduce_pool.estimate_cell = first_fits
     try:
-        code = main([*GRID, "--out", str(out), "--data-root", str(data_root),
-                     "--stop-after", "1h"])
+        stopped = main([*GRID, "--out", str(out), "--data-root", str(data_root),
+                        "--stop-after", "1h"])
     finally:
         reproduce_pool.estimate_cell = real
     first = out / "cells" / "hopper-3x1" / "ddpg" / "seed_0.json"
-    return out, code, first.stat().st_mtime_ns
+    after_stop = {"cells": [cell["seed"] for cell in read_cells(out)],
+                  "returns": (out / "returns.csv").read_text().splitlines(),
+                  "mtime": first.stat().st_mtime_ns}
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        rerun = main([*GRID, "--out", str(out), "--data-root", str(data_root)])
+    return out, stopped, after_stop, rerun, printed.getvalue()
 
 
-def test_stop_after_exits_3_and_rerun_finishes_without_redoing(one_worker, data_root, capsys):
-    out, code, mtime = one_worker
-    assert code == 3
-    assert [cell["seed"] for cell in read_cells(out)] == [0]
-    assert len((out / "returns.csv").read_text().splitlines()) == 2  # header + seed 0's row
-    assert main([*GRID, "--out", str(out), "--data-root", str(data_root)]) == 0
-    printed = capsys.readouterr().out
+def test_stop_after_exits_3_and_rerun_finishes_without_redoing(one_worker):
+    out, stopped, after_stop, rerun, printed = one_worker
+    assert stopped == 3
+    assert after_stop["cells"] == [0] and len(after_stop["returns"]) == 2  # header + seed 0
+    assert rerun == 0, printed
     assert "1 cells done, 1 to run" in printed and "start hopper-3x1 ddpg seed 1" in printed
     assert "start hopper-3x1 ddpg seed 0" not in printed
-    assert (out / "cells" / "hopper-3x1" / "ddpg" / "seed_0.json").stat().st_mtime_ns == mtime
+    first = out / "cells" / "hopper-3x1" / "ddpg" / "seed_0.json"
+    assert first.stat().st_mtime_ns == after_stop["mtime"]
     assert [cell["seed"] for cell in read_cells(out)] == [0, 1]
     header, *rows = (out / "timing.csv").read_text().splitlines()
     assert header.endswith("workers,updates,evaluations,estimate_s,actual_s")
@@ -163,6 +171,12 @@ def test_two_workers_give_the_same_cells_bitwise(one_worker, data_root, tmp_path
         assert second["timing"]["workers"] == 2
     for name in ("returns.csv", "diagnostics.csv"):
         assert (two / name).read_bytes() == (out / name).read_bytes()
+    assert differing_cells(out, two) == []
+    changed = two / "cells" / "hopper-3x1" / "ddpg" / "seed_1.json"  # the check can fail
+    cell = json.loads(changed.read_text())
+    cell["rows"][-1]["return_mean"] = str(float(cell["rows"][-1]["return_mean"]) + 1e-9)
+    changed.write_text(json.dumps(cell))
+    assert differing_cells(out, two) == ["cells/hopper-3x1/ddpg/seed_1.json"]
 
 
 def test_a_worker_dies_with_its_driver(tmp_path):

@@ -90,6 +90,18 @@ def cell_numbers(cell: dict[str, Any]) -> dict[str, Any]:
             "rows": rows}
 
 
+def differing_cells(first: Path, second: Path) -> list[str]:
+    """The cells of two results directories whose numbers differ (cell_numbers, bitwise), or
+    that only one of them holds: how a smoke grid of two commits (or 1 and N workers) is
+    compared before a pinned grid's commit moves (docs/reproduce.md)."""
+    def numbers(out: Path) -> dict[str, str]:
+        return {str(path.relative_to(out)): json.dumps(cell_numbers(json.loads(path.read_text())))
+                for path in sorted((out / "cells").glob("*/*/seed_*.json"))}
+
+    ours, theirs = numbers(first), numbers(second)
+    return sorted(name for name in set(ours) | set(theirs) if ours.get(name) != theirs.get(name))
+
+
 def read_cells(out: Path) -> list[dict[str, Any]]:
     """Every finished cell under OUT/cells, in path order."""
     return [json.loads(path.read_text()) for path in sorted((out / "cells").glob("*/*/*.json"))]
