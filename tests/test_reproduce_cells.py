@@ -208,3 +208,23 @@ def test_a_worker_dies_with_its_driver(tmp_path):
         time.sleep(0.05)
     os.kill(worker, signal.SIGKILL)
     pytest.fail("the worker outlived its driver")
+
+
+def test_a_cell_far_past_the_deadline_is_stopped_and_left_to_resume(tmp_path, monkeypatch):
+    from mabcq.ray_backend import Failure
+    from mabcq.reproduce import Grid
+
+    split = {"data_s": 0.0, "train_s": 0.0, "eval_s": 0.0}
+    grid = reproduce_pool.CellGrid(Grid(("hopper-3x1",), ("ddpg",), (0,), "smoke"), tmp_path,
+                                   tmp_path, {}, split, False, 1, 1, time.time() - 1.0)
+    monkeypatch.setattr(reproduce_pool, "overrun_allowance", lambda seconds: 0.0)
+    log_path = tmp_path / "worker.log"
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    job = reproduce_pool.Running(Cell("hopper-3x1", "ddpg", 0), 0, process,
+                                 open(log_path, "ab"), log_path, Estimate(1.0, "test"),
+                                 time.time())
+    grid._enforce_deadline([job])
+    assert process.wait(timeout=30) != 0
+    outcome = reproduce_pool.Outcome()
+    grid._reap(job, outcome, Failure)
+    assert outcome.left == [job.cell] and outcome.failed == [] and outcome.finished == 0

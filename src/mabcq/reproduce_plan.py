@@ -192,10 +192,10 @@ def next_occurrence(clock: dt.time, now: dt.datetime) -> dt.datetime:
 
 
 def duration_text(seconds: float | None) -> str:
-    """'2h05m', '13m', '40s', or '?' for an unknown estimate."""
+    """'2h05m', '13m05s', '40s', or '?' for an unknown estimate (negative: 0s)."""
     if seconds is None:
         return "?"
-    seconds = int(round(seconds))
+    seconds = max(0, int(round(seconds)))
     if seconds >= 3600:
         return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 60}m" if seconds >= 60 else f"{seconds}s"
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"

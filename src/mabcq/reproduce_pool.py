@@ -192,9 +192,10 @@ class CellGrid:
             builds += build
             unknown += estimate.seconds is None
         wall = builds + total / max(1, self.workers)
+        data = f", dataset builds ~{duration_text(builds)}" if builds else ""
         print(f"remaining: {len(cells)} cells, ~{duration_text(total)} of cell time"
-              f"{f' ({unknown} unknown)' if unknown else ''}, datasets ~{duration_text(builds)};"
-              f" ~{duration_text(wall)} wall with {self.workers} worker(s)")
+              f"{f' ({unknown} unknown)' if unknown else ''}{data}; ~{duration_text(wall)} "
+              f"wall with {self.workers} worker(s)")
         if self.deadline is not None:
             fitting = self._simulate(cells)
             print(f"deadline {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(self.deadline))}"
