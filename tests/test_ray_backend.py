@@ -37,9 +37,11 @@ def ray_cluster():
 
 @pytest.fixture(scope="module")
 def local_grid(tmp_path_factory) -> Path:
-    """The grid trained by the local backend (and the smoke datasets it built)."""
+    """The grid trained by the local backend in its own process, in groups as Ray trains them
+    (and the smoke datasets it built)."""
     root = tmp_path_factory.mktemp("grid")
-    assert main([*GRID, "--out", str(root / "local"), "--data-root", str(root / "data")]) == 0
+    assert main([*GRID, "--out", str(root / "local"), "--data-root", str(root / "data"),
+                 "--unit", "group"]) == 0
     return root
 
 

@@ -322,3 +322,21 @@ def test_figure6_and_td3bc_sections_hold_their_families_only(tmp_path: Path) -> 
     text = build_report(make_results(tmp_path / "plain"), tmp_path / "out").report.read_text()
     assert "--methods macql,cql --recipe medium-replay" in section(text, "Figure 6")
     assert not (tmp_path / "out" / "fig6_cql.png").exists()
+
+
+def test_grid_completeness_names_missing_cells_and_seed_counts(tmp_path: Path, report) -> None:
+    text = report[1]
+    assert "All 18 planned cells are finished." in section(text, "Grid completeness")
+    assert row_of(text, "Hopper 3x1", "MABCQ", "3", "0, 1, 2", "—", "cpu: test")
+    results = make_results(tmp_path / "results")
+    grid = json.loads((results / "grid.json").read_text())
+    grid.update(seeds=[0, 1, 2, 3, 4], eps_sweep=True)
+    (results / "grid.json").write_text(json.dumps(grid))
+    out = build_report(results, tmp_path / "out")
+    text = out.report.read_text()
+    completeness = section(text, "Grid completeness")
+    # 2 tasks x (3 methods + 6 eps) x 5 seeds planned; 18 + 2 x 3 (hopper eps 0.16, 0.80) done
+    assert "Incomplete grid: 24 of 90 planned cells finished, 66 missing." in completeness
+    assert row_of(completeness, "Ant 4x2", "DDPG", "3", "0, 1, 2", "3, 4", "—")
+    assert row_of(completeness, "Ant 4x2", "MABCQ ε=0.16", "0", "—", "0, 1, 2, 3, 4")
+    assert "66 of 90 planned cells (see Grid completeness)" in "\n".join(out.missing)

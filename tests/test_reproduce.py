@@ -24,8 +24,9 @@ from mabcq.reproduce import (
     read_cells,
 )
 
+# The in-process group path (the default on a GPU); cells in workers: test_reproduce_cells.py
 ARGS = ["reproduce", "--tasks", "hopper-3x1", "--methods", "mabcq,ddpg", "--seeds", "0,1",
-        "--preset", "smoke", "--no-progress"]
+        "--preset", "smoke", "--no-progress", "--unit", "group"]
 
 
 def test_groups_put_bcq_family_in_one_step():

@@ -12,8 +12,10 @@ import hashlib
 import importlib.metadata
 import os
 import platform
+import subprocess
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 # Distributions whose versions decide the simulated transitions or the policies' outputs.
 LIBRARIES = ("mujoco", "gymnasium", "gymnasium-robotics", "jax", "flax", "numpy")
@@ -71,3 +73,31 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def code_version(source: Path | None = None) -> dict[str, Any]:
+    """The git commit of the checkout the running mabcq was imported from, and whether its code
+    (src/, pyproject.toml) differs from that commit: what a result must name to be traced back to
+    one implementation. {"commit": "unknown", ...} outside a git checkout (an installed wheel).
+    dirty_paths lists up to 20 changed or untracked paths of the code."""
+    root = (source or Path(__file__).resolve().parents[2])
+    try:
+        commit = _git(root, "rev-parse", "HEAD").strip()
+        status = _git(root, "status", "--porcelain", "--", "src", "pyproject.toml")
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": "unknown", "dirty": None, "dirty_paths": []}
+    paths = [line[3:] for line in status.splitlines() if line.strip()]
+    return {"commit": commit, "dirty": bool(paths), "dirty_paths": paths[:20]}
+
+
+def _git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True,
+                          text=True, timeout=30).stdout
+
+
+def cell_provenance(threads: str) -> dict[str, Any]:
+    """What a grid cell records about how it was made: code version, library versions, device
+    (with `threads`, e.g. "one thread" in a pinned worker) and the process's cores."""
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    return {"code": code_version(), "versions": library_versions(RESULT_LIBRARIES),
+            "device": f"{device_name()}, {threads}", "cores": cores}

@@ -21,7 +21,6 @@ Datasets live in DATA_ROOT/<preset>/<task>/<recipe>/ (default runs/data), shared
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Sequence
@@ -61,6 +60,21 @@ FAMILY_TASK_UPDATES: dict[str, dict[str, int]] = {
     "cql": {"halfcheetah-2x3": 50_000, "hopper-3x1": 100_000, "walker2d-2x3": 120_000},
 }
 CQL_TASKS = tuple(FAMILY_TASK_UPDATES["cql"])
+
+
+def grid_record(grid: Grid, out: Path, split: dict[str, float],
+                overrides: dict[str, Any]) -> dict[str, Any]:
+    """grid.json (reproduce_record.grid_record)."""
+    from mabcq.reproduce_record import grid_record as record
+
+    return record(grid, out, split, overrides)
+
+
+def merge_records(previous: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """`current` grid.json over an earlier one of the same OUT (reproduce_record)."""
+    from mabcq.reproduce_record import merge_records as merge
+
+    return merge(previous, current)
 
 @dataclass(frozen=True)
 class Grid:
@@ -178,32 +192,52 @@ def group_overrides(task: str, methods: Sequence[str], preset: str,
 
 def train_group(task: str, methods: Sequence[str], seeds: Sequence[int], grid: Grid,
                 datasets: Sequence[Any], run_dir: Path, progress: bool,
-                overrides: dict[str, Any]) -> dict[str, Any]:
+                overrides: dict[str, Any], env_workers: int | None = None) -> dict[str, Any]:
     """Train one group (resuming its run dir when it holds a checkpoint); its summary."""
     from mabcq.train import make_config, train
 
     config = make_config(task, "+".join(methods), seeds, grid.preset,
                          **group_overrides(task, methods, grid.preset, overrides))
     resume = (run_dir / "config.json").exists()
-    summary = train(config, datasets, run_dir, resume=resume, progress=progress)
+    summary = train(config, datasets, run_dir, resume=resume, progress=progress,
+                    env_workers=env_workers)
     assert summary is not None
     return summary
 
 
 def run_group(task: str, methods: Sequence[str], seeds: Sequence[int], grid: Grid,
               datasets: Sequence[Any], run_dir: Path, progress: bool,
-              overrides: dict[str, Any], data_seconds: float
-              ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+              overrides: dict[str, Any], data_seconds: float, threads: str = "all cores",
+              env_workers: int | None = None
+              ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Train one group (train_group) and read back what its cells are made of: the metrics
-    rows, the summary and the timing.csv row. Both backends call this, so they write alike."""
+    rows, the summary, the timing.csv row and the provenance (code and library versions, device
+    with `threads`) of this process. Every backend calls this, so they write alike."""
     from mabcq.envs.tasks import get_task
     from mabcq.logging_utils import read_csv_rows
+    from mabcq.provenance import cell_provenance
 
-    summary = train_group(task, methods, seeds, grid, datasets, run_dir, progress, overrides)
+    provenance = cell_provenance(threads)  # the code as imported, before the long training
+    summary = train_group(task, methods, seeds, grid, datasets, run_dir, progress, overrides,
+                          env_workers)
     rows = read_csv_rows(run_dir / "metrics.csv")
     timing = group_timing(task, methods, seeds, get_task(task).n_agents, run_dir.name, rows,
                           summary, data_seconds)
-    return rows, summary, timing
+    timing["device"] = provenance["device"]
+    timing["updates"] = planned_updates(task, methods, grid, overrides)
+    timing["evaluations"] = len({row["update"] for row in rows})
+    timing["actual_s"] = float(summary["wall_time_s"])  # a worker adds its start-up to it
+    return rows, summary, timing, provenance
+
+
+def planned_updates(task: str, methods: Sequence[str], grid: Grid,
+                    overrides: dict[str, Any]) -> int:
+    """Updates a group trains, pretraining (G1/G2, the VAE) included."""
+    from mabcq.run_config import make_config
+
+    config = make_config(task, "+".join(methods), (0,), grid.preset,
+                         **group_overrides(task, methods, grid.preset, overrides))
+    return config.pretrain_updates + config.updates
 
 
 def group_timing(task: str, methods: Sequence[str], seeds: Sequence[int], n_agents: int,
@@ -221,7 +255,7 @@ def group_timing(task: str, methods: Sequence[str], seeds: Sequence[int], n_agen
             "seeds": len(seeds), "agents": n_agents, "device": device_name(),
             "ms_per_update": float(np.median(per_update)) if per_update else float("nan"),
             "train_s": float(summary["wall_time_s"]) - eval_seconds, "eval_s": eval_seconds,
-            "data_s": data_seconds}
+            "data_s": data_seconds, "workers": 0}
 
 
 @dataclass(frozen=True)
@@ -243,12 +277,16 @@ class GroupJob:
 
 def reproduce(grid: Grid, out: Path, data_root: Path, progress: bool = True,
               overrides: dict[str, Any] | None = None, data_jobs: int = 1,
-              ray_options: Any = None, unit: str = "group") -> dict[str, Any]:
+              ray_options: Any = None, unit: str = "group", workers: int = 1,
+              deadline: float | None = None) -> dict[str, Any]:
     """Run every missing cell of `grid` into OUT; returns the wall split in seconds, the cell
-    count and the groups that failed (`failed`: ray_backend.Failure, only with Ray).
+    count, the groups that failed (`failed`: ray_backend.Failure) and the cells left at the
+    deadline (`left`).
 
-    ray_options: None trains the groups here, one after another; a ray_backend.RayOptions
-    trains each group (each cell with unit "cell") as a Ray task (reproduce_runners).
+    ray_options: None trains here: unit "cell" as (task, method, seed) cells in `workers`
+    single-threaded worker processes, none started that cannot finish by `deadline` (epoch
+    seconds; reproduce_pool), unit "group" the groups in this process, one after another; a
+    ray_backend.RayOptions trains each group (each cell with unit "cell") as a Ray task.
     """
     from mabcq.data.io import check_dataset_versions, load_dataset_dir
     from mabcq.logging_utils import write_json_atomic
@@ -261,6 +299,9 @@ def reproduce(grid: Grid, out: Path, data_root: Path, progress: bool = True,
         check_recipes(out, task, grid.recipe_for(task),
                       {(method, seed) for method in grid.task_methods(task)
                        for seed in grid.seeds})
+    if ray_options is None and unit == "cell":
+        return _reproduce_cells(grid, out, data_root, progress, overrides, data_jobs, workers,
+                                deadline, split, started)
     runner = (LocalGroups if ray_options is None else RayGroups)(
         grid, out, overrides, split, progress, ray_options)
     with runner:  # Ray joined (and its resources checked) before anything is written
@@ -294,94 +335,36 @@ def reproduce(grid: Grid, out: Path, data_root: Path, progress: bool = True,
     write_json_atomic(out / "grid.json", grid_record(grid, out, split, overrides))
     split["cells"] = counts["cells"]
     split["failed"] = failures
+    split["left"] = []
     return split
+
+
+def _reproduce_cells(grid: Grid, out: Path, data_root: Path, progress: bool,
+                     overrides: dict[str, Any], data_jobs: int, workers: int,
+                     deadline: float | None, split: dict[str, Any],
+                     started: float) -> dict[str, Any]:
+    """reproduce() with unit "cell" here: every missing cell in a worker process."""
+    from mabcq.logging_utils import write_json_atomic
+    from mabcq.reproduce_pool import CellGrid
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / "grid.json", grid_record(grid, out, {**split, "wall_s": 0.0},
+                                                     overrides))
+    outcome = CellGrid(grid, out, data_root, overrides, split, progress, data_jobs, workers,
+                       deadline).run()
+    counts = collect(out)
+    split["wall_s"] = time.perf_counter() - started
+    write_json_atomic(out / "grid.json", grid_record(grid, out, split, overrides))
+    return {**split, "cells": counts["cells"], "failed": outcome.failed, "left": outcome.left}
 
 
 def finish_group(out: Path, job: GroupJob, rows: Sequence[dict[str, Any]],
                  summary: dict[str, Any], timing: dict[str, Any],
-                 split: dict[str, Any]) -> None:
+                 split: dict[str, Any], provenance: dict[str, Any] | None = None) -> None:
     """A trained group's cells into OUT (atomically), its seconds into the split, the CSVs
     rebuilt (so they always hold exactly the finished cells)."""
-    write_cell_rows(out, job.task, rows, job.run_dir.name, summary, timing, job.recipe)
+    write_cell_rows(out, job.task, rows, job.run_dir.name, summary, timing, job.recipe,
+                    provenance)
     split["train_s"] += timing["train_s"]
     split["eval_s"] += timing["eval_s"]
     collect(out)
-
-
-def grid_record(grid: Grid, out: Path, split: dict[str, float],
-                overrides: dict[str, Any]) -> dict[str, Any]:
-    """grid.json: the request, the scale it ran at, the machine, versions, and the seconds per
-    stage summed over every call that worked on OUT (a resumed grid adds to them).
-
-    recipes, updates and transitions_per_agent are per "task/family" (a task's CQL family may
-    train on medium-replay data and for Figure 6's counts while its BCQ family trains on the
-    paper's); batch_size is per family. Each collapses to one number when the same everywhere.
-    Grids that share OUT (the BCQ grid, then the CQL grid) are merged: tasks, methods and seeds
-    are the union, the per-group values are kept; the other settings are this call's.
-    """
-    from mabcq.data.recipes import DATA_PRESETS
-    from mabcq.learners.registry import learner_config
-    from mabcq.provenance import RESULT_LIBRARIES, library_versions
-    from mabcq.train import make_config
-
-    updates, batches, recipes, sizes, probe = {}, {}, {}, {}, None
-    for task in grid.tasks:
-        methods = grid.task_methods(task)
-        for group_methods, _ in groups(task, methods, {(method, 0) for method in methods}):
-            probe = make_config(task, "+".join(group_methods), grid.seeds, grid.preset,
-                                **group_overrides(task, group_methods, grid.preset, overrides))
-            family = family_of(group_methods[0]).name
-            updates[f"{task}/{family}"] = probe.updates
-            recipes[f"{task}/{family}"] = grid.recipe_for(task)
-            sizes[f"{task}/{family}"] = (dataset_size(task, grid.preset, grid.recipe_for(task))
-                                         or DATA_PRESETS[grid.preset].size)
-            batches[family] = learner_config(group_methods[0], task,
-                                             **probe.learner_overrides).batch_size
-    assert probe is not None
-    record = {"preset": grid.preset, "tasks": list(grid.tasks), "methods": list(grid.methods),
-              "seeds": list(grid.seeds), "eps_sweep": grid.eps_sweep,
-              "recipes": recipes,
-              "updates": updates, "eval_every": probe.eval_every,
-              "eval_episodes": probe.eval_episodes, "batch_size": batches,
-              "transitions_per_agent": sizes,
-              "overrides": overrides, "device": device_name(),
-              "versions": library_versions(RESULT_LIBRARIES), "wall_time_s": dict(split)}
-    if (out / "grid.json").is_file():
-        before = json.loads((out / "grid.json").read_text())
-        if before.get("preset") != grid.preset:
-            raise UserError(f"{out}: holds a {before.get('preset')} grid; use another --out for "
-                            f"the {grid.preset} preset")
-        record = merge_records(before, record)
-    for name in ("updates", "batch_size", "transitions_per_agent"):  # one value: written as it
-        if len(set(record[name].values())) == 1:
-            record[name] = next(iter(record[name].values()))
-    return record
-
-
-def merge_records(previous: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
-    """`current` grid.json over an earlier one of the same OUT (see grid_record)."""
-    def union(name: str) -> list[Any]:
-        return list(dict.fromkeys([*previous.get(name, []), *current[name]]))
-
-    def per_group(record: dict[str, Any], name: str, keys: list[str]) -> dict[str, Any]:
-        value = record.get(name)
-        if value is None:
-            return {}
-        return dict(value) if isinstance(value, dict) else {key: value for key in keys}
-
-    earlier_groups = [f"{task}/{family_of(method).name}" for task in previous.get("tasks", [])
-                      for method in previous.get("methods", [])]
-    earlier_families = [family_of(method).name for method in previous.get("methods", [])]
-    merged = dict(current)
-    for name in ("tasks", "methods", "seeds"):
-        merged[name] = union(name)
-    merged["eps_sweep"] = bool(previous.get("eps_sweep")) or current["eps_sweep"]
-    merged["recipes"] = {**previous.get("recipes", {}), **current["recipes"]}
-    for name in ("updates", "transitions_per_agent"):
-        merged[name] = {**per_group(previous, name, earlier_groups), **current[name]}
-    merged["batch_size"] = {**per_group(previous, "batch_size", earlier_families),
-                            **current["batch_size"]}
-    spent = previous.get("wall_time_s", {})
-    merged["wall_time_s"] = {name: value + float(spent.get(name) or 0.0)
-                             for name, value in current["wall_time_s"].items()}
-    return merged

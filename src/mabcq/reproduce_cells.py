@@ -25,8 +25,15 @@ DIAGNOSTIC_COLUMNS = ("task", "method", "seed", "updates", "value_difference",
                       "extrapolation_error", "lambda_vd_mean", "lambda_vd_at_clip",
                       "lambda_tn_mean", "lambda_tn_data_in_paper_range", "critic_loss", "q_mean",
                       "recipe")
+# workers..actual_s: how the cell was run (0 workers: in the driver's process) and the seconds
+# its estimate gave against what it took (process start to cell file), so estimates stay honest.
 TIMING_COLUMNS = ("task", "group", "methods", "seeds", "agents", "device", "ms_per_update",
-                  "train_s", "eval_s", "data_s")
+                  "train_s", "eval_s", "data_s", "workers", "updates", "evaluations",
+                  "estimate_s", "actual_s")
+# What a cell records about how it ran, not what it computed: wall clocks and provenance. Two
+# runs of one cell (1 or N workers, another day) differ only there (cell_numbers).
+CLOCK_COLUMNS = ("time_per_update_ms", "wall_time_s")
+RUN_FIELDS = ("timing", "provenance", "group")
 BEHAVIOR_COLUMNS = ("task", "level", "step", "return")
 
 
@@ -55,9 +62,11 @@ def write_cells(out: Path, task: str, run_dir: Path, summary: dict[str, Any],
 
 
 def write_cell_rows(out: Path, task: str, rows: Sequence[dict[str, Any]], group: str,
-                    summary: dict[str, Any], timing: dict[str, Any], recipe: str) -> None:
+                    summary: dict[str, Any], timing: dict[str, Any], recipe: str,
+                    provenance: dict[str, Any] | None = None) -> None:
     """One cell file per (method, seed) of a finished group from its metrics rows (the rows
-    of its metrics.csv, read here or sent back by a Ray task), each written atomically."""
+    of its metrics.csv, read here or sent back by a Ray task), each written atomically, with
+    the provenance of the process that trained it (provenance.cell_provenance)."""
     from mabcq.logging_utils import write_json_atomic
 
     methods = summary["method"].split("+")
@@ -67,7 +76,30 @@ def write_cell_rows(out: Path, task: str, rows: Sequence[dict[str, Any]], group:
                     if int(row["seed"]) == seed and row.get("method", method) == method]
             write_json_atomic(cell_path(out, task, method, seed),
                               {"task": task, "method": method, "seed": seed, "recipe": recipe,
-                               "rows": mine, "group": group, "timing": timing})
+                               "rows": mine, "group": group, "timing": timing,
+                               "provenance": provenance})
+
+
+def cell_numbers(cell: dict[str, Any]) -> dict[str, Any]:
+    """A cell without its clocks and provenance: what must not depend on how it was run (one
+    worker or N, this machine or a resumed call). Two cells made by the same code and settings
+    have equal cell_numbers, compared bitwise (the floats as written)."""
+    rows = [{name: value for name, value in row.items() if name not in CLOCK_COLUMNS}
+            for row in cell["rows"]]
+    return {**{key: value for key, value in cell.items() if key not in RUN_FIELDS},
+            "rows": rows}
+
+
+def differing_cells(first: Path, second: Path) -> list[str]:
+    """The cells of two results directories whose numbers differ (cell_numbers, bitwise), or
+    that only one of them holds: how a smoke grid of two commits (or 1 and N workers) is
+    compared before a pinned grid's commit moves (docs/reproduce.md)."""
+    def numbers(out: Path) -> dict[str, str]:
+        return {str(path.relative_to(out)): json.dumps(cell_numbers(json.loads(path.read_text())))
+                for path in sorted((out / "cells").glob("*/*/seed_*.json"))}
+
+    ours, theirs = numbers(first), numbers(second)
+    return sorted(name for name in set(ours) | set(theirs) if ours.get(name) != theirs.get(name))
 
 
 def read_cells(out: Path) -> list[dict[str, Any]]:

@@ -6,9 +6,12 @@ Heavy imports stay inside the handler so `mabcq --help` is fast.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import time
 from pathlib import Path
 
 from mabcq import cli_types
+from mabcq.errors import UserError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,18 +61,88 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data-jobs", type=cli_types.positive_int,
                         help="agent dataset files built at once (default: the CPU count)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    parser.add_argument("--unit", choices=UNITS, default="group",
-                        help="what one compiled step (one Ray task) trains: group (default: a "
-                        "task's methods of one family and their seeds together) or cell (one "
-                        "(method, seed) each, to spread over many GPUs)")
+    parser.add_argument("--unit", choices=("auto", *UNITS), default="auto",
+                        help="what one compiled step (one worker process, one Ray task) "
+                        "trains: cell (one (task, method, seed) in a worker process of its "
+                        "own, the default on a CPU with the local backend) or group (a task's "
+                        "methods of one family and their seeds together, the default on a GPU "
+                        "and with Ray)")
+    parser.add_argument("--workers", type=cli_types.positive_int,
+                        help="with --unit cell: cells at once, each a single-threaded process "
+                        "pinned to its own core (default 1; the numbers do not depend on it)")
+    parser.add_argument("--stop-after", type=duration, metavar="DURATION",
+                        help="with --unit cell: start no cell that its estimate says cannot "
+                        "finish within DURATION (2h30m, 45m, 600s), then exit with code "
+                        f"{EXIT_DEADLINE} if cells are left")
+    parser.add_argument("--until", type=clock, metavar="HH:MM",
+                        help="the same with a local time of day as the deadline (the next "
+                        "HH:MM); with --stop-after the earlier one counts")
     add_backend_flags(parser, "group (or cell, --unit)")
     parser.set_defaults(handler=run_reproduce)
+
+
+# Exit code of a call that stopped at its deadline with cells left: commit, run it again.
+EXIT_DEADLINE = 3
+
+
+def duration(text: str) -> float:
+    """--stop-after's kind: a duration in seconds."""
+    from mabcq.reproduce_plan import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def clock(text: str) -> dt.time:
+    """--until's kind: a local time of day."""
+    from mabcq.reproduce_plan import parse_clock
+
+    try:
+        return parse_clock(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def resolve_unit(args: argparse.Namespace) -> str:
+    """--unit auto: cell on a CPU with the local backend, else group; --workers, --stop-after
+    and --until need cells here (refused otherwise, before any work)."""
+    unit = args.unit
+    if unit == "auto" and args.backend == "local":
+        import jax
+
+        unit = "cell" if jax.default_backend() == "cpu" else "group"
+    elif unit == "auto":
+        unit = "group"
+    given = [flag for flag, value in (("--workers", args.workers),
+                                      ("--stop-after", args.stop_after),
+                                      ("--until", args.until)) if value is not None]
+    if given and (unit != "cell" or args.backend != "local"):
+        raise UserError(f"{given[0]} needs --unit cell with the local backend (the default on a "
+                        f"CPU); this call trains {unit}s"
+                        f"{' as Ray tasks' if args.backend == 'ray' else ''}")
+    return unit
+
+
+def deadline_of(args: argparse.Namespace, now: float) -> float | None:
+    """The earlier of now + --stop-after and the next --until, as epoch seconds."""
+    from mabcq.reproduce_plan import next_occurrence
+
+    deadlines = []
+    if args.stop_after is not None:
+        deadlines.append(now + args.stop_after)
+    if args.until is not None:
+        deadlines.append(next_occurrence(args.until, dt.datetime.fromtimestamp(now)).timestamp())
+    return min(deadlines) if deadlines else None
 
 
 def run_reproduce(args: argparse.Namespace) -> int:
     from mabcq.ray_backend import options_from_args
 
+    deadline = deadline_of(args, time.time())
     ray_options = options_from_args(args)  # before any work: Ray installed, flags consistent
+    unit = resolve_unit(args)
     from mabcq.compile_cache import enable_compilation_cache
     from mabcq.reproduce import Grid, reproduce
 
@@ -85,7 +158,8 @@ def run_reproduce(args: argparse.Namespace) -> int:
 
     split = reproduce(grid, out, args.data_root, progress=not args.no_progress,
                       overrides=overrides, data_jobs=args.data_jobs or os.cpu_count() or 1,
-                      ray_options=ray_options, unit=args.unit)
+                      ray_options=ray_options, unit=unit, workers=args.workers or 1,
+                      deadline=deadline)
     # train/eval: the groups finished in this call, over all their attempts (a group resumed
     # from a killed call counts its earlier time too), so they may exceed this call's wall time
     print(f"{split['cells']} cells finished in {out}; this call: data {split['data_s']:.0f} s, "
@@ -98,5 +172,10 @@ def run_reproduce(args: argparse.Namespace) -> int:
         for failure in split["failed"]:
             print(f"  {failure.label}: {failure.message}")
         return 1
+    if split["left"]:
+        print(f"stopped at the deadline: {len(split['left'])} cell(s) left, the CSVs hold the "
+              f"{split['cells']} finished; commit, then run the same command again (exit "
+              f"{EXIT_DEADLINE})")
+        return EXIT_DEADLINE
     print(f"report: mabcq report {out} --out {out / 'report'}")
     return 0

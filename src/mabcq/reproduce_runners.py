@@ -32,10 +32,10 @@ class LocalGroups:
         return None
 
     def add(self, job: GroupJob, datasets: list[Any]) -> None:
-        rows, summary, timing = run_group(job.task, job.methods, job.seeds, self.grid, datasets,
-                                          job.run_dir, self.progress, self.overrides,
-                                          job.data_seconds)
-        finish_group(self.out, job, rows, summary, timing, self.split)
+        rows, summary, timing, provenance = run_group(
+            job.task, job.methods, job.seeds, self.grid, datasets, job.run_dir, self.progress,
+            self.overrides, job.data_seconds)
+        finish_group(self.out, job, rows, summary, timing, self.split, provenance)
 
     def run(self) -> list[Any]:
         return []
@@ -91,7 +91,7 @@ class RayGroups:
         group = self.groups[job.label]
         # The cells first: once they exist the group is never trained again.
         finish_group(self.out, group, result["rows"], result["summary"], result["timing"],
-                     self.split)
+                     self.split, result.get("provenance"))
         unpack_run_files(group.run_dir, result["files"])
         worker = result["worker"]
         print(f"{job.label}: {len(group.methods) * len(group.seeds)} cell(s) done on "
@@ -109,7 +109,7 @@ def train_group_task(task: str, methods: tuple[str, ...], seeds: tuple[int, ...]
     from mabcq.ray_backend import pack_run_files, worker_record, worker_setup
 
     path = worker_setup(run_dir, attempt)
-    rows, summary, timing = run_group(task, methods, seeds, grid, datasets, path, False,
-                                      overrides, data_seconds)
-    return {"rows": rows, "summary": summary, "timing": timing,
+    rows, summary, timing, provenance = run_group(task, methods, seeds, grid, datasets, path,
+                                                  False, overrides, data_seconds)
+    return {"rows": rows, "summary": summary, "timing": timing, "provenance": provenance,
             "files": pack_run_files(path), "worker": worker_record(attempt)}

@@ -14,6 +14,7 @@ from mabcq.atomic import write_bytes
 from mabcq.report import sections_diagnostics as diagnostics
 from mabcq.report import sections_families as families
 from mabcq.report import sections_returns as returns
+from mabcq.report.completeness import completeness
 from mabcq.report.context import Context
 from mabcq.report.load import load_results
 
@@ -47,7 +48,7 @@ def build_report(results_dir: Path, out_dir: Path) -> ReportResult:
     body: list[str] = []
     for section in SECTIONS:
         body += section(ctx)
-    head = returns.header(ctx) + returns.file_summary(ctx)
+    head = returns.header(ctx) + returns.file_summary(ctx) + completeness(ctx)
     if ctx.missing:
         head += ["Not in this report (" + str(len(ctx.missing)) + "):", ""]
         head += [f"- {line}" for line in ctx.missing] + [""]

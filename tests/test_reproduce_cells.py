@@ -1,0 +1,230 @@
+"""A CPU grid as (task, method, seed) cells (issue 18): the order and estimates of the plan,
+`--stop-after` stopping with exit code 3 and a rerun finishing without redoing a cell,
+`--workers 2` giving the same cells bitwise as one worker, and each cell's provenance."""
+
+import contextlib
+import datetime as dt
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mabcq import reproduce_pool
+from mabcq.cli import main
+from mabcq.reproduce_cells import cell_numbers, differing_cells, read_cells
+from mabcq.reproduce_plan import (
+    Cell,
+    CellCost,
+    Estimate,
+    estimate_build,
+    estimate_cell,
+    fits,
+    next_occurrence,
+    order_cells,
+    parse_duration,
+)
+
+GRID = ["reproduce", "--tasks", "hopper-3x1", "--methods", "ddpg", "--seeds", "0,1",
+        "--preset", "smoke", "--updates", "50", "--eval-every", "50", "--no-progress"]
+
+
+def test_order_seed_zero_first_then_tasks_with_data_together():
+    methods = {"a": ("m1", "m2"), "b": ("m1", "m2")}
+    cells = [Cell(task, method, seed) for task in ("a", "b") for method in ("m1", "m2")
+             for seed in (0, 1, 2)]
+    order = order_cells(cells, ("a", "b"), methods, first=0, ready={"b"})
+    labels = [(cell.task, cell.method, cell.seed) for cell in order]
+    assert labels[:4] == [("b", "m1", 0), ("b", "m2", 0), ("a", "m1", 0), ("a", "m2", 0)]
+    assert labels[4:8] == [("b", "m1", 1), ("b", "m2", 1), ("b", "m1", 2), ("b", "m2", 2)]
+    assert labels[8:] == [("a", "m1", 1), ("a", "m2", 1), ("a", "m1", 2), ("a", "m2", 2)]
+
+
+def test_estimates_from_measured_cells_else_defaults():
+    cell, cost = Cell("t", "mabcq", 3), CellCost("bcq", 2, 1000, 2, 200)
+    default = estimate_cell(cell, cost, [], "paper", 1, cpu=True)
+    assert default.source.startswith("default") and default.seconds == pytest.approx(
+        40.0 + 1000 * 2 * 5.7 / 1000 + 2 * 3.0)
+    assert estimate_cell(cell, cost, [], "paper", 1, cpu=False).seconds is None
+    row = {"task": "t", "methods": "mabcq", "family": "bcq", "workers": 1, "updates": 500,
+           "agents": 2, "evaluations": 1, "train_s": 50.0, "eval_s": 4.0, "actual_s": 64.0}
+    measured = estimate_cell(cell, cost, [row], "paper", 1, cpu=True)
+    assert measured.seconds == pytest.approx(10.0 + 1000 * 0.1 + 2 * 4.0)
+    assert measured.source.startswith("measured: 1 finished cell(s) of t mabcq")
+    other_task = estimate_cell(Cell("u", "bcq", 0), CellCost("bcq", 4, 1000, 2), [row],
+                               "paper", 1, cpu=True)
+    assert other_task.seconds == pytest.approx(10.0 + 1000 * 4 * 0.05 + 2 * 4.0)
+    half_done = estimate_cell(cell, cost, [row], "paper", 1, cpu=True, done_fraction=0.5)
+    assert half_done.seconds == pytest.approx(10.0 + 0.5 * (100 + 8.0))
+    in_process = {**row, "workers": 0}  # a group trained in the driver: not a worker's cost
+    assert estimate_cell(cell, cost, [in_process], "paper", 1, cpu=True).source.startswith(
+        "default")
+    assert estimate_build("t", 3, 10**6, 2, []) == pytest.approx(3 * 10**6 / 3600)
+    assert estimate_build("t", 3, 10**6, 2, [{"task": "t", "data_s": 840.0}]) == 840.0
+
+
+def test_deadline_flags_parse():
+    assert parse_duration("2h30m") == 9000 and parse_duration("45m") == 2700
+    assert parse_duration("600s") == parse_duration("600") == 600
+    for bad in ("", "0s", "2x", "1h-5m", "m"):
+        with pytest.raises(ValueError):
+            parse_duration(bad)
+    now = dt.datetime(2026, 12, 3, 14, 0)
+    assert next_occurrence(dt.time(15, 30), now) == dt.datetime(2026, 12, 3, 15, 30)
+    assert next_occurrence(dt.time(9, 0), now) == dt.datetime(2026, 12, 4, 9, 0)
+    assert fits(0.0, 10.0, 10.0) and not fits(0.0, 10.5, 10.0) and fits(0.0, None, 1.0)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--stop-after", "2x"], "--stop-after: must be a duration like 2h30m"),
+    (["--until", "25:00"], "--until: must be a local time HH:MM"),
+    (["--workers", "0"], "--workers: must be an integer >= 1"),
+    (["--unit", "group", "--workers", "2"], "--workers needs --unit cell"),
+    (["--unit", "group", "--stop-after", "1h"], "--stop-after needs --unit cell"),
+])
+def test_bad_cell_flags(tmp_path, capsys, flags, message):
+    code = main(["reproduce", "--preset", "smoke", "--tasks", "hopper-3x1",
+                 "--out", str(tmp_path / "o"), "--data-root", str(tmp_path / "d"), *flags])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists() and not (tmp_path / "d").exists()
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    """Smoke datasets of hopper-3x1 from the shipped policies (no SAC: seconds)."""
+    root = tmp_path_factory.mktemp("data")
+    assert main(["data", "build", "hopper-3x1", "--preset", "smoke", "--behavior", "shipped",
+                 "--jobs", "1", "--no-progress",
+                 "--out", str(root / "smoke" / "hopper-3x1" / "paper")]) == 0
+    return root
+
+
+@pytest.fixture(scope="module")
+def one_worker(data_root, tmp_path_factory):
+    """The grid with one worker, stopped at a deadline after its first cell, then run again:
+    (OUT, the first call's exit code, the first cell's mtime after it, the second call's exit
+    code and output)."""
+    out = tmp_path_factory.mktemp("one") / "out"
+    real = reproduce_pool.estimate_cell
+
+    def first_fits(cell, *args, **kwargs):  # seed 0 is short, seed 1 can never fit
+        return Estimate(1.0 if cell.seed == 0 else 1e9, "test")
+
+    reproduce_pool.estimate_cell = first_fits
+    try:
+        stopped = main([*GRID, "--out", str(out), "--data-root", str(data_root),
+                        "--stop-after", "1h"])
+    finally:
+        reproduce_pool.estimate_cell = real
+    first = out / "cells" / "hopper-3x1" / "ddpg" / "seed_0.json"
+    after_stop = {"cells": [cell["seed"] for cell in read_cells(out)],
+                  "returns": (out / "returns.csv").read_text().splitlines(),
+                  "mtime": first.stat().st_mtime_ns}
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        rerun = main([*GRID, "--out", str(out), "--data-root", str(data_root)])
+    return out, stopped, after_stop, rerun, printed.getvalue()
+
+
+def test_stop_after_exits_3_and_rerun_finishes_without_redoing(one_worker):
+    out, stopped, after_stop, rerun, printed = one_worker
+    assert stopped == 3
+    assert after_stop["cells"] == [0] and len(after_stop["returns"]) == 2  # header + seed 0
+    assert rerun == 0, printed
+    assert "1 cells done, 1 to run" in printed and "start hopper-3x1 ddpg seed 1" in printed
+    assert "start hopper-3x1 ddpg seed 0" not in printed
+    first = out / "cells" / "hopper-3x1" / "ddpg" / "seed_0.json"
+    assert first.stat().st_mtime_ns == after_stop["mtime"]
+    assert [cell["seed"] for cell in read_cells(out)] == [0, 1]
+    header, *rows = (out / "timing.csv").read_text().splitlines()
+    assert header.endswith("workers,updates,evaluations,estimate_s,actual_s")
+    assert len(rows) == 2 and all(",1,150,1," in row for row in rows)  # 100 pretrain + 50
+
+
+def test_cells_record_code_and_library_versions(one_worker):
+    out = one_worker[0]
+    commit = subprocess.run(["git", "-C", str(Path(__file__).parents[1]), "rev-parse", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
+    for cell in read_cells(out):
+        provenance = cell["provenance"]
+        assert provenance["code"]["commit"] == commit
+        assert isinstance(provenance["code"]["dirty"], bool)
+        assert {"jax", "flax", "optax", "mujoco", "numpy", "python"} <= set(
+            provenance["versions"])
+        assert provenance["device"].endswith("one thread") and len(provenance["cores"]) == 1
+
+
+def test_two_workers_give_the_same_cells_bitwise(one_worker, data_root, tmp_path):
+    out = one_worker[0]
+    two = tmp_path / "two"
+    assert main([*GRID, "--workers", "2", "--out", str(two), "--data-root", str(data_root)]) == 0
+    ones, twos = read_cells(out), read_cells(two)
+    assert len(ones) == len(twos) == 2
+    for first, second in zip(ones, twos, strict=True):
+        assert json.dumps(cell_numbers(first)) == json.dumps(cell_numbers(second))
+        assert second["timing"]["workers"] == 2
+    for name in ("returns.csv", "diagnostics.csv"):
+        assert (two / name).read_bytes() == (out / name).read_bytes()
+    assert differing_cells(out, two) == []
+    changed = two / "cells" / "hopper-3x1" / "ddpg" / "seed_1.json"  # the check can fail
+    cell = json.loads(changed.read_text())
+    cell["rows"][-1]["return_mean"] = str(float(cell["rows"][-1]["return_mean"]) + 1e-9)
+    changed.write_text(json.dumps(cell))
+    assert differing_cells(out, two) == ["cells/hopper-3x1/ddpg/seed_1.json"]
+
+
+def test_a_worker_dies_with_its_driver(tmp_path):
+    """A SIGKILLed driver leaves no worker writing on: the next call resumes its cell."""
+    pid_file, worker_script = tmp_path / "worker.pid", tmp_path / "worker.py"
+    worker_script.write_text(
+        "import os, sys, time\n"
+        "from mabcq.reproduce_worker import die_with_parent\n"
+        "die_with_parent(int(sys.argv[1]))\n"
+        f"open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+        "time.sleep(60)\n")
+    driver = ("import os, subprocess, sys, time\n"
+              f"subprocess.Popen([sys.executable, {str(worker_script)!r}, str(os.getpid())])\n"
+              "time.sleep(60)\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    parent = subprocess.Popen([sys.executable, "-c", driver], env=env)
+    deadline = time.time() + 30
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.time() < deadline and parent.poll() is None
+        time.sleep(0.05)
+    worker = int(pid_file.read_text())
+    parent.kill()
+    parent.wait()
+    while time.time() < deadline:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    os.kill(worker, signal.SIGKILL)
+    pytest.fail("the worker outlived its driver")
+
+
+def test_a_cell_far_past_the_deadline_is_stopped_and_left_to_resume(tmp_path, monkeypatch):
+    from mabcq.ray_backend import Failure
+    from mabcq.reproduce import Grid
+
+    split = {"data_s": 0.0, "train_s": 0.0, "eval_s": 0.0}
+    grid = reproduce_pool.CellGrid(Grid(("hopper-3x1",), ("ddpg",), (0,), "smoke"), tmp_path,
+                                   tmp_path, {}, split, False, 1, 1, time.time() - 1.0)
+    monkeypatch.setattr(reproduce_pool, "overrun_allowance", lambda seconds: 0.0)
+    log_path = tmp_path / "worker.log"
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    job = reproduce_pool.Running(Cell("hopper-3x1", "ddpg", 0), 0, process,
+                                 open(log_path, "ab"), log_path, Estimate(1.0, "test"),
+                                 time.time())
+    grid._enforce_deadline([job])
+    assert process.wait(timeout=30) != 0
+    outcome = reproduce_pool.Outcome()
+    grid._reap(job, outcome, Failure)
+    assert outcome.left == [job.cell] and outcome.failed == [] and outcome.finished == 0
