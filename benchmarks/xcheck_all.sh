@@ -14,6 +14,9 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-.venv/bin/python}
 OUT=${OUT:-results/xcheck}
 TASKS=${TASKS:-"hopper-3x1 halfcheetah-2x3"}
+D3RLPY_TASKS=${D3RLPY_TASKS:-$TASKS}  # each lane's order of tasks
+OURS_TASKS=${OURS_TASKS:-$TASKS}
+LANES=${LANES:-"d3rlpy ours"}
 VARIANTS=${VARIANTS:-"default reference latent-2a vae-every-step torch-init"}
 SEEDS=${SEEDS:-"0 1 2"}
 STEPS=${STEPS:-20000}
@@ -35,7 +38,7 @@ run() {  # run CORE CMD...: pinned to one core, stopped at the deadline
 deadline=$(( $(date +%s) + limit ))
 
 lane_d3rlpy() {
-    for task in $TASKS; do
+    for task in $D3RLPY_TASKS; do
         for seed in $SEEDS; do
             [ -f "$OUT/$task/d3rlpy-d3rlpy-seed$seed.json" ] && continue
             run 0 "$PYTHON" benchmarks/xcheck_bcq.py d3rlpy "$task" \
@@ -46,7 +49,7 @@ lane_d3rlpy() {
 }
 
 lane_ours() {
-    for task in $TASKS; do
+    for task in $OURS_TASKS; do
         for variant in $VARIANTS; do
             local seeds_csv done=1
             seeds_csv=$(echo $SEEDS | tr ' ' ',')
@@ -61,7 +64,8 @@ lane_ours() {
     done
 }
 
-lane_d3rlpy > "$OUT/logs/d3rlpy.log" 2>&1 &
-lane_ours > "$OUT/logs/ours.log" 2>&1 &
+for lane in $LANES; do
+    "lane_$lane" >> "$OUT/logs/$lane.log" 2>&1 &
+done
 wait
 "$PYTHON" benchmarks/xcheck_bcq.py table "$OUT"

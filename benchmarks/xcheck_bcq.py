@@ -65,13 +65,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         sub.add_argument("--eval-every", type=int, default=5000, help="updates between evals")
         sub.add_argument("--episodes", type=int, default=10, help="episodes per evaluation")
         sub.add_argument("--out", default="results/xcheck", help="results root")
+        sub.add_argument("--work", default="runs/xcheck",
+                         help="model files / run dirs (resumed after a kill)")
         if name == "d3rlpy":
             sub.add_argument("--seed", type=int, default=0)
             sub.add_argument("--threads", type=int, default=1, help="torch threads")
-            sub.add_argument("--work", default="runs/xcheck", help="d3rlpy model files")
         else:
             sub.add_argument("--seeds", default="0", help="comma-separated, trained together")
             sub.add_argument("--variant", default="default", choices=sorted(VARIANTS))
+            sub.add_argument("--diagnostic-states", type=int, default=1000,
+                             help="states for the value diagnostics (the paper preset's 10^4 "
+                             "cost CPU time and do not change the returns compared here)")
     table = commands.add_parser("table", help="print the comparison as a markdown table")
     table.add_argument("out", nargs="?", default="results/xcheck")
     return parser.parse_args(argv)
@@ -224,9 +228,11 @@ def train_ours(args: argparse.Namespace) -> None:
     overrides = VARIANTS[args.variant]
     config = mabcq.make_config(args.task, "bcq", preset="paper", seeds=seeds,
                                updates=args.steps, eval_every=args.eval_every,
-                               eval_episodes=args.episodes, **overrides)
+                               eval_episodes=args.episodes,
+                               diagnostic_states=args.diagnostic_states, **overrides)
+    run_dir = Path(args.work) / args.task / f"ours-{args.variant}-seeds{'_'.join(map(str, seeds))}"
     started = time.perf_counter()
-    result = mabcq.fit(config, datasets, progress=False)
+    result = mabcq.fit(config, datasets, run_dir, resume=True, progress=False)
     train_seconds = time.perf_counter() - started
     for seed in seeds:
         table = result.table("bcq", seed)
