@@ -17,6 +17,7 @@ from mabcq.errors import UserError
 from mabcq.learners import batched
 from mabcq.learners.registry import family_of, learner_config, make_learner, split_methods
 from mabcq.learners.synthetic import synthetic_dataset
+from mabcq.learners.weighting import variant_row
 
 STATE_DIM, ACTION_DIM, SEED = 5, 2, 3
 FAST = batched.FAST_COMPILE
@@ -39,8 +40,7 @@ def config_of(method):
 
 
 def flags(method):
-    config = config_of(method)
-    return [float(config.use_vd), float(config.use_tn), float(config.optimism)]
+    return variant_row(config_of(method))
 
 
 @functools.cache
