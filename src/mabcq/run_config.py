@@ -92,7 +92,19 @@ def make_config(task: str, method: str, seeds: Sequence[int], preset: str = "qui
                                       if key == "hidden_sizes" else
                                       tuple(float(bound) for bound in value)
                                       if key == "tn_clip" else value)
-    values.update({key: value for key, value in overrides.items() if value is not None})
+    given = {key: value for key, value in overrides.items() if value is not None}
+    values.update(given)
+    # Settings tied to the run's length (CQL's BC warm start, TD3+BC's updates when not given:
+    # learners.registry.run_length_rule, docs/learners.md "Fair baselines").
+    from mabcq.learners.registry import run_length_rule
+
+    scaled, extra = run_length_rule(split_methods(method)[0], values["updates"],
+                                    "updates" in given, learner_overrides)
+    if scaled != values["updates"]:
+        if "eval_every" not in given:  # as many evaluations as the unscaled run
+            values["eval_every"] = -(-values["eval_every"] * scaled // values["updates"])
+        values["updates"] = scaled
+    learner_overrides.update(extra)
     if values.get("checkpoint_every") is None:
         values["checkpoint_every"] = values["eval_every"]
     if values["pretrain_updates"] is None:

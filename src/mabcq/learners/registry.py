@@ -189,6 +189,19 @@ def learner_config(method: str, task: str | None = None, **overrides: Any) -> Ba
     return cls(**values)
 
 
+def run_length_rule(method: str, updates: int, given: bool,
+                    learner_overrides: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """(updates, extra learner overrides) of a run of `method`'s family: a learner file may
+    define `run_length_rule(updates, learner_overrides)` for settings that depend on the run's
+    length (CQL's BC warm start; TD3+BC's number of updates, applied only when the run's length
+    was not `given`). Others: unchanged."""
+    rule = getattr(_module(family_of(method)), "run_length_rule", None)
+    if rule is None:
+        return updates, {}
+    scaled, extra = rule(updates, learner_overrides)
+    return (updates if given else scaled), extra
+
+
 def make_learner(method: str, config: BaseLearnerConfig) -> Learner:
     """The learner for `method`. The method name decides the weights: "bcq" ignores
     config.use_vd/use_tn, "mabcq" forces both on, and so on, so a config made for another
