@@ -4,6 +4,11 @@ A learner supplies per-sample values it already has (V(s'), Q(s, a_i), r, done, 
 gets per-sample weights [B] that multiply its per-sample losses (paper eq. 1 and 2). Nothing here
 knows about BCQ, so CQL / TD3+BC can reuse it. Every weight is wrapped in stop_gradient: the
 weights reshape the sampling distribution, they are not trained through.
+
+The points the paper leaves open (lambda_vd on terminal transitions, lambda_tn's range and
+normalization, the guard on |E[V]|) are options whose defaults are the paper's reading and add
+no operation (issue 19; docs/learners.md). The diagnostics below (quantiles, effective sample
+size, shares at the clips, lambda_vd on terminal vs other transitions) are per-batch scalars.
 """
 
 from __future__ import annotations
