@@ -44,7 +44,7 @@ class BaseLearnerConfig:
     # The estimator's open points (issue 19), each an option whose default is the paper's
     # reading (section 3.3; weights.py and docs/learners.md say why each exists):
     # lambda_vd where s' is terminal: "deviation" (the paper's formula, V(s') = 0 there) or
-    # "one" (no value deviation on terminal transitions, as the tabular engine without s').
+    # "one" (lambda_vd = 1 on terminal transitions: no value deviation there).
     vd_terminal: str = "deviation"
     # lambda_tn clipped to [low, high] (e.g. the paper's reported range (0.2, 1.4)); None: no
     # clip (the paper clips lambda_vd only).
