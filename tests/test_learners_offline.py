@@ -124,3 +124,21 @@ def test_td3bc_normalizer_is_its_own_datas_mean_and_std():
     plain = tiny("td3bc", normalize_states=False)[1]
     assert jax.jit(plain.prepare)(state, padded, jnp.int32(200)).params["normalizer"][
         "std"].tolist() == [1.0] * STATE_DIM
+
+
+def test_baselines_scale_to_the_run_length():
+    """CQL's BC warm start is 4% of the run (the authors' 40 000 of 10^6) unless given;
+    TD3+BC without a given length sees as many transitions as MABCQ (updates x 1024 / 256 at
+    the paper preset), with as many evaluations; MABCQ's runs are unchanged."""
+    from mabcq.run_config import make_config
+
+    cql = make_config("halfcheetah-2x3", "macql+cql", (0,), "paper", updates=50_000)
+    assert cql.updates == 50_000 and cql.learner_overrides["bc_warmup_steps"] == 2_000
+    kept = make_config("hopper-3x1", "cql", (0,), "paper", bc_warmup_steps=40_000)
+    assert kept.learner_overrides["bc_warmup_steps"] == 40_000
+    td3bc = make_config("hopper-3x1", "matd3bc+td3bc", (0,), "paper")
+    mabcq = make_config("hopper-3x1", "mabcq", (0,), "paper")
+    assert td3bc.updates * 256 == mabcq.updates * 1024
+    assert td3bc.updates // td3bc.eval_every == mabcq.updates // mabcq.eval_every
+    assert make_config("hopper-3x1", "td3bc", (0,), "paper", updates=5_000).updates == 5_000
+    assert "bc_warmup_steps" not in mabcq.learner_overrides

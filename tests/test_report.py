@@ -340,3 +340,23 @@ def test_grid_completeness_names_missing_cells_and_seed_counts(tmp_path: Path, r
     assert row_of(completeness, "Ant 4x2", "DDPG", "3", "0, 1, 2", "3, 4", "—")
     assert row_of(completeness, "Ant 4x2", "MABCQ ε=0.16", "0", "—", "0, 1, 2, 3, 4")
     assert "66 of 90 planned cells (see Grid completeness)" in "\n".join(out.missing)
+
+
+def test_weight_diagnostics_table_shows_every_weighted_method(tmp_path: Path) -> None:
+    """The weights' diagnostics (issue 19) of mabcq and an option method at the final
+    evaluation; results without the columns get one line saying so."""
+    results = make_results(tmp_path / "results")
+    assert main(["report", str(results), "--out", str(tmp_path / "old")]) == 0
+    assert "weights' diagnostics: not reported" in (tmp_path / "old" / "report.md").read_text()
+    lines = (results / "diagnostics.csv").read_text().splitlines()
+    header = lines[0] + ",lambda_vd_terminal_mean,lambda_tn_p95,weight_ess"
+    body = [line + (",1.000,8.5,0.375" if ",mabcq," in line else ",,,") for line in lines[1:]]
+    body += [line.replace(",mabcq,", ",mabcq-vdterm1,") for line in body if ",mabcq," in line]
+    (results / "diagnostics.csv").write_text("\n".join([header, *body]) + "\n")
+    assert main(["report", str(results), "--out", str(tmp_path / "out")]) == 0
+    text = (tmp_path / "out" / "report.md").read_text()
+    section = text[text.index("## The weights' diagnostics"):]
+    for method in ("MABCQ", "mabcq-vdterm1"):
+        row = next(line for line in section.splitlines() if f"| {method} |" in line)
+        assert "| 1.000 |" in row and "| 8.50 |" in row and "| 0.375 |" in row
+    assert "| BCQ |" not in section

@@ -17,6 +17,7 @@ from mabcq.errors import UserError
 from mabcq.learners import batched
 from mabcq.learners.registry import family_of, learner_config, make_learner, split_methods
 from mabcq.learners.synthetic import synthetic_dataset
+from mabcq.learners.weighting import variant_row
 
 STATE_DIM, ACTION_DIM, SEED = 5, 2, 3
 FAST = batched.FAST_COMPILE
@@ -24,7 +25,8 @@ SIZES = dict(hidden_sizes=(16, 16), batch_size=32)
 SMALL = {"bcq": {}, "cql": dict(vae_hidden_sizes=(16, 16), bc_warmup_steps=3),
          "td3bc": dict(vae_hidden_sizes=(16, 16))}
 FAMILIES = {
-    "bcq": ("mabcq", "mabcq-no-tn", "mabcq-no-vd", "bcq", "mabcq-eps0.32"),
+    "bcq": ("mabcq", "mabcq-no-tn", "mabcq-no-vd", "bcq", "mabcq-eps0.32", "mabcq-tnclip",
+            "mabcq-combined"),
     "cql": ("macql", "macql-no-tn", "macql-no-vd", "cql"),
     "td3bc": ("matd3bc", "matd3bc-no-tn", "matd3bc-no-vd", "td3bc"),
 }
@@ -39,8 +41,7 @@ def config_of(method):
 
 
 def flags(method):
-    config = config_of(method)
-    return [float(config.use_vd), float(config.use_tn), float(config.optimism)]
+    return variant_row(config_of(method))
 
 
 @functools.cache
@@ -121,6 +122,15 @@ def test_variants_really_differ_and_ignore_other_agents_data(grid):
     if len(methods) > 4:  # eps 0.32 clips lambda_vd to [0.68, 1.32]
         assert 0.68 - 1e-6 <= float(metrics["lambda_vd_min"][4, 0])
         assert float(metrics["lambda_vd_max"][4, 0]) <= 1.32 + 1e-6
+        # The options as data: tnclip keeps lambda_tn in [0.2, 1.4]; combined's lambda_tn
+        # averages 1 in every batch and its lambda_vd is 1 on every terminal sample (its mass
+        # over terminals is their share, exactly).
+        assert 0.2 <= float(metrics["lambda_tn_min"][5, 0])
+        assert float(metrics["lambda_tn_max"][5, 0]) <= 1.4
+        assert float(metrics["lambda_tn_mean"][6, 0]) == pytest.approx(1.0, abs=1e-6)
+        assert float(metrics["terminal_share"][6, 0]) > 0
+        assert float(metrics["lambda_vd_terminal_mass"][6, 0]) == float(
+            metrics["terminal_share"][6, 0])
     replaced = [synthetic_dataset(s, n, STATE_DIM, ACTION_DIM) for s, n in ((7, 60), (8, 120))]
     swapped, _ = train_grid(methods, [OWN, *replaced])
     same = jax.tree.map(lambda a, b: bool(jnp.array_equal(a[:, 0], b[:, 0])), states, swapped)

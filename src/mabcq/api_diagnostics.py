@@ -81,7 +81,13 @@ def extrapolation_error(policies: Sequence[Policy], evaluation: Evaluation, *,
 LAMBDA_COLUMNS = ("lambda_vd_mean", "lambda_vd_min", "lambda_vd_max", "lambda_vd_at_clip",
                   "lambda_tn_mean", "lambda_tn_min", "lambda_tn_max",
                   "lambda_tn_data_in_paper_range", "lambda_tn_data_p05",
-                  "lambda_tn_data_median", "lambda_tn_data_p95")
+                  "lambda_tn_data_median", "lambda_tn_data_p95",
+                  # the weights' per-batch diagnostics (issue 19; docs/training.md)
+                  "lambda_vd_p05", "lambda_vd_p50", "lambda_vd_p95", "lambda_vd_ess",
+                  "lambda_vd_at_low", "lambda_vd_at_high", "lambda_vd_terminal_mean",
+                  "lambda_vd_nonterminal_mean", "terminal_share", "lambda_tn_p05",
+                  "lambda_tn_p50", "lambda_tn_p95", "lambda_tn_ess", "lambda_tn_at_low",
+                  "lambda_tn_at_high", "weight_mean", "weight_ess")
 
 
 def lambda_statistics(result: FitResult, method: str | None = None,
@@ -89,8 +95,10 @@ def lambda_statistics(result: FitResult, method: str | None = None,
     """The importance weights over training, per evaluation (columns [rows], as `table`):
     lambda_vd_* and lambda_tn_* over the window's batches (mean of means, min of mins, max of
     maxes; lambda_vd_at_clip: share at the 1 +- eps clip) and lambda_tn on a fixed sample of
-    each agent's own transitions (share in the paper's [0.2, 1.4], 5/50/95% quantiles).
-    Columns of a weight the method does not use are absent. Plus "update" and "seed"."""
+    each agent's own transitions (share in the paper's [0.2, 1.4], 5/50/95% quantiles), and
+    the per-batch diagnostics (quantiles, effective sample size, shares at each clip, lambda_vd
+    on terminal vs other transitions). Columns of a weight the method does not use are absent.
+    Plus "update" and "seed"."""
     table = result.table(method, seed)
     return {name: values for name, values in table.items()
             if name in ("update", "seed", *LAMBDA_COLUMNS)}

@@ -14,6 +14,8 @@ from typing import Any, Self
 
 from mabcq.errors import UserError
 
+VD_TERMINAL = ("deviation", "one")  # lambda_vd where s' is terminal (BaseLearnerConfig)
+
 
 @dataclass(frozen=True)
 class BaseLearnerConfig:
@@ -39,6 +41,19 @@ class BaseLearnerConfig:
     # lambda_tn's log is clamped to [-tn_max_log, tn_max_log]: a safety net against inf only
     # (the paper reports lambda_tn in [0.2, 1.4]; e^10 is far outside that).
     tn_max_log: float = 10.0
+    # The estimator's open points (issue 19), each an option whose default is the paper's
+    # reading (section 3.3; weights.py and docs/learners.md say why each exists):
+    # lambda_vd where s' is terminal: "deviation" (the paper's formula, V(s') = 0 there) or
+    # "one" (lambda_vd = 1 on terminal transitions: no value deviation there).
+    vd_terminal: str = "deviation"
+    # lambda_tn clipped to [low, high] (e.g. the paper's reported range (0.2, 1.4)); None: no
+    # clip (the paper clips lambda_vd only).
+    tn_clip: tuple[float, float] | None = None
+    # lambda_tn divided by its batch mean (the self-normalized importance weight); the paper
+    # normalizes by z_i per (s, a_i), which a sampled batch cannot compute.
+    tn_self_normalize: bool = False
+    # |E[V]| also floored at vd_guard_rel x the batch mean of |E[V]| (0: vd_guard alone).
+    vd_guard_rel: float = 0.0
     # G1/G2's latent size: Table 8's "VAE hidden space 10" read literally; 0: 2 x the agent's
     # action size, as BCQ's and d3rlpy's code (docs/learners.md, issue 17's cross-check).
     latent_dim: int = 10
@@ -65,6 +80,15 @@ class BaseLearnerConfig:
         if self.latent_dim < 0:
             raise UserError(f"latent_dim must be >= 0 (0: 2 x the action size), "
                             f"got {self.latent_dim}")
+        if self.vd_terminal not in VD_TERMINAL:
+            raise UserError(f"vd_terminal must be one of {', '.join(VD_TERMINAL)}, "
+                            f"got {self.vd_terminal!r}")
+        if self.tn_clip is not None and not (len(self.tn_clip) == 2
+                                             and 0.0 <= self.tn_clip[0] <= self.tn_clip[1]):
+            raise UserError(f"tn_clip must be (low, high) with 0 <= low <= high, got "
+                            f"{self.tn_clip!r}")
+        if not self.vd_guard_rel >= 0.0:
+            raise UserError(f"vd_guard_rel must be >= 0, got {self.vd_guard_rel!r}")
         if self.weight_init not in INITS:
             raise UserError(f"weight_init must be one of {', '.join(INITS)}, "
                             f"got {self.weight_init!r}")
@@ -83,6 +107,8 @@ class BaseLearnerConfig:
         for name in ("hidden_sizes", "vae_hidden_sizes"):
             if fixed.get(name) is not None:
                 fixed[name] = tuple(int(width) for width in fixed[name])
+        if fixed.get("tn_clip") is not None:
+            fixed["tn_clip"] = tuple(float(bound) for bound in fixed["tn_clip"])
         return cls(**fixed)
 
 

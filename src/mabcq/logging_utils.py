@@ -48,6 +48,26 @@ CSV_COLUMNS: tuple[str, ...] = (
     "vae2_loss",
     "time_per_update_ms",
     "wall_time_s",
+    # The weights' diagnostics (issue 19): per-batch quantiles, effective sample size and shares
+    # at each clip, averaged over the evaluation window; lambda_vd pooled over the window's
+    # terminal and other transitions (weights.finish_window).
+    "lambda_vd_p05",
+    "lambda_vd_p50",
+    "lambda_vd_p95",
+    "lambda_vd_ess",
+    "lambda_vd_at_low",
+    "lambda_vd_at_high",
+    "lambda_vd_terminal_mean",
+    "lambda_vd_nonterminal_mean",
+    "terminal_share",
+    "lambda_tn_p05",
+    "lambda_tn_p50",
+    "lambda_tn_p95",
+    "lambda_tn_ess",
+    "lambda_tn_at_low",
+    "lambda_tn_at_high",
+    "weight_mean",
+    "weight_ess",
 )
 
 

@@ -21,10 +21,16 @@ from mabcq.errors import UserError
 TASK_RECIPES = {"swimmer-2x1": "low"}
 
 RETURNS_COLUMNS = ("task", "method", "seed", "updates", "return", "recipe")
+# The weights' diagnostics of metrics.csv that the report shows (issue 19; weights.py).
+WEIGHT_DIAGNOSTICS = ("lambda_vd_at_low", "lambda_vd_at_high", "lambda_vd_terminal_mean",
+                      "lambda_vd_nonterminal_mean", "terminal_share", "lambda_vd_p05",
+                      "lambda_vd_p50", "lambda_vd_p95", "lambda_tn_p05", "lambda_tn_p50",
+                      "lambda_tn_p95", "lambda_tn_at_low", "lambda_tn_at_high", "lambda_tn_ess",
+                      "weight_ess")
 DIAGNOSTIC_COLUMNS = ("task", "method", "seed", "updates", "value_difference",
                       "extrapolation_error", "lambda_vd_mean", "lambda_vd_at_clip",
                       "lambda_tn_mean", "lambda_tn_data_in_paper_range", "critic_loss", "q_mean",
-                      "recipe")
+                      *WEIGHT_DIAGNOSTICS, "recipe")
 # workers..actual_s: how the cell was run (0 workers: in the driver's process) and the seconds
 # its estimate gave against what it took (process start to cell file), so estimates stay honest.
 TIMING_COLUMNS = ("task", "group", "methods", "seeds", "agents", "device", "ms_per_update",

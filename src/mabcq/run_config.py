@@ -89,8 +89,22 @@ def make_config(task: str, method: str, seeds: Sequence[int], preset: str = "qui
         value = overrides.pop(key)
         if value is not None:
             learner_overrides[key] = (tuple(int(width) for width in value)
-                                      if key == "hidden_sizes" else value)
-    values.update({key: value for key, value in overrides.items() if value is not None})
+                                      if key == "hidden_sizes" else
+                                      tuple(float(bound) for bound in value)
+                                      if key == "tn_clip" else value)
+    given = {key: value for key, value in overrides.items() if value is not None}
+    values.update(given)
+    # Settings tied to the run's length (CQL's BC warm start, TD3+BC's updates when not given:
+    # learners.registry.run_length_rule, docs/learners.md "Fair baselines").
+    from mabcq.learners.registry import run_length_rule
+
+    scaled, extra = run_length_rule(split_methods(method)[0], values["updates"],
+                                    "updates" in given, learner_overrides)
+    if scaled != values["updates"]:
+        if "eval_every" not in given:  # as many evaluations as the unscaled run
+            values["eval_every"] = -(-values["eval_every"] * scaled // values["updates"])
+        values["updates"] = scaled
+    learner_overrides.update(extra)
     if values.get("checkpoint_every") is None:
         values["checkpoint_every"] = values["eval_every"]
     if values["pretrain_updates"] is None:
@@ -150,23 +164,22 @@ def cell_learner_config(config: TrainConfig, method: str) -> Any:
 def run_learner(config: TrainConfig) -> tuple[Any, Any]:
     """(learner, variants) of a run. One method: its own learner and None. Several methods of
     one weighted family (mabcq+bcq, macql+cql, ...): the family's full learner (every weight's
-    networks) and a [cells, 3] array (use_vd, use_tn, optimism) per cell, so every method trains
-    in one compiled step and each cell equals its method trained alone (a switched-off weight is
-    exactly 1; see learners.weighting.WeightedLearner._sample_weights)."""
+    networks) and a [cells, len(VARIANT_FIELDS)] array per cell (which weights, eps and the
+    weights' options: learners.weighting.variant_row), so every method trains in one compiled
+    step and each cell equals its method trained alone (a switched-off weight is exactly 1; see
+    learners.weighting.WeightedLearner._sample_weights)."""
     import jax.numpy as jnp
 
     from mabcq.learners.registry import family_of, make_learner, split_methods
+    from mabcq.learners.weighting import variant_row
 
     methods = split_methods(config.method)
     if len(methods) == 1:
         return make_learner(methods[0], cell_learner_config(config, methods[0])), None
     full = family_of(methods[0]).full
     learner = make_learner(full, cell_learner_config(config, full))
-    flags = []
-    for method, _ in run_cells(config):
-        cell = cell_learner_config(config, method)
-        flags.append([float(cell.use_vd), float(cell.use_tn), float(cell.optimism)])
-    return learner, jnp.asarray(flags, jnp.float32)
+    rows = [variant_row(cell_learner_config(config, method)) for method, _ in run_cells(config)]
+    return learner, jnp.asarray(rows, jnp.float32)
 
 
 def cell_labels(config: TrainConfig) -> list[str]:

@@ -139,6 +139,7 @@ def run_training(config: TrainConfig, datasets: Sequence[AgentDataset],
     )
     from mabcq.learners.groups import group_agents, join_groups, split_groups
     from mabcq.logging_utils import MemoryLog, RunDirLog
+    from mabcq.weights import finish_window
 
     task = get_task(config.task)
     validate_datasets(task, datasets, config.agent, "training data")
@@ -236,7 +237,8 @@ def run_training(config: TrainConfig, datasets: Sequence[AgentDataset],
                     last_rows, seconds = timed(evaluator.rows, states, trained)
                     eval_seconds += seconds
                     for index, row in enumerate(last_rows):
-                        row.update(window_summary({**pretrain_last, **window}, index))
+                        row.update(finish_window(window_summary({**pretrain_last, **window},
+                                                                index)))
                         row.update(time_per_update_ms=1000.0 * per_update, wall_time_s=wall)
                         row["method"] = cells[index][0]
                         _blank_unused_weights(row, cell_configs[index])
@@ -318,8 +320,8 @@ def _blank_unused_weights(row: dict[str, Any], cell_config: Any) -> None:
     switched-off weight is a constant 1)."""
     for name, used in (("lambda_vd", cell_config.use_vd), ("lambda_tn", cell_config.use_tn)):
         if not used:
-            for stat in ("mean", "min", "max", "at_clip"):
-                row.pop(f"{name}_{stat}", None)
+            for column in [column for column in row if column.startswith(f"{name}_")]:
+                del row[column]
 
 
 def export_policies(config: TrainConfig, states: Any, out_dir: Path, task: Any,

@@ -27,8 +27,9 @@ class Batch(NamedTuple):
     # [B] lambda_tn precomputed per transition (see Learner.transition_weights), or None:
     # a learner whose G1/G2 stay fixed during the Q updates may read it instead of recomputing.
     lambda_tn: jax.Array | None = None
-    # [3] (use_vd, use_tn, optimism) as data, or None (the learner's config decides): lets the
-    # methods of one family in a grid share one compiled step (learners.batched, `variants`).
+    # [len(weighting.VARIANT_FIELDS)] (use_vd, use_tn, optimism, the weights' options) as data,
+    # or None (the learner's config decides): lets the methods of one family in a grid share
+    # one compiled step (learners.batched, `variants`; weighting.variant_row).
     variant: jax.Array | None = None
 
 

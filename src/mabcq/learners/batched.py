@@ -274,9 +274,10 @@ def make_multi_update(
 
     lambda_tn: optional [seeds, agents, T_max] table from make_transition_weights, computed once
     after pretraining; MABCQ then skips its two encoder passes per update (same numbers).
-    variants: optional [seeds, 3] (use_vd, use_tn, optimism) per row of the leading axis (then a
-    "run": one method and seed), handed to every batch of that run's agents (Batch.variant), so
-    the BCQ-family methods of a grid train in this one step.
+    variants: optional [seeds, len(weighting.VARIANT_FIELDS)] (which weights, eps, the weights'
+    options: weighting.variant_row) per row of the leading axis (then a "run": one method and
+    seed), handed to every batch of that run's agents (Batch.variant), so the methods of one
+    weighted family in a grid train in this one step.
 
     agents_per_chunk: how many (seed, agent) pairs are vmapped together; chunks run one after
     another (jax.lax.map). None: default_chunk. donate: donate states/keys buffers (the caller

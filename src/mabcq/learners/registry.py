@@ -12,6 +12,9 @@ Method names of a weighted family `x` (MABCQ's weights on base learner x):
     ma<x>-no-vd    lambda_tn only
     <x>            neither: the plain base learner (bcq, cql, td3bc)
     ma<x>-epsE     both weights, lambda_vd clipped at optimism eps = E (e.g. mabcq-eps0.32)
+    ma<x>-vdterm1, -tnclip, -tnnorm, -relguard, -combined
+                   both weights with one of the estimator's options (OPTION_METHODS: choices
+                   the paper leaves open, issue 19) or all four; ma<x> stays the paper's reading
 An unweighted family (ddpg, behavior) has one method, its name. The methods of one family
 differ only in their weights, so they train side by side in one compiled step (the family's
 full method's learner, `Batch.variant`).
@@ -45,11 +48,29 @@ class Family:
         return f"ma{self.name}" if self.weighted else self.name
 
     def methods(self) -> dict[str, tuple[bool, bool]]:
-        """Method name -> (use_vd, use_tn), full method first."""
+        """Method name -> (use_vd, use_tn), full method first, the option methods last."""
         if not self.weighted:
             return {self.name: (False, False)}
         return {self.full: (True, True), f"{self.full}-no-tn": (True, False),
-                f"{self.full}-no-vd": (False, True), self.name: (False, False)}
+                f"{self.full}-no-vd": (False, True), self.name: (False, False),
+                **{f"{self.full}-{suffix}": (True, True) for suffix in OPTION_METHODS}}
+
+
+# The estimator's open points as named methods (both weights on), each setting config fields
+# whose defaults are the paper's reading (config.BaseLearnerConfig, weights.py):
+# vdterm1: lambda_vd = 1 where s' is terminal (the paper's formula gives 1 +- eps there by the
+#   sign of the critic's residual alone); tnclip: lambda_tn clipped to [0.2, 1.4], the range the
+#   paper reports "for almost all samples" (section 3.3); tnnorm: lambda_tn divided by its
+#   batch mean (self-normalized importance weights); relguard: |E[V]| floored at 0.1 x the
+#   batch mean |E[V]| as well as at vd_guard; combined: all four. docs/study.md.
+OPTION_METHODS: dict[str, dict[str, Any]] = {
+    "vdterm1": {"vd_terminal": "one"},
+    "tnclip": {"tn_clip": (0.2, 1.4)},
+    "tnnorm": {"tn_self_normalize": True},
+    "relguard": {"vd_guard_rel": 0.1},
+}
+OPTION_METHODS["combined"] = {key: value for options in list(OPTION_METHODS.values())
+                              for key, value in options.items()}
 
 
 FAMILIES: tuple[Family, ...] = (
@@ -110,6 +131,16 @@ def method_weights(method: str) -> tuple[bool, bool]:
     return _BY_METHOD[parse_method(method)[0]][1]
 
 
+def method_options(method: str) -> dict[str, Any]:
+    """The config fields that the method name sets besides the weights' flags and eps
+    (OPTION_METHODS; {} for the others)."""
+    name = parse_method(method)[0]
+    family = _BY_METHOD[name][0]
+    prefix = f"{family.full}-"
+    suffix = name[len(prefix):] if family.weighted and name.startswith(prefix) else ""
+    return dict(OPTION_METHODS.get(suffix, {}))
+
+
 def split_methods(method: str) -> tuple[str, ...]:
     """"mabcq+bcq" -> ("mabcq", "bcq"): several methods trained in one step must be of one
     weighted family (eps variants included); each name is checked."""
@@ -138,7 +169,7 @@ def learner_config(method: str, task: str | None = None, **overrides: Any) -> Ba
     name, eps from Table 8 (or from the name, "mabcq-eps0.32").
 
     `overrides` replace any field last (e.g. `batch_size=32` for a smoke run); the name's eps
-    wins over an `optimism` override.
+    and options (OPTION_METHODS) win over overrides of the same fields.
     """
     _, eps = parse_method(method)
     use_vd, use_tn = method_weights(method)
@@ -146,6 +177,7 @@ def learner_config(method: str, task: str | None = None, **overrides: Any) -> Ba
     if task is not None and task.lower() in TASK_OPTIMISM:
         values["optimism"] = TASK_OPTIMISM[task.lower()]
     values.update(overrides)
+    values.update(method_options(method))
     if eps is not None:
         values["optimism"] = eps
     cls = config_class(method)
@@ -157,10 +189,25 @@ def learner_config(method: str, task: str | None = None, **overrides: Any) -> Ba
     return cls(**values)
 
 
+def run_length_rule(method: str, updates: int, given: bool,
+                    learner_overrides: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """(updates, extra learner overrides) of a run of `method`'s family: a learner file may
+    define `run_length_rule(updates, learner_overrides)` for settings that depend on the run's
+    length (CQL's BC warm start; TD3+BC's number of updates, applied only when the run's length
+    was not `given`). Others: unchanged."""
+    rule = getattr(_module(family_of(method)), "run_length_rule", None)
+    if rule is None:
+        return updates, {}
+    scaled, extra = rule(updates, learner_overrides)
+    return (updates if given else scaled), extra
+
+
 def make_learner(method: str, config: BaseLearnerConfig) -> Learner:
     """The learner for `method`. The method name decides the weights: "bcq" ignores
     config.use_vd/use_tn, "mabcq" forces both on, and so on, so a config made for another
-    method cannot silently change the algorithm; "mabcq-eps0.32" is MABCQ at optimism 0.32.
+    method cannot silently change the algorithm; "mabcq-eps0.32" is MABCQ at optimism 0.32,
+    "mabcq-tnclip" MABCQ with its option (OPTION_METHODS); the other methods keep the config's
+    options (the paper's reading unless overridden).
     """
     _, eps = parse_method(method)
     family = family_of(method)
@@ -169,7 +216,7 @@ def make_learner(method: str, config: BaseLearnerConfig) -> Learner:
         raise UserError(f"method {method!r} needs a {module.CONFIG.__name__}, got a "
                         f"{type(config).__name__}; build it with learner_config({method!r})")
     use_vd, use_tn = method_weights(method)
-    fixed = dataclasses.replace(config, use_vd=use_vd, use_tn=use_tn)
+    fixed = dataclasses.replace(config, use_vd=use_vd, use_tn=use_tn, **method_options(method))
     if eps is not None:
         fixed = dataclasses.replace(fixed, optimism=eps)
     return module.LEARNER(fixed, method)

@@ -171,4 +171,16 @@ class TD3BCLearner(WeightedLearner):
                           actions)
 
 
+def run_length_rule(updates: int, learner_overrides: dict[str, Any]) -> tuple[int, dict]:
+    """(updates, learner overrides) when the run's length was not given: as many sampled
+    transitions as MABCQ at the same preset, updates x MABCQ's batch / TD3+BC's batch (paper
+    preset: 5 x 10^4 x 1024 / 256 = 2 x 10^5 updates at TD3+BC's own batch 256; its paper runs
+    10^6). docs/learners.md, "Fair baselines"."""
+    from mabcq.learners.registry import learner_config
+
+    mabcq_batch = learner_config("mabcq", **learner_overrides).batch_size
+    own_batch = learner_config("td3bc", **learner_overrides).batch_size
+    return -(-updates * mabcq_batch // own_batch), {}
+
+
 LEARNER, CONFIG = TD3BCLearner, TD3BCConfig  # for learners.registry

@@ -13,6 +13,7 @@ does not act through G1 keeps G1/G2 only when it uses lambda_tn.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -155,28 +156,43 @@ class WeightedLearner:
         target critic, called only when lambda_vd is on. means: latent means from a G1/G2 step
         in this update (vae_in_update), else {}.
 
-        batch.variant None: config.use_vd/use_tn decide (Python flags: nothing else is traced).
-        batch.variant (use_vd, use_tn, optimism) as data: both weights are computed and a
-        switched-off one is replaced by exactly 1, so a variant equals the learner built for it
-        alone.
+        batch.variant None: the config decides (Python values: an option left at the paper's
+        default traces no operation, so the default path computes what it always did).
+        batch.variant [len(VARIANT_FIELDS)] as data: both weights and every option are computed
+        from it and a switched-off weight is replaced by exactly 1, so a variant equals the
+        learner built for it alone.
         """
         cfg, variant = self.config, batch.variant
-        use_vd = cfg.use_vd if variant is None else True
-        use_tn = cfg.use_tn if variant is None else True
-        optimism = cfg.optimism if variant is None else variant[2]
+        if variant is None:
+            use_vd, use_tn, optimism = cfg.use_vd, cfg.use_tn, cfg.optimism
+            terminal_one: Any = cfg.vd_terminal == "one"
+            tn_clip: Any = cfg.tn_clip
+            self_normalize: Any = cfg.tn_self_normalize
+            relative_guard: Any = cfg.vd_guard_rel
+        else:
+            if variant.shape[-1] != len(VARIANT_FIELDS):
+                raise ValueError(f"Batch.variant holds {variant.shape[-1]} values, expected "
+                                 f"{len(VARIANT_FIELDS)}: {VARIANT_FIELDS} (variant_row)")
+            use_vd = use_tn = True
+            optimism, terminal_one, tn_clip = variant[2], variant[3], (variant[4], variant[5])
+            self_normalize, relative_guard = variant[6], variant[7]
         sample_weights = jnp.ones_like(batch.rewards)
         metrics: dict[str, jax.Array] = {}
         if use_vd:
-            lambda_vd = weights.value_deviation(next_values, target_q_data(), batch.rewards,
-                                                batch.dones, cfg.gamma, optimism, cfg.vd_guard)
+            lambda_vd = weights.value_deviation(
+                next_values, target_q_data(), batch.rewards, batch.dones, cfg.gamma, optimism,
+                cfg.vd_guard, terminal_one=terminal_one, relative_guard=relative_guard)
             if variant is not None:
                 lambda_vd = jnp.where(variant[0] > 0, lambda_vd, 1.0)
             sample_weights = sample_weights * lambda_vd
-            metrics.update(weights.weight_stats("lambda_vd", lambda_vd))
+            metrics.update(weights.weight_diagnostics("lambda_vd", lambda_vd))
+            metrics.update(weights.clip_shares("lambda_vd", lambda_vd, 1.0 - optimism,
+                                               1.0 + optimism))
             # Share of the batch at the clip [1 - eps, 1 + eps]: where |V(s') - E[V]| >= eps
             # |E[V]| (E[V] ~ 0 early on and on terminal transitions saturates it).
             metrics["lambda_vd_at_clip"] = jnp.mean(
                 jnp.abs(lambda_vd - 1.0) >= optimism * (1.0 - 1e-6))
+            metrics.update(weights.terminal_split(lambda_vd, batch.dones))
         if use_tn:
             if batch.lambda_tn is not None and not cfg.vae_in_update:
                 lambda_tn = batch.lambda_tn  # G1/G2 frozen: precomputed per transition
@@ -185,12 +201,35 @@ class WeightedLearner:
                                                              cfg.tn_max_log)
             else:
                 lambda_tn = self.lambda_tn(agent_state.params, batch)
+            clipped = weights.shape_transition_weights(lambda_tn, tn_clip)
+            lambda_tn = weights.shape_transition_weights(clipped, None, self_normalize)
             if variant is not None:
                 lambda_tn = jnp.where(variant[1] > 0, lambda_tn, 1.0)
             sample_weights = sample_weights * lambda_tn
-            metrics.update(weights.weight_stats("lambda_tn", lambda_tn))
+            metrics.update(weights.weight_diagnostics("lambda_tn", lambda_tn))
+            # At the clip: the shares before self-normalization, at the clip's bounds or, with
+            # no clip, at the safety clamp e^(+-tn_max_log).
+            low, high = (tn_clip if tn_clip is not None else
+                         (math.exp(-cfg.tn_max_log), math.exp(cfg.tn_max_log)))
+            metrics.update(weights.clip_shares("lambda_tn", clipped, low, high))
         metrics["weight_mean"] = jnp.mean(sample_weights)
+        metrics["weight_ess"] = weights.effective_sample_size(sample_weights)
         return sample_weights, metrics
+
+
+# Batch.variant's entries, in order: which weights, eps, and the options (variant_row).
+VARIANT_FIELDS = ("use_vd", "use_tn", "optimism", "vd_terminal_one", "tn_clip_low",
+                  "tn_clip_high", "tn_self_normalize", "vd_guard_rel")
+
+
+def variant_row(config: BaseLearnerConfig) -> list[float]:
+    """A config's weights and options as one row of a grid's variants (Batch.variant): what
+    `_sample_weights` reads as data so every method of a family trains in one compiled step.
+    No tn_clip is the range (0, inf), which leaves lambda_tn bitwise as it is."""
+    low, high = config.tn_clip if config.tn_clip is not None else (0.0, math.inf)
+    return [float(config.use_vd), float(config.use_tn), float(config.optimism),
+            float(config.vd_terminal == "one"), float(low), float(high),
+            float(config.tn_self_normalize), float(config.vd_guard_rel)]
 
 
 def first_head(critic: Any, critic_params: Any, states: jax.Array, actions: jax.Array

@@ -24,7 +24,7 @@ FIGURE_FILES = ("fig2_learning_curves.png", "fig3_value_difference.png",
 
 SECTIONS = (returns.table6, returns.figure2, diagnostics.figure3, diagnostics.table5,
             diagnostics.table7, returns.figure5, returns.figure4, families.figure6,
-            families.td3bc_table, diagnostics.lambda_table)
+            families.td3bc_table, diagnostics.lambda_table, diagnostics.weight_diagnostics_table)
 
 
 @dataclass(frozen=True)

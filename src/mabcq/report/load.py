@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mabcq.errors import UserError
+from mabcq.reproduce_cells import WEIGHT_DIAGNOSTICS
 
 Row = dict[str, Any]
 
@@ -42,7 +43,8 @@ SCHEMAS: dict[str, dict[str, str]] = {
 # for text). A returns/diagnostics row's `recipe` is the dataset recipe its cell trained on.
 OPTIONAL: dict[str, dict[str, str]] = {
     "returns.csv": {"recipe": "opt_str"},
-    "diagnostics.csv": {"lambda_vd_at_clip": "opt_float", "recipe": "opt_str"},
+    "diagnostics.csv": {"lambda_vd_at_clip": "opt_float", "recipe": "opt_str",
+                        **{name: "opt_float" for name in WEIGHT_DIAGNOSTICS}},
 }
 
 # The columns that identify one row; two rows with one key must agree (a resumed writer may

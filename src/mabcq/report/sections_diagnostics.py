@@ -171,3 +171,50 @@ def lambda_table(ctx: Context) -> list[str]:
         "so λvd acts as a constant there; the share column counts the samples at either bound "
         "(from the update metrics; empty for results written without it). The paper reports "
         "λtn in [0.2, 1.4] for almost all samples.", ""]
+
+
+# (column of diagnostics.csv, header, digits) of the weights' diagnostics table (issue 19).
+WEIGHT_COLUMNS = (
+    ("lambda_vd_at_low", "λvd at 1−ε", 3), ("lambda_vd_at_high", "λvd at 1+ε", 3),
+    ("lambda_vd_terminal_mean", "λvd mean, terminal s'", 3),
+    ("lambda_vd_nonterminal_mean", "λvd mean, other s'", 3),
+    ("terminal_share", "terminal share", 3),
+    ("lambda_vd_p05", "λvd p05", 2), ("lambda_vd_p50", "λvd p50", 2),
+    ("lambda_vd_p95", "λvd p95", 2),
+    ("lambda_tn_p05", "λtn p05", 2), ("lambda_tn_p50", "λtn p50", 2),
+    ("lambda_tn_p95", "λtn p95", 2), ("lambda_tn_at_low", "λtn at low clip", 3),
+    ("lambda_tn_at_high", "λtn at high clip", 3), ("lambda_tn_ess", "λtn ESS", 3),
+    ("weight_ess", "w ESS", 3),
+)
+
+
+def weight_diagnostics_table(ctx: Context) -> list[str]:
+    """Every weighted method's batch diagnostics at the final evaluation (means over seeds)."""
+    lines = ["## The weights' diagnostics (final evaluation)", ""]
+    what = "weights' diagnostics"
+    if ctx.results.diagnostics is None:
+        return lines + ctx.file_missing("diagnostics.csv", what)
+    final = rows_by_seed(ctx.results.diagnostics)
+    rows = []
+    for task in order_tasks({task for (task, _) in final}):
+        for method in order_methods(method for (row_task, method) in final if row_task == task):
+            seeds = list(final[(task, method)].values())
+            means = [_mean_column(seeds, column) for column, _, _ in WEIGHT_COLUMNS]
+            if not any(count for _, count in means):
+                continue  # no weight, or results written before these columns
+            rows.append((task_label(task), method_label(method),
+                         *(number(mean, digits) for (mean, _), (_, _, digits)
+                           in zip(means, WEIGHT_COLUMNS, strict=True)), str(len(seeds))))
+    if not rows:
+        return lines + ctx.rows_missing("diagnostics.csv", what, "any weighted method with the "
+                                        "weights' diagnostics columns")
+    header = ("task", "method", *(label for _, label, _ in WEIGHT_COLUMNS), "seeds")
+    return lines + markdown_table(header, rows) + [
+        "", "Per mini-batch of the update, averaged over the last evaluation window, then over "
+        "seeds (— where a method does not use the weight). \"at 1−ε\"/\"at 1+ε\": share of "
+        "samples at lambda_vd's clip; terminal / other s': lambda_vd's mean over the window's "
+        "terminal and other transitions (the paper's formula gives 1 ± ε on terminals by the "
+        "sign of the critic's residual alone; `vdterm1` sets them to 1); p05/p50/p95: batch "
+        "quantiles; λtn at low/high clip: share at the `tnclip` range, or at the safety clamp "
+        "e^±10 without it (before `tnnorm`'s division by the batch mean); ESS: "
+        "(Σw)² / (B Σw²), the share of the batch that the weighted batch is worth.", ""]

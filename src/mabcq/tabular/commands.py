@@ -96,6 +96,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     solve.add_argument(
         "--gamma", type=cli_types.probability, default=0.99, help="discount (0.99)"
     )
+    options = parser.add_argument_group(
+        "the estimator's options (issue 19; defaults: the paper's reading)")
+    options.add_argument("--vd-terminal", choices=("deviation", "one"), default="deviation",
+                         help="lambda_vd where s' is terminal: the paper's deviation, or 1 "
+                         "(every s' of a one-step game is terminal: vd off)")
+    options.add_argument("--tn-clip", type=clip_range, metavar="LOW,HIGH",
+                         help="clip lambda_tn to [LOW, HIGH], e.g. 0.2,1.4 (default: no clip)")
+    options.add_argument("--tn-normalize", action="store_true",
+                         help="divide lambda_tn by its mean over the agent's data (a constant: "
+                         "z_i's normalization removes it)")
+    options.add_argument("--vd-guard-rel", type=cli_types.non_negative_number, default=0.0,
+                         help="floor |E[y]| at this x its mean over the agent's (s, a_i) (0)")
     solve.add_argument(
         "--tol", type=cli_types.positive_number, default=1e-10, help="Q-iteration tolerance (1e-10)"
     )
@@ -128,6 +140,17 @@ def method_names(text: str) -> tuple[str, ...]:
     return tuple(names)
 
 
+def clip_range(text: str) -> tuple[float, float]:
+    """--tn-clip LOW,HIGH -> (low, high) with 0 <= low <= high (argparse `type=`)."""
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give LOW,HIGH, e.g. 0.2,1.4") from None
+    if not 0.0 <= low <= high < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: need 0 <= LOW <= HIGH, finite")
+    return low, high
+
+
 def parse_methods(values: list[tuple[str, ...]] | None) -> list[str]:
     """--method values (each already split by `method_names`) -> canonical names, in order,
     each once; all methods without --method."""
@@ -155,6 +178,7 @@ def resolve_game(args: argparse.Namespace) -> OneStepGame:
 
 def run_matrix(args: argparse.Namespace) -> int:
     from mabcq.tabular.tables import build_game_report, render_text
+    from mabcq.tabular.transitions import WeightOptions
 
     methods = parse_methods(args.method)
     game = resolve_game(args)
@@ -168,6 +192,8 @@ def run_matrix(args: argparse.Namespace) -> int:
         tol=args.tol,
         max_iterations=args.max_iterations,
         stages=args.stages,
+        options=WeightOptions(args.vd_terminal, args.tn_clip, args.tn_normalize,
+                              args.vd_guard_rel),
     )
     for warning in report["warnings"]:
         print(f"mabcq: warning: {warning}", file=sys.stderr)

@@ -13,7 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from mabcq.tabular.game import TabularMDP, rollout_return
-from mabcq.tabular.transitions import AgentView, ModifiedTransition, modify
+from mabcq.tabular.transitions import (
+    PAPER_OPTIONS,
+    AgentView,
+    ModifiedTransition,
+    WeightOptions,
+    modify,
+)
 
 
 @dataclass(frozen=True)
@@ -102,15 +108,18 @@ def q_iteration(
     tol: float = 1e-10,
     max_iterations: int = 10_000,
     q_init: float = 0.0,
+    options: WeightOptions = PAPER_OPTIONS,
 ) -> AgentSolution:
-    """Iterate Q_i <- T Q_i on one agent's own view until the sup-norm change is <= tol."""
+    """Iterate Q_i <- T Q_i on one agent's own view until the sup-norm change is <= tol.
+    options: the estimator's options (transitions.WeightOptions; default: the paper's)."""
     q = np.where(view.support, q_init, 0.0)
     residual, iterations = np.inf, 0
-    modified = modify(view, next_state_values(view, _state_values(view, q)[0], gamma), method, eps)
+    modified = modify(view, next_state_values(view, _state_values(view, q)[0], gamma), method, eps,
+                      options)
     while iterations < max_iterations:
         values, _ = _state_values(view, q)
         next_values = next_state_values(view, values, gamma)
-        modified = modify(view, next_values, method, eps)
+        modified = modify(view, next_values, method, eps, options)
         new_q = np.where(view.support, modified.probabilities @ next_values, 0.0)
         residual = float(np.max(np.abs(new_q - q), initial=0.0))
         q, iterations = new_q, iterations + 1

@@ -29,7 +29,7 @@ from mabcq.tabular.qiteration import (
     theorem1_condition,
     value_gap,
 )
-from mabcq.tabular.transitions import AgentView
+from mabcq.tabular.transitions import PAPER_OPTIONS, AgentView, WeightOptions
 
 # Views are dense [S, A_i, S] arrays; this keeps one under ~100 MB for a few actions.
 MAX_STATES = 2000
@@ -138,8 +138,12 @@ def build_game_report(
     tol: float = 1e-10,
     max_iterations: int = 10_000,
     stages: int = 1,
+    options: WeightOptions = PAPER_OPTIONS,
 ) -> dict[str, Any]:
     """Tables 2-4 (and lambda_tn alone) as one JSON-ready dict, full precision.
+
+    options: the estimator's options (transitions.WeightOptions); any that differ from the
+    paper's reading are listed under game.options.
 
     samples: None for exact expectations (infinite data), else that many episodes from seed
     (an episode of a one-step game is one joint play).
@@ -166,6 +170,7 @@ def build_game_report(
             "stages": stages,
             "optimal_payoff": float(game.payoff.max()),
             "optimal_return": float(optimal_values(mdp, gamma)[0]),
+            **({"options": options.changed()} if options.changed() else {}),
         },
         "theorem1": {
             "gamma": check.gamma,
@@ -179,7 +184,8 @@ def build_game_report(
     }
     for method in methods:
         solutions = tuple(
-            q_iteration(view, method, gamma, eps, tol=tol, max_iterations=max_iterations)
+            q_iteration(view, method, gamma, eps, tol=tol, max_iterations=max_iterations,
+                        options=options)
             for view in views
         )
         report[method] = _method_report(game, mdp, views, solutions, gamma, decision_states)
@@ -245,7 +251,8 @@ def render_text(report: dict[str, Any], methods: list[str], decimals: int = 2) -
     stages = (
         "" if game["stages"] == 1 else f"; played {game['stages']} times, gamma {game['gamma']:g}"
     )
-    lines = [f"Game: {game['agents']} agents, actions {shape}; {data}; {clip}{stages}"]
+    options = "".join(f"; {name} {value}" for name, value in game.get("options", {}).items())
+    lines = [f"Game: {game['agents']} agents, actions {shape}; {data}; {clip}{stages}{options}"]
     lines += _payoff_lines(report, decimals)
     for method in methods:
         result = report[method]

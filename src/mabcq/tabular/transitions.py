@@ -63,6 +63,36 @@ class ModifiedTransition:
     degenerate: np.ndarray
 
 
+@dataclass(frozen=True)
+class WeightOptions:
+    """The deep learner's estimator options (config.BaseLearnerConfig, issue 19) in the exact
+    engine; the defaults are the paper's reading and change nothing.
+
+    vd_terminal "one": lambda_vd = 1 where s' is terminal. In a one-step game every s' is
+    terminal, so this switches value deviation off entirely there (Tables 3 and 4 need it on
+    the payoff, which is the terminal s' value y(s') = R(s')).
+    tn_clip (low, high): lambda_tn clipped, then P lambda_tn renormalized per (s, a_i) (z_i).
+    tn_self_normalize: lambda_tn divided by its mean over the agent's data; a constant factor,
+    which z_i's normalization per (s, a_i) removes: a no-op here by construction.
+    vd_guard_rel: |E[y]| floored at this times the mean |E[y]| over the agent's supported
+    (s, a_i) (the exact engine's "batch").
+    """
+
+    vd_terminal: str = "deviation"
+    tn_clip: tuple[float, float] | None = None
+    tn_self_normalize: bool = False
+    vd_guard_rel: float = 0.0
+
+    def changed(self) -> dict[str, object]:
+        """The options that differ from the paper's reading, by name."""
+        default = WeightOptions()
+        return {name: getattr(self, name) for name in self.__dataclass_fields__
+                if getattr(self, name) != getattr(default, name)}
+
+
+PAPER_OPTIONS = WeightOptions()
+
+
 def canonical_method(name: str) -> str | None:
     """The method's canonical name, or None if unknown."""
     name = name.strip().lower()
@@ -81,7 +111,7 @@ def normalized_transition(transition: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def value_deviation(
-    base: np.ndarray, next_values: np.ndarray, eps: float | None
+    base: np.ndarray, next_values: np.ndarray, eps: float | None, guard_rel: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray]:
     """lambda_vd [S, A_i, S] for the transition `base` and the degenerate mask [S, A_i].
 
@@ -93,6 +123,8 @@ def value_deviation(
     has_data = base.sum(axis=-1) > 0
     degenerate = has_data & (np.abs(expected) <= DEGENERATE_EXPECTATION)
     safe = np.where(degenerate | ~has_data, 1.0, np.abs(expected))
+    if guard_rel > 0 and has_data.any():  # floor at a share of the mean |E[y]| (issue 19)
+        safe = np.maximum(safe, guard_rel * np.abs(expected[has_data]).mean())
     lambda_vd = 1.0 + (next_values[None, None, :] - expected[..., None]) / safe[..., None]
     lambda_vd = np.where((degenerate | ~has_data)[..., None], 1.0, lambda_vd)
     if eps is not None:
@@ -101,11 +133,13 @@ def value_deviation(
 
 
 def modify(
-    view: AgentView, next_values: np.ndarray, method: str, eps: float | None = None
+    view: AgentView, next_values: np.ndarray, method: str, eps: float | None = None,
+    options: WeightOptions = PAPER_OPTIONS,
 ) -> ModifiedTransition:
     """P~(s'|s, a_i) of section 3.2.3 for one agent, from its own view only.
 
     method: "dataset" (P_Bi), "vd", "tn" or "tn_vd". next_values: float [S], y(s').
+    options: the estimator's options (WeightOptions; default: the paper's reading).
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
@@ -113,10 +147,14 @@ def modify(
     lambda_tn = np.ones_like(base)
     if method in ("tn", "tn_vd"):
         base, lambda_tn = normalized_transition(view.transition)
+        if options.tn_clip is not None or options.tn_self_normalize:
+            base, lambda_tn = _shaped_transition(view.transition, lambda_tn, options)
     lambda_vd = np.ones_like(base)
     degenerate = np.zeros(view.support.shape, dtype=bool)
     if method in ("vd", "tn_vd"):
-        lambda_vd, degenerate = value_deviation(base, next_values, eps)
+        lambda_vd, degenerate = value_deviation(base, next_values, eps, options.vd_guard_rel)
+        if options.vd_terminal == "one":
+            lambda_vd = np.where(view.terminal[None, None, :], 1.0, lambda_vd)
     weighted = base * lambda_vd
     total = weighted.sum(axis=-1, keepdims=True)  # z; exactly 1 without the clip
     # A clip with eps > 1 can drive z to ~0: then the weights carry no usable direction.
@@ -127,3 +165,18 @@ def modify(
     )
     probabilities = np.where(view.support[..., None], probabilities, 0.0)
     return ModifiedTransition(probabilities, lambda_vd, lambda_tn, degenerate)
+
+
+def _shaped_transition(transition: np.ndarray, lambda_tn: np.ndarray, options: WeightOptions
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """P lambda_tn renormalized per (s, a_i) after tn_clip and tn_self_normalize."""
+    observed = transition > 0
+    if options.tn_clip is not None:
+        lambda_tn = np.where(observed, np.clip(lambda_tn, *options.tn_clip), 1.0)
+    if options.tn_self_normalize:  # the mean over the agent's data: a constant factor
+        rows = observed.any(axis=-1)
+        mean = float(np.sum(transition * lambda_tn) / max(int(rows.sum()), 1))
+        lambda_tn = np.where(observed, lambda_tn / mean, 1.0)
+    weighted = np.where(observed, transition * lambda_tn, 0.0)
+    total = weighted.sum(axis=-1, keepdims=True)
+    return weighted / np.where(total > 0, total, 1.0), lambda_tn
