@@ -12,6 +12,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-.venv/bin/python}
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"  # the side venv sees the package here
 OUT=${OUT:-results/xcheck}
 TASKS=${TASKS:-"hopper-3x1 halfcheetah-2x3"}
 D3RLPY_TASKS=${D3RLPY_TASKS:-$TASKS}  # each lane's order of tasks
