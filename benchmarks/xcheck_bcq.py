@@ -256,7 +256,7 @@ def train_ours(args: argparse.Namespace) -> None:
 
 
 def print_table(out: Path) -> None:
-    for task_dir in sorted(p for p in out.iterdir() if p.is_dir()):
+    for task_dir in sorted(p for p in out.iterdir() if p.is_dir() and any(p.glob("*.json"))):
         runs: dict[str, dict[int, list[float]]] = {}
         for path in sorted(task_dir.glob("*.json")):
             payload = json.loads(path.read_text())
