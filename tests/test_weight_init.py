@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from mabcq.api import make_config
 from mabcq.errors import UserError
 from mabcq.learners.registry import learner_config, make_learner
 from mabcq.nets import MLP, PairMLP
@@ -67,3 +68,5 @@ def test_every_network_of_a_learner_follows_weight_init(method):
 def test_unknown_weight_init_is_a_user_error():
     with pytest.raises(UserError, match="weight_init must be one of flax, torch"):
         learner_config("bcq", weight_init="xavier")
+    with pytest.raises(UserError, match="weight_init must be one of flax, torch"):
+        make_config("hopper-3x1", "bcq", preset="smoke", weight_init="xavier")

@@ -107,12 +107,12 @@ def make_config(task: str, method: str, seeds: Sequence[int], preset: str = "qui
     learner_overrides.update(extra)
     if values.get("checkpoint_every") is None:
         values["checkpoint_every"] = values["eval_every"]
-    if values["pretrain_updates"] is None:
-        from mabcq.learners.registry import learner_config
+    from mabcq.learners.registry import learner_config
 
-        first = split_methods(method)[0]
-        values["pretrain_updates"] = learner_config(first, task,
-                                                    **learner_overrides).vae_pretrain_steps
+    # Built here so that a bad learner option (e.g. weight_init) is refused now, not at training.
+    learner = learner_config(split_methods(method)[0], task, **learner_overrides)
+    if values["pretrain_updates"] is None:
+        values["pretrain_updates"] = learner.vae_pretrain_steps
     if not seeds:
         raise UserError("--seeds: give at least one seed, e.g. --seeds 0,1,2")
     config = TrainConfig(task=task, method=method, seeds=tuple(int(s) for s in seeds),
