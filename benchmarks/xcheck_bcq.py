@@ -45,6 +45,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "vae-every-step": {"vae_in_update": True, "pretrain_updates": 0},
     "latent-2a": {"latent_dim": 0},
     "torch-init": {"weight_init": "torch"},
+    # the base issue 17's rule points to: the reference's setting where the paper is silent
+    # (init) or ambiguous (latent size), the paper's Algorithm 1 where it is clear (G1 fitted
+    # first, then fixed)
+    "latent-2a-torch-init": {"latent_dim": 0, "weight_init": "torch"},
     "reference": {"vae_in_update": True, "pretrain_updates": 0, "latent_dim": 0,
                   "weight_init": "torch"},
 }
