@@ -71,7 +71,7 @@ def build_datasets(task: str, recipe: str = "paper", preset: str = "smoke",
                    obsk: int | None = None) -> list[AgentDataset]:
     """Build the paper's per-agent datasets for `task` (what `mabcq data build` does).
 
-    recipe: "paper" (default), "low" or "medium-replay" (README, "Build a dataset").
+    recipe: "paper" (default), "low" or "medium-replay" (docs/datasets.md, "Build a dataset").
     preset: "smoke" (500 transitions per agent, seconds), "quick" (50 000) or "paper" (10^6).
     out: a directory to write agent_{i}.h5 into (and SAC's behavior/ when SAC is trained; a
         rerun keeps finished files). None: build in a temporary directory that is deleted once
@@ -109,7 +109,7 @@ def make_config(task: str, method: str | Sequence[str] = "mabcq", *, preset: str
     """A training config (a frozen dataclass, like CORL's): the preset's scale, the paper's
     Table 8 learner defaults, then `overrides`.
 
-    task: e.g. "hopper-3x1" (README, "Tasks").
+    task: e.g. "hopper-3x1" (docs/datasets.md, "Tasks").
     method: "mabcq", "mabcq-no-tn", "mabcq-no-vd", "bcq", "ddpg", "behavior", "mabcq-epsE"
         (MABCQ at optimism E); or a list of BCQ-family methods (e.g. ["mabcq", "bcq"]) that
         train together in ONE compiled step, each cell equal to its method trained alone.

@@ -4,7 +4,7 @@ processes pinned to a core each (reproduce_worker), and a deadline (`--stop-afte
 before which no cell starts that its estimate says cannot finish.
 
 Why cells, and why every cell in a worker: on a CPU a grid step costs the sum of its methods'
-steps (README, "Reproducing the paper"), so putting a task's BCQ-family methods in one step saves
+steps (docs/reproduce.md, "Wall time"), so putting a task's BCQ-family methods in one step saves
 nothing, while a (task, method, seed) cell is a piece of 5-15 minutes that finishes, and is
 committed, on its own. Every cell runs in the same kind of process (one XLA thread, one core),
 so its numbers do not depend on how many workers run or on which core.

@@ -1,7 +1,7 @@
 """Behavior policies shipped with the package: the few SAC snapshots the dataset recipes need.
 
 `ship_behavior` copies them out of a `mabcq behavior train` directory into
-`SHIPPED_ROOT/<task>/` (see the README, "Shipped behavior policies"):
+`SHIPPED_ROOT/<task>/` (docs/datasets.md, "Shipped behavior policies"):
 
   behavior.json            SAC config, env steps, every evaluation, the chosen levels and their
                            rule, the early experience's segments, what each file stands for,

@@ -1,6 +1,6 @@
 """Train the SAC behavior policy of a task: lockstep envs, replay, evaluation, snapshots, resume.
 
-Output directory (see the README, "Behavior directory"):
+Output directory (docs/datasets.md, "Behavior directory"):
   behavior.json            config, evaluations, snapshots, chosen intermediate/expert levels,
                            library versions
   checkpoint.npz           latest full state (SAC pytree, replay, envs, RNGs): resume point

@@ -6,10 +6,10 @@ warm-up [0, start_steps), then [t_k, t_{k+1}) for each early snapshot t_k. Re-cr
 first n transitions rolls out, in order, each segment's policy for that segment's number of
 transitions (uniform actions, then the snapshot's *sampled* policy), until n are collected.
 
-How this differs from the replay itself (see the README): SAC acted with a policy that changed
-every update, here each segment uses the snapshot at its start; SAC's lockstep envs ran episodes
-across snapshot boundaries, here every segment starts fresh episodes (its last one is cut, as a
-timeout) with its own seeds.
+How this differs from the replay itself (docs/datasets.md, "Shipped behavior policies"): SAC
+acted with a policy that changed every update, here each segment uses the snapshot at its start;
+SAC's lockstep envs ran episodes across snapshot boundaries, here every segment starts fresh
+episodes (its last one is cut, as a timeout) with its own seeds.
 """
 
 from __future__ import annotations

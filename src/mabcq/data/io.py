@@ -1,6 +1,6 @@
 """Agent dataset files: one HDF5 file per agent, written atomically, loaded with validation.
 
-Format (FORMAT_NAME, FORMAT_VERSION; see the README, "File format"):
+Format (FORMAT_NAME, FORMAT_VERSION; docs/datasets.md, "File format"):
   datasets  observations [T, S] f32 (S: the global state, or with metadata obs "local" the
             agent's own observation size O_i), actions [T, A_i] f32 (agent i's slice only),
             rewards [T] f32, next_observations [T, S] f32, terminals [T] bool, timeouts [T] bool,

@@ -149,7 +149,7 @@ def build_game_report(
     (an episode of a one-step game is one joint play).
     stages: play the game that many times in a row (a multi-step MDP, game.staged_game); the
     tables are then those of the first stage, with expected returns over all stages.
-    Keys: game, theorem1, warnings, then one key per method (see the README, matrix game section).
+    Keys: game, theorem1, warnings, then one key per method (docs/matrix.md, "JSON output").
     """
     mdp, behavior, views = _agent_views(game, samples, seed, stages)
     decision_states = np.flatnonzero(reachable_states(mdp, behavior) & ~mdp.terminal)
