@@ -12,6 +12,7 @@ from typing import Any
 from mabcq import cli_types
 from mabcq.errors import UserError
 from mabcq.learners.registry import METHODS as METHOD_NAMES
+from mabcq.video import add_video_arguments
 
 PRESET_NAMES = ("smoke", "quick", "paper")
 
@@ -86,6 +87,7 @@ def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
                         help="simulator and action seed")
     parser.add_argument("--max-steps", type=cli_types.positive_int, default=None,
                         help="step limit per episode")
+    add_video_arguments(parser)
     parser.set_defaults(handler=run_evaluate)
 
 
@@ -205,6 +207,11 @@ def weights_report(metrics_csv: Path) -> str:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    from mabcq.video import options_from_args, require_video
+
+    video = options_from_args(args, args.episodes)
+    if video is not None:
+        require_video()  # before any work: one line naming what to install
     from mabcq.compile_cache import enable_compilation_cache
 
     enable_compilation_cache()
@@ -213,11 +220,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     task = get_task(args.task)
     result = evaluate(task.name, args.policies, args.episodes, seed=args.seed,
-                      max_steps=args.max_steps)
+                      max_steps=args.max_steps, video=video)
     returns = result.episode_returns
     print(f"{task.name}: {len(args.policies)} independently loaded policies, "
           f"{len(returns)} episodes: return {returns.mean():.1f} +- {returns.std():.1f} "
           f"(mean length {result.episode_lengths.mean():.0f})")
+    for path in result.videos:
+        print(f"video: {path}")
     return 0
 
 
