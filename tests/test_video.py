@@ -215,3 +215,60 @@ def test_real_time_frame_rate() -> None:
     assert render.real_time_stride(0.05, None) == (1, 20.0)  # HalfCheetah, Ant
     assert render.real_time_stride(0.008, 10) == (12, 10.0)
     assert render.real_time_stride(0.05, 60) == (1, 60.0)
+
+
+def test_report_videos_film_each_method_and_the_expert(
+        policies: list, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    from mabcq.report import videos
+    from mabcq.video import read_mp4
+
+    monkeypatch.setattr(videos, "CLIP_SECONDS", 0.15)  # 3 HalfCheetah steps
+    monkeypatch.setattr(videos, "CLIP_SIZE", (96, 72))
+    results = tmp_path / "results"
+    group = results / "runs" / TASK / "mabcq+bcq_seeds0-1" / "policies"
+    for agent, policy in enumerate(policies):  # MABCQ's files only: BCQ's are missing
+        policy.save(group / "mabcq" / "seed_1" / f"agent_{agent}.msgpack")
+    rows = [f"{TASK},{method},{seed},100,1.0" for method in ("mabcq", "bcq") for seed in (0, 1)]
+    (results / "returns.csv").write_text("task,method,seed,updates,return\n"
+                                         + "\n".join(rows) + "\n")
+    out = tmp_path / "report"
+    stale = out / "videos" / TASK / "ddpg_0.gif"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"GIF89a")
+    assert main(["report", str(results), "--out", str(out), "--videos"]) == 0
+    assert f"videos in {out / 'videos'}" in capsys.readouterr().out
+    text = (out / "report.md").read_text()
+    assert text.index("## Table 6") < text.index("## Videos") < text.index("## Figure 2")
+    clips = sorted(path.name for path in (out / "videos" / TASK).iterdir())
+    assert clips == ["expert_0.gif", "expert_0.mp4", "mabcq_0.gif", "mabcq_0.mp4"]
+    videos_section = text[text.index("## Videos"):text.index("## Figure 2")]
+    row = next(line for line in videos_section.splitlines() if line.startswith("| HalfCheetah"))
+    assert f"![MABCQ on HalfCheetah 2x3](videos/{TASK}/mabcq_0.gif)" in row
+    assert f"[MP4](videos/{TASK}/expert_0.mp4)" in row and "| — |" in row  # no BCQ files
+    assert f"_Not filmed: {TASK} bcq: no policy files" in text
+    _, frames = read_mp4(out / "videos" / TASK / "expert_0.mp4")
+    assert frames.shape == (4, 72, 96, 3)
+
+
+def test_demo_ends_with_the_clip_or_why_there_is_none(
+        policies: list, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    from mabcq import video
+    from mabcq.train_commands import demo_clip
+
+    class Trained:  # what demo_clip reads of a FitResult
+        def policies(self, method: str, seed: int) -> list:
+            assert (method, seed) == ("mabcq", 0)
+            return policies
+
+    monkeypatch.setattr(video, "DEMO_CLIP_STEPS", 3)
+    demo_clip(TASK, Trained(), tmp_path / "video", 0, None)
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    mp4, gif = tmp_path / "video" / "mabcq_0.mp4", tmp_path / "video" / "mabcq_0.gif"
+    assert last == (f"video of mabcq's agents (seed 0) acting together: {mp4} (GIF: {gif})")
+    assert len(video.read_mp4(mp4)[1]) == 4
+    demo_clip(TASK, Trained(), tmp_path / "none", 0, "rendering needs ...: install X")
+    assert capsys.readouterr().out == "no video of the trained agents: rendering needs ...: " \
+                                      "install X\n"
+    assert not (tmp_path / "none").exists()

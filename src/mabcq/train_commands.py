@@ -248,8 +248,10 @@ def demo(task_name: str, out: Path, updates: int, seeds: list[int]) -> list[dict
     from mabcq.api import fit
     from mabcq.envs.tasks import get_task
     from mabcq.train import make_config
+    from mabcq.video import video_unavailable
 
     task = get_task(task_name)
+    no_video = video_unavailable()  # known before training; said at the end
     data_dir = out / "data"
     if not data_dir.is_dir():
         print(f"[1/3] building a smoke dataset for {task.name} in {data_dir}")
@@ -257,7 +259,7 @@ def demo(task_name: str, out: Path, updates: int, seeds: list[int]) -> list[dict
     else:
         print(f"[1/3] reusing the smoke dataset in {data_dir}")
     datasets = load_training_data(task, data_dir, None)
-    summaries = []
+    summaries, results = [], []
     for step, method in enumerate(DEMO_METHODS, start=2):
         run_dir = out / method
         if (run_dir / "config.json").exists():
@@ -265,9 +267,26 @@ def demo(task_name: str, out: Path, updates: int, seeds: list[int]) -> list[dict
         print(f"[{step}/3] training {method} ({updates} updates, seeds {seeds}) in {run_dir}")
         config = make_config(task.name, method, seeds, "smoke", updates=updates,
                              eval_every=updates, eval_episodes=4, eval_max_steps=200)
-        summaries.append(fit(config, datasets, run_dir).summary)
+        results.append(fit(config, datasets, run_dir))
+        summaries.append(results[-1].summary)
     print(format_table(summaries))
+    demo_clip(task.name, results[0], out / "video", seeds[0], no_video)
     return summaries
+
+
+def demo_clip(task_name: str, result: Any, out: Path, seed: int, no_video: str | None) -> None:
+    """The demo's last line: the path of a short clip of MABCQ's agents (or why there is none)."""
+    from mabcq.video import film_policies
+
+    method = DEMO_METHODS[0]
+    if no_video is not None:
+        print(f"no video of the trained agents: {no_video}")
+        return
+    paths = film_policies(task_name, result.policies(method, seed), out, method,
+                          title=f"{task_name}  {method} seed {seed}")
+    gif = [path for path in paths if path.suffix == ".gif"]
+    print(f"video of {method}'s agents (seed {seed}) acting together: {paths[0]}"
+          + (f" (GIF: {gif[0]})" if gif else ""))
 
 
 def build_smoke_data(task_name: str, data_dir: Path) -> None:

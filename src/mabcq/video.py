@@ -34,6 +34,7 @@ GIF_WIDTH = 320
 GIF_SECONDS = 8.0
 GIF_MAX_FPS = 12.5
 GIF_COLORS = 64
+GIF_LAST_FRAME_MS = 1000  # the last frame stays a second before the loop starts again
 MAX_FPS = 30.0
 VIDEO_EXTRA = "pip install 'mabcq[video]'"
 
@@ -163,7 +164,8 @@ def _chain(first: np.ndarray, rest: Iterator[np.ndarray]) -> Iterator[np.ndarray
 
 
 def write_gif(path: str | os.PathLike, frames: Sequence[np.ndarray], fps: float) -> int:
-    """An animated GIF (looping, one palette per frame), atomically; returns the frame count."""
+    """An animated GIF at `fps` (looping, one palette for all frames; the last frame shows for
+    a second), atomically; returns the frame count."""
     from PIL import Image
 
     from mabcq.atomic import atomic_path
@@ -177,10 +179,11 @@ def write_gif(path: str | os.PathLike, frames: Sequence[np.ndarray], fps: float)
         colors=GIF_COLORS, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
     images = [Image.fromarray(np.asarray(frame, np.uint8)).quantize(
         palette=palette, dither=Image.Dither.NONE) for frame in frames]
-    duration = max(20, int(round(100.0 / fps)) * 10)  # GIF delays are in 1/100 s
+    delay = max(20, int(round(100.0 / fps)) * 10)  # GIF delays are in 1/100 s
+    durations = [delay] * (len(images) - 1) + [max(delay, GIF_LAST_FRAME_MS)]
     with atomic_path(path) as temp:
         images[0].save(temp, format="GIF", save_all=True, append_images=images[1:],
-                       duration=duration, loop=0, optimize=False, disposal=1)
+                       duration=durations, loop=0, optimize=False, disposal=1)
     return len(images)
 
 
@@ -236,7 +239,8 @@ def record_videos(task: Any, rollout: Any, options: VideoOptions, name: str = "e
                                             rollout.rewards[start:stop], stride)
                 for index, picture in enumerate(pictures):
                     header = renderer.header(picture, stop - start, options.title)
-                    if want_gif and index % gif_every == 0 and len(gif) < gif_frames:
+                    last = picture.step == stop - start
+                    if want_gif and len(gif) < gif_frames and (index % gif_every == 0 or last):
                         small = _resize(picture.scene, gif_size)
                         gif.append(overlay(small, header, renderer.labels, renderer.colors))
                     yield overlay(picture.scene, header, renderer.labels, renderer.colors)
@@ -322,3 +326,32 @@ def options_from_args(args: argparse.Namespace, episodes: int) -> VideoOptions |
 
 def with_out(options: VideoOptions, out: Path, **changes: Any) -> VideoOptions:
     return dataclasses.replace(options, out=Path(out), **changes)
+
+
+# ---------------------------------------------------------------- the demo's clip
+
+
+DEMO_CLIP_STEPS = 200  # the demo's evaluation length
+
+
+def film_policies(task_name: str, policies: Sequence[Any], out: Path, name: str,
+                  title: str = "", max_steps: int | None = None, seed: int = 0
+                  ) -> list[Path]:
+    """One episode of `policies` (one Policy per agent) acting together, filmed as
+    OUT/<name>_0.mp4 and OUT/<name>_0.gif; the evaluation is mabcq.evaluate's."""
+    from mabcq.envs.tasks import get_task
+    from mabcq.evaluation import run_policies
+
+    task = get_task(task_name)
+    steps = DEMO_CLIP_STEPS if max_steps is None else max_steps
+    rollout = run_policies(task, list(policies), 1, seed, steps, record_physics=True)
+    return record_videos(task, rollout, VideoOptions(Path(out), title=title), name=name)
+
+
+def video_unavailable() -> str | None:
+    """None when videos can be made here, else the one-line reason (what to install)."""
+    try:
+        require_video()
+    except UserError as error:
+        return str(error)
+    return None

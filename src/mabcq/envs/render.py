@@ -60,8 +60,8 @@ class View:
 
 TASK_VIEWS: dict[str, View] = {
     "halfcheetah-2x3": View(distance=4.5, elevation=-15.0, height=0.4),
-    "walker2d-2x3": View(distance=4.5, elevation=-15.0, height=0.9),
-    "hopper-3x1": View(distance=4.0, elevation=-15.0, height=0.8),
+    "walker2d-2x3": View(distance=4.0, elevation=-15.0, azimuth=100.0, height=0.9),
+    "hopper-3x1": View(distance=3.0, elevation=-15.0, height=0.8),
     "ant-4x2": View(distance=6.0, elevation=-35.0, azimuth=120.0, height=0.4),
     "swimmer-2x1": View(distance=3.5, elevation=-70.0, height=0.0),
 }
