@@ -211,7 +211,7 @@ def record_videos(task: Any, rollout: Any, options: VideoOptions, name: str = "e
                   ) -> list[Path]:
     """Film the first `options.episodes` episodes of `rollout` (a RolloutResult recorded with
     record_physics=True): OUT/<name>_<k>.mp4 each, and OUT/<name>_0.gif when options.gif.
-    Returns the paths written (MP4s in episode order, then the GIF)."""
+    Returns the paths in the order written: <name>_0.mp4, <name>_0.gif, <name>_1.mp4, ..."""
     import mujoco
 
     from mabcq.envs.render import EpisodeRenderer, overlay, real_time_stride

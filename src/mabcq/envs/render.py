@@ -16,12 +16,14 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mabcq.envs.tasks import Task
 from mabcq.errors import UserError
+
+if TYPE_CHECKING:  # mabcq.envs.tasks imports MuJoCo: `mabcq --help` stays light
+    from mabcq.envs.tasks import Task
 
 # One color per agent (RGB in [0, 1]), saturated so they stand out from the floor and the sky;
 # parts no agent drives (the torso) are NEUTRAL.
@@ -178,7 +180,7 @@ def gl_backend() -> str:
             context.free()
         except Exception as error:  # ImportError, OSError, RuntimeError, PyOpenGL's errors
             first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            reasons.append(f"{backend}: {first[:120]}")
+            reasons.append(f"{backend}: {first if len(first) <= 160 else first[:157] + '...'}")
             if platform_before is None:  # mujoco.egl / .osmesa set it for PyOpenGL
                 os.environ.pop("PYOPENGL_PLATFORM", None)
             continue
@@ -219,6 +221,7 @@ class Offscreen:
 
     def close(self) -> None:
         if self._gl is not None:
+            self._gl.make_current()  # MuJoCo frees its GL objects in the current context
             self._context.free()
             self._gl.free()
             self._gl = None
@@ -309,7 +312,11 @@ class EpisodeRenderer:
         self.camera = camera
         torso = [self.env.model.body(i).name for i in range(self.env.model.nbody)]
         self._torso = torso.index("torso") if "torso" in torso else 1
-        self.offscreen = Offscreen(self.env.model, width, height)
+        try:
+            self.offscreen = Offscreen(self.env.model, width, height)
+        except BaseException:
+            self.env.close()
+            raise
 
     def close(self) -> None:
         self.offscreen.close()

@@ -43,6 +43,10 @@ def build_report(results_dir: Path, out_dir: Path, videos: bool = False) -> Repo
     MABCQ, BCQ and expert policies into `out_dir`/videos/ (mabcq.report.videos), shown after
     Table 6.
     """
+    if videos:  # before any work: one line naming what to install
+        from mabcq.video import require_video
+
+        require_video()
     results = load_results(Path(results_dir))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

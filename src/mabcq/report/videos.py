@@ -126,8 +126,13 @@ def section(ctx: Context) -> list[str]:
                 continue
             files = policy_files(ctx.results.directory, task_name, method, seed, task.n_agents)
             title = f"{task_name}  {method_label(method)} seed {seed}"
-            paths, value, length = _film_method(task, files, steps, _titled(options, title),
-                                                method)
+            try:
+                paths, value, length = _film_method(task, files, steps,
+                                                    _titled(options, title), method)
+            except UserError as error:  # a damaged or outdated policy file
+                cells.append("—")
+                notes.append(f"{task_name} {method} seed {seed}: {error}")
+                continue
             written.update(paths)
             cells.append(_cell(paths, video_root.parent, value, length,
                                f"{method_label(method)} on {task_label(task_name)}",
