@@ -28,6 +28,7 @@ _API: dict[str, str] = {
     "FitResult": "mabcq.api",
     "Policy": "mabcq.learners.export",
     "TrainConfig": "mabcq.run_config",
+    "VideoOptions": "mabcq.video",
     "build_datasets": "mabcq.api",
     "dataset_from_arrays": "mabcq.data.io",
     "evaluate": "mabcq.api",
@@ -47,6 +48,7 @@ __all__ = [
     "FitResult",
     "Policy",
     "TrainConfig",
+    "VideoOptions",
     "build_datasets",
     "dataset_from_arrays",
     "evaluate",
@@ -81,6 +83,7 @@ if TYPE_CHECKING:
     from mabcq.data.schema import AgentDataset
     from mabcq.learners.export import Policy
     from mabcq.run_config import TrainConfig
+    from mabcq.video import VideoOptions
 
 
 def __getattr__(name: str) -> Any:

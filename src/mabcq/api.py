@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from mabcq.envs.rollout import RolloutResult
     from mabcq.learners.export import Policy
     from mabcq.run_config import TrainConfig
+    from mabcq.video import VideoOptions
 
 PathLike = str | os.PathLike
 
@@ -336,6 +337,7 @@ class Evaluation:
     rollout: RolloutResult = field(repr=False)
     n_agents: int = 0
     obsk: int | None = None  # local observations' K; None: global states
+    videos: tuple[Path, ...] = ()  # with evaluate(video=...): the MP4s (and GIF) written
 
     @property
     def return_mean(self) -> float:
@@ -356,7 +358,8 @@ class Evaluation:
 
 
 def evaluate(task: str, policies: Sequence[Policy | PathLike], episodes: int = 10, *,
-             seed: int = 0, max_steps: int | None = None) -> Evaluation:
+             seed: int = 0, max_steps: int | None = None,
+             video: PathLike | VideoOptions | None = None) -> Evaluation:
     """Run one policy per agent together in the simulator (what `mabcq evaluate` does).
 
     policies: in agent order, each a Policy (e.g. `FitResult.policies()`) or a policy file
@@ -365,6 +368,11 @@ def evaluate(task: str, policies: Sequence[Policy | PathLike], episodes: int = 1
         its own action slice. Checked against the task and agent order.
     episodes: E episodes (up to 8 envs in lockstep); seed: the simulator's and the actions'
         seed; max_steps: a step limit per episode (default: the task's horizon, 1000).
+    video: a directory, or `mabcq.VideoOptions(out, episodes=..., width=..., fps=...,
+        camera=...)`: also film the first episode(s) as the agents acted (DIR/episode_<k>.mp4,
+        each agent's body parts in its own color, and a small DIR/episode_0.gif); the paths
+        are `Evaluation.videos`. Needs the `video` extra and an offscreen OpenGL, checked
+        before anything runs (docs/videos.md).
     """
     from mabcq.envs.tasks import get_task
     from mabcq.evaluation import (
@@ -378,9 +386,27 @@ def evaluate(task: str, policies: Sequence[Policy | PathLike], episodes: int = 1
     task_spec = get_task(task)
     check_policy_count(task_spec, len(policies))
     check_episodes(episodes)
+    options = None if video is None else _video_options(video, episodes)
     loaded = load_policies(task_spec, list(policies))
     rollout = run_policies(task_spec, loaded, episodes, seed, max_steps,
-                           gamma=loaded[0].config.gamma)
+                           gamma=loaded[0].config.gamma, record_physics=options is not None)
+    videos = ()
+    if options is not None:
+        from mabcq.video import record_videos
+
+        videos = tuple(record_videos(task_spec, rollout, options))
     return Evaluation(task_spec.name, np.asarray(rollout.episode_returns),
                       np.asarray(rollout.episode_lengths), rollout, task_spec.n_agents,
-                      policies_observation_spec(loaded).k)
+                      policies_observation_spec(loaded).k, videos)
+
+
+def _video_options(video: PathLike | VideoOptions, episodes: int) -> VideoOptions:
+    """evaluate's `video`, checked, and the machine's ability to render, before any work."""
+    from mabcq.video import require_video, video_options
+
+    options = video_options(video)
+    if options.episodes > episodes:
+        raise UserError(f"video: {options.episodes} episodes to film, but only {episodes} "
+                        "are run")
+    require_video()
+    return options

@@ -280,11 +280,13 @@ def _check_policy_input(task: Any, policy: Any, agent: int, source: str) -> None
 
 
 def run_policies(task: Any, policies: Sequence[Any], episodes: int, seed: int,
-                 max_steps: int | None = None, gamma: float = 0.99) -> Any:
+                 max_steps: int | None = None, gamma: float = 0.99,
+                 record_physics: bool = False) -> Any:
     """Run one Policy per agent together for `episodes` episodes (a RolloutResult): agent i's
     policy acts on the global state (or its own local observation, when the policies were
     trained on local ones) with its own key stream fold_in(evaluation_key(seed, 0), i) and
-    returns only its own action slice."""
+    returns only its own action slice. record_physics: keep the simulator states (for videos,
+    mabcq.video); the transitions are the same either way."""
     from mabcq.envs.observations import observer_for
     from mabcq.envs.rollout import run_episodes
 
@@ -298,7 +300,7 @@ def run_policies(task: Any, policies: Sequence[Any], episodes: int, seed: int,
     agent_policies = make_agent_policies(act, policies, evaluation_key(seed, 0))
     return run_episodes(task, agent_policies, episodes, seed=evaluation_env_seed(seed, 0),
                         gamma=gamma, max_steps=max_steps, num_envs=envs, observer=observer,
-                        local_policies=observer is not None)
+                        local_policies=observer is not None, record_physics=record_physics)
 
 
 def _pad_rows(arrays: tuple[np.ndarray, ...], size: int) -> tuple[np.ndarray, ...]:

@@ -12,6 +12,7 @@ from typing import Any
 from mabcq import cli_types
 from mabcq.errors import UserError
 from mabcq.learners.registry import METHODS as METHOD_NAMES
+from mabcq.video import add_video_arguments
 
 PRESET_NAMES = ("smoke", "quick", "paper")
 
@@ -86,6 +87,7 @@ def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
                         help="simulator and action seed")
     parser.add_argument("--max-steps", type=cli_types.positive_int, default=None,
                         help="step limit per episode")
+    add_video_arguments(parser)
     parser.set_defaults(handler=run_evaluate)
 
 
@@ -205,6 +207,11 @@ def weights_report(metrics_csv: Path) -> str:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    from mabcq.video import options_from_args, require_video
+
+    video = options_from_args(args, args.episodes)
+    if video is not None:
+        require_video()  # before any work: one line naming what to install
     from mabcq.compile_cache import enable_compilation_cache
 
     enable_compilation_cache()
@@ -213,11 +220,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     task = get_task(args.task)
     result = evaluate(task.name, args.policies, args.episodes, seed=args.seed,
-                      max_steps=args.max_steps)
+                      max_steps=args.max_steps, video=video)
     returns = result.episode_returns
     print(f"{task.name}: {len(args.policies)} independently loaded policies, "
           f"{len(returns)} episodes: return {returns.mean():.1f} +- {returns.std():.1f} "
           f"(mean length {result.episode_lengths.mean():.0f})")
+    for path in result.videos:
+        print(f"video: {path}")
     return 0
 
 
@@ -239,8 +248,10 @@ def demo(task_name: str, out: Path, updates: int, seeds: list[int]) -> list[dict
     from mabcq.api import fit
     from mabcq.envs.tasks import get_task
     from mabcq.train import make_config
+    from mabcq.video import video_unavailable
 
     task = get_task(task_name)
+    no_video = video_unavailable()  # known before training; said at the end
     data_dir = out / "data"
     if not data_dir.is_dir():
         print(f"[1/3] building a smoke dataset for {task.name} in {data_dir}")
@@ -248,7 +259,7 @@ def demo(task_name: str, out: Path, updates: int, seeds: list[int]) -> list[dict
     else:
         print(f"[1/3] reusing the smoke dataset in {data_dir}")
     datasets = load_training_data(task, data_dir, None)
-    summaries = []
+    summaries, results = [], []
     for step, method in enumerate(DEMO_METHODS, start=2):
         run_dir = out / method
         if (run_dir / "config.json").exists():
@@ -256,9 +267,26 @@ def demo(task_name: str, out: Path, updates: int, seeds: list[int]) -> list[dict
         print(f"[{step}/3] training {method} ({updates} updates, seeds {seeds}) in {run_dir}")
         config = make_config(task.name, method, seeds, "smoke", updates=updates,
                              eval_every=updates, eval_episodes=4, eval_max_steps=200)
-        summaries.append(fit(config, datasets, run_dir).summary)
+        results.append(fit(config, datasets, run_dir))
+        summaries.append(results[-1].summary)
     print(format_table(summaries))
+    demo_clip(task.name, results[0], out / "video", seeds[0], no_video)
     return summaries
+
+
+def demo_clip(task_name: str, result: Any, out: Path, seed: int, no_video: str | None) -> None:
+    """The demo's last line: the path of a short clip of MABCQ's agents (or why there is none)."""
+    from mabcq.video import film_policies
+
+    method = DEMO_METHODS[0]
+    if no_video is not None:
+        print(f"no video of the trained agents: {no_video}")
+        return
+    paths = film_policies(task_name, result.policies(method, seed), out, method,
+                          title=f"{task_name}  {method} seed {seed}")
+    gif = [path for path in paths if path.suffix == ".gif"]
+    print(f"video of {method}'s agents (seed {seed}) acting together: {paths[0]}"
+          + (f" (GIF: {gif[0]})" if gif else ""))
 
 
 def build_smoke_data(task_name: str, data_dir: Path) -> None:

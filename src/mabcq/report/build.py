@@ -34,13 +34,19 @@ class ReportResult:
     missing: tuple[str, ...]  # one line per section or file not reported
 
 
-def build_report(results_dir: Path, out_dir: Path) -> ReportResult:
+def build_report(results_dir: Path, out_dir: Path, videos: bool = False) -> ReportResult:
     """Write `out_dir`/report.md and the figures whose data exist in `results_dir`.
 
     Malformed input files raise `UserError` naming the file and column; missing ones are
     reported inside report.md. Figures of an earlier report in `out_dir` whose data are gone
-    are removed, so every PNG there belongs to this report.
+    are removed, so every PNG there belongs to this report. videos: also film each task's
+    MABCQ, BCQ and expert policies into `out_dir`/videos/ (mabcq.report.videos), shown after
+    Table 6.
     """
+    if videos:  # before any work: one line naming what to install
+        from mabcq.video import require_video
+
+        require_video()
     results = load_results(Path(results_dir))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -48,6 +54,10 @@ def build_report(results_dir: Path, out_dir: Path) -> ReportResult:
     body: list[str] = []
     for section in SECTIONS:
         body += section(ctx)
+        if videos and section is returns.table6:
+            from mabcq.report.videos import section as video_section
+
+            body += video_section(ctx)
     head = returns.header(ctx) + returns.file_summary(ctx) + completeness(ctx)
     if ctx.missing:
         head += ["Not in this report (" + str(len(ctx.missing)) + "):", ""]

@@ -19,6 +19,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=cli_types.output_dir, metavar="DIR",
                         help="output directory for report.md and the PNGs "
                              "(default: RESULTS/report)")
+    parser.add_argument("--videos", action="store_true",
+                        help="also film, per task, MABCQ's and BCQ's final policies (one seed, "
+                             "from RESULTS/runs/) and the expert behavior: OUT/videos/, GIFs "
+                             "shown beside Table 6 (needs the `video` extra and an offscreen "
+                             "OpenGL)")
     parser.set_defaults(handler=_report)
 
 
@@ -27,10 +32,16 @@ def _report(args: argparse.Namespace) -> int:
 
     out_dir = args.out if args.out is not None else cli_types.check(
         cli_types.output_dir, args.results / "report", "--out")
-    result = build_report(args.results, out_dir)
+    if args.videos:
+        from mabcq.video import require_video
+
+        require_video()  # before any work: one line naming what to install
+    result = build_report(args.results, out_dir, videos=args.videos)
     print(f"wrote {result.report} and {len(result.figures)} figure(s)")
     for path in result.figures:
         print(f"  {path}")
+    if args.videos:
+        print(f"videos in {out_dir / 'videos'}")
     if result.missing:
         print(f"not reported ({len(result.missing)}; see report.md):")
         for line in result.missing:
