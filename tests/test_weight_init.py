@@ -54,15 +54,35 @@ def test_torch_init_is_uniform_in_one_over_sqrt_fan_in():
 
 @pytest.mark.parametrize("method", ["mabcq", "bcq", "ddpg", "behavior", "cql", "td3bc"])
 def test_every_network_of_a_learner_follows_weight_init(method):
-    config = dataclasses.replace(learner_config(method), weight_init="torch")
-    state = make_learner(method, config).init(jax.random.PRNGKey(0), 11, 3)
+    assert learner_config(method).weight_init == "torch"  # the default since issue 17
+    state = make_learner(method, learner_config(method)).init(jax.random.PRNGKey(0), 11, 3)
     biases = [values for name, values in _layers(state.params).items() if name.endswith(
         "['bias']")]
     assert biases and all(np.abs(b).max() > 0 for b in biases)  # Flax would start them at 0
-    default = make_learner(method, learner_config(method)).init(jax.random.PRNGKey(0), 11, 3)
-    default_biases = [values for name, values in _layers(default.params).items()
-                      if name.endswith("['bias']")]
-    assert all(np.abs(b).max() == 0 for b in default_biases)
+    config = dataclasses.replace(learner_config(method), weight_init="flax")
+    flax_state = make_learner(method, config).init(jax.random.PRNGKey(0), 11, 3)
+    flax_biases = [values for name, values in _layers(flax_state.params).items()
+                   if name.endswith("['bias']")]
+    assert all(np.abs(b).max() == 0 for b in flax_biases)
+
+
+def _encoder_out(state):
+    return _layers(state.params)["['vae1']['params']['encoder']['Dense_1']['kernel']"].shape[-1]
+
+
+@pytest.mark.parametrize("method", ["mabcq", "mabcq-no-tn", "mabcq-no-vd", "bcq"])
+def test_grid_base_latent_is_twice_the_action_and_the_literal_family_keeps_ten(method):
+    """Issue 17's decision: the BCQ family's latent is 2 x the action size (BCQ's code); the
+    bcq-latent10 family (mabcq-latent10, ...) keeps Table 8's 10 whatever config it is given."""
+    key = jax.random.PRNGKey(0)
+    base = make_learner(method, learner_config(method)).init(key, 11, 3)
+    assert _encoder_out(base) == 2 * (2 * 3)  # mean and log-std of a latent of 2 x 3
+    literal = method.replace("bcq", "bcq-latent10")
+    assert learner_config(literal).latent_dim == 10
+    state = make_learner(literal, learner_config(method)).init(key, 11, 3)
+    assert _encoder_out(state) == 2 * 10
+    assert learner_config(literal).use_vd == learner_config(method).use_vd
+    assert learner_config(literal).use_tn == learner_config(method).use_tn
 
 
 def test_unknown_weight_init_is_a_user_error():

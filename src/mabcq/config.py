@@ -54,9 +54,11 @@ class BaseLearnerConfig:
     tn_self_normalize: bool = False
     # |E[V]| also floored at vd_guard_rel x the batch mean of |E[V]| (0: vd_guard alone).
     vd_guard_rel: float = 0.0
-    # G1/G2's latent size: Table 8's "VAE hidden space 10" read literally; 0: 2 x the agent's
-    # action size, as BCQ's and d3rlpy's code (docs/learners.md, issue 17's cross-check).
-    latent_dim: int = 10
+    # G1/G2's latent size; 0: 2 x the agent's action size, as BCQ's and d3rlpy's code. Table 8's
+    # "VAE hidden space 10" read literally as the latent trails that reference BCQ on the same
+    # data (issue 17's cross-check), so the grid's base uses the reference's size and the literal
+    # reading is the bcq-latent10 family's (learners/registry.py, docs/learners.md).
+    latent_dim: int = 0
     # G1/G2's hidden layers; None: hidden_sizes (BCQ). Learners with wider nets of their own
     # keep MABCQ's (64, 64) here, so lambda_tn comes from the same models as MABCQ's.
     vae_hidden_sizes: tuple[int, ...] | None = None
@@ -70,9 +72,10 @@ class BaseLearnerConfig:
     vae_in_update: bool = False
     latent_clip: float = 0.5  # BCQ: decoder latent ~ N(0, 1) clipped to [-0.5, 0.5] at sampling
     vae_kl_weight: float = 0.5  # BCQ's VAE loss: recon + 0.5 * KL
-    # How the networks' Dense layers start (nets.INITS): "flax" (Flax's default) or "torch"
-    # (PyTorch's nn.Linear default, as BCQ's and d3rlpy's code); docs/learners.md.
-    weight_init: str = "flax"
+    # How the networks' Dense layers start (nets.INITS): "torch" (PyTorch's nn.Linear default,
+    # as BCQ's and d3rlpy's code: the paper does not say, so the reference code decides) or
+    # "flax" (Flax's default, this project's base before issue 17); docs/learners.md.
+    weight_init: str = "torch"
 
     def __post_init__(self) -> None:
         from mabcq.nets import INITS

@@ -53,6 +53,10 @@ from mabcq.reproduce_cells import (  # noqa: F401 (re-exported: the layout's nam
 
 PAPER_TASKS = ("halfcheetah-2x3", "walker2d-2x3", "hopper-3x1", "ant-4x2")
 PAPER_METHODS = ("mabcq", "mabcq-no-tn", "mabcq-no-vd", "bcq", "ddpg", "behavior")
+# The BCQ family at Table 8's "VAE hidden space 10" read literally as the latent size (the main
+# rows use 2 x the action size: issue 17): rows of their own, 3 seeds on the four tasks
+# (`mabcq reproduce --methods mabcq-latent10,... --seeds 0,1,2`; docs/reproduce.md).
+LITERAL_METHODS = ("mabcq-latent10", "mabcq-latent10-no-tn", "mabcq-latent10-no-vd", "bcq-latent10")
 # Appendix B, Figure 6: CQL vs MACQL on medium-replay data, trained for as many updates as the
 # figure's x-axes show (HalfCheetah 5 x 10^4, Hopper 10^5, Walker 1.2 x 10^5). Used at the paper
 # preset when --updates is not given; other tasks and presets use the preset's count.

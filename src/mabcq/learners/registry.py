@@ -15,6 +15,10 @@ Method names of a weighted family `x` (MABCQ's weights on base learner x):
     ma<x>-vdterm1, -tnclip, -tnnorm, -relguard, -combined
                    both weights with one of the estimator's options (OPTION_METHODS: choices
                    the paper leaves open, issue 19) or all four; ma<x> stays the paper's reading
+A family may fix config fields for all its methods (Family.options): bcq-latent10 is the BCQ
+family at Table 8's "VAE hidden space 10" read literally as the latent size (mabcq-latent10,
+mabcq-latent10-no-tn, mabcq-latent10-no-vd, bcq-latent10), kept as rows of their own beside the
+grid's base (latent 2 x the action size; issue 17, docs/learners.md).
 An unweighted family (ddpg, behavior) has one method, its name. The methods of one family
 differ only in their weights, so they train side by side in one compiled step (the family's
 full method's learner, `Batch.variant`).
@@ -41,6 +45,10 @@ class Family:
     name: str  # the plain method: "bcq", "cql", ...
     module: str  # where LEARNER and CONFIG live
     weighted: bool  # MABCQ's weights apply: the ma<name>, -no-tn, -no-vd, -epsE methods exist
+    # config fields that every method of the family sets (name, value) pairs: another reading of
+    # the paper, kept as methods of their own (hashable, so a Family can go in a set)
+    options: tuple[tuple[str, Any], ...] = ()
+    option_methods: bool = True  # the ma<name>-vdterm1 ... methods (OPTION_METHODS) exist
 
     @property
     def full(self) -> str:
@@ -53,7 +61,8 @@ class Family:
             return {self.name: (False, False)}
         return {self.full: (True, True), f"{self.full}-no-tn": (True, False),
                 f"{self.full}-no-vd": (False, True), self.name: (False, False),
-                **{f"{self.full}-{suffix}": (True, True) for suffix in OPTION_METHODS}}
+                **{f"{self.full}-{suffix}": (True, True)
+                   for suffix in (OPTION_METHODS if self.option_methods else ())}}
 
 
 # The estimator's open points as named methods (both weights on), each setting config fields
@@ -75,6 +84,8 @@ OPTION_METHODS["combined"] = {key: value for options in list(OPTION_METHODS.valu
 
 FAMILIES: tuple[Family, ...] = (
     Family("bcq", "mabcq.learners.bcq", weighted=True),  # the paper's MABCQ (section 3.3)
+    Family("bcq-latent10", "mabcq.learners.bcq", weighted=True,  # Table 8's latent read literally
+           options=(("latent_dim", 10),), option_methods=False),
     Family("cql", "mabcq.learners.cql", weighted=True),  # Appendix B's MACQL (Figure 6)
     Family("td3bc", "mabcq.learners.td3bc", weighted=True),
     Family("ddpg", "mabcq.learners.ddpg", weighted=False),
@@ -133,12 +144,12 @@ def method_weights(method: str) -> tuple[bool, bool]:
 
 def method_options(method: str) -> dict[str, Any]:
     """The config fields that the method name sets besides the weights' flags and eps
-    (OPTION_METHODS; {} for the others)."""
+    (its family's options, then OPTION_METHODS; {} for the others)."""
     name = parse_method(method)[0]
     family = _BY_METHOD[name][0]
     prefix = f"{family.full}-"
     suffix = name[len(prefix):] if family.weighted and name.startswith(prefix) else ""
-    return dict(OPTION_METHODS.get(suffix, {}))
+    return {**dict(family.options), **OPTION_METHODS.get(suffix, {})}
 
 
 def split_methods(method: str) -> tuple[str, ...]:
