@@ -11,7 +11,7 @@ a pinned grid to a new commit (docs/reproduce.md, "A pinned checkout").
 import sys
 from pathlib import Path
 
-from mabcq.reproduce_cells import differing_cells
+from mabcq.grid.cells import differing_cells
 
 
 def main(argv: list[str]) -> int:

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple, Protocol
 
 import jax
 
-from mabcq.config import BaseLearnerConfig
+from mabcq.learners.config import BaseLearnerConfig
 
 
 class Batch(NamedTuple):

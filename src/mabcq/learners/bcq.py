@@ -12,9 +12,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from mabcq.config import LearnerConfig
 from mabcq.learners import common
 from mabcq.learners.base import AgentState, Batch
+from mabcq.learners.config import LearnerConfig
 from mabcq.learners.weighting import WeightedLearner, first_head
 from mabcq.nets import Perturbation
 

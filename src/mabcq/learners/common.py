@@ -8,8 +8,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from mabcq.config import BaseLearnerConfig
 from mabcq.learners.base import Batch
+from mabcq.learners.config import BaseLearnerConfig
 from mabcq.nets import ConditionalVAE
 
 

@@ -42,9 +42,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from mabcq.config import BaseLearnerConfig
 from mabcq.learners import common
 from mabcq.learners.base import AgentState, Batch
+from mabcq.learners.config import BaseLearnerConfig
 from mabcq.learners.weighting import WeightedLearner, first_head
 from mabcq.nets import TanhGaussianActor
 

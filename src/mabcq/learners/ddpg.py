@@ -11,9 +11,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from mabcq.config import LearnerConfig
 from mabcq.learners import common
 from mabcq.learners.base import AgentState, Batch
+from mabcq.learners.config import LearnerConfig
 from mabcq.nets import DeterministicActor, TwinCritic
 
 

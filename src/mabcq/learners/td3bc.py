@@ -30,9 +30,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from mabcq.config import BaseLearnerConfig
 from mabcq.learners import common
 from mabcq.learners.base import AgentState, Batch
+from mabcq.learners.config import BaseLearnerConfig
 from mabcq.learners.weighting import WeightedLearner, first_head
 from mabcq.nets import DeterministicActor
 

@@ -22,9 +22,9 @@ import jax.numpy as jnp
 import optax
 
 from mabcq import weights
-from mabcq.config import BaseLearnerConfig
 from mabcq.learners import common
 from mabcq.learners.base import AgentState, Batch
+from mabcq.learners.config import BaseLearnerConfig
 from mabcq.nets import TwinCritic
 
 TABLE_CHUNK = 4096  # rows per pass when lambda_tn is precomputed for a whole dataset

@@ -1,23 +1,8 @@
-"""`mabcq reproduce`: the paper's grid of (task, method, seed) cells, resumable, in one layout.
-
-A task's methods of one learner family (MABCQ, its ablations, BCQ and the eps sweep; MACQL and
-CQL; MA-TD3+BC and TD3+BC; learners.registry) and all their seeds and agents train in ONE
-compiled step (train.run_learner); DDPG and Behavior train as their own groups. `--recipe`
-trains on another dataset recipe than the task's own (e.g. medium-replay for Appendix B's CQL
-runs); every cell records its recipe, and a cell is never mixed with one of another recipe.
-A finished cell is written once, atomically, and never trained again: a killed grid resumes
-the group in flight from its checkpoint and skips the rest. The CSVs are rebuilt from
-the cells after every group, so they always hold exactly the finished cells. The groups train
-here one after another, or as Ray tasks over a cluster (`--backend ray`, reproduce_runners).
-
-Layout of OUT (docs/reproduce.md):
-    grid.json                              the request, the machine, versions, wall times
-    cells/<task>/<method>/seed_<s>.json    one finished cell: recipe, metric rows, group timing
-    cells/<task>/behavior[-<recipe>].json  behavior levels' returns, the dataset's own return
-    runs/<task>/<group>/                   a group's training run (checkpoint, logs, policies)
-    returns.csv  diagnostics.csv  timing.csv  behavior.csv    built from cells/ (report input)
-Datasets live in DATA_ROOT/<preset>/<task>/<recipe>/ (default runs/data), shared by grids.
-"""
+"""The grid's training groups: what `mabcq reproduce` was asked (Grid), its missing cells as
+groups of one compiled step each, the datasets they train on, and one group trained and turned
+into its cells' rows, timing and provenance. Every runner (mabcq.grid.runners: here or on Ray;
+mabcq.grid.pool and mabcq.grid.worker: cells in worker processes) calls these, so they write
+alike; mabcq.grid.reproduce drives them."""
 
 from __future__ import annotations
 
@@ -28,31 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mabcq import atomic
-from mabcq.config import EPS_SWEEP
-from mabcq.errors import UserError
+from mabcq.grid.cells import collect, recipe_of, write_cell_rows
 from mabcq.learners.registry import eps_method, family_of
-from mabcq.provenance import device_name
-from mabcq.reproduce_cells import (  # noqa: F401 (re-exported: the layout's names)
-    BEHAVIOR_COLUMNS,
-    DIAGNOSTIC_COLUMNS,
-    RETURNS_COLUMNS,
-    TASK_RECIPES,
-    TIMING_COLUMNS,
-    behavior_path,
-    behavior_rows,
-    cell_path,
-    check_recipes,
-    collect,
-    dataset_level,
-    read_cells,
-    recipe_of,
-    write_cell_rows,
-    write_cells,
-)
+from mabcq.paper import EPS_SWEEP, PAPER_TASKS
+from mabcq.util.provenance import device_name
 
-PAPER_TASKS = ("halfcheetah-2x3", "walker2d-2x3", "hopper-3x1", "ant-4x2")
-PAPER_METHODS = ("mabcq", "mabcq-no-tn", "mabcq-no-vd", "bcq", "ddpg", "behavior")
 # Appendix B, Figure 6: CQL vs MACQL on medium-replay data, trained for as many updates as the
 # figure's x-axes show (HalfCheetah 5 x 10^4, Hopper 10^5, Walker 1.2 x 10^5). Used at the paper
 # preset when --updates is not given; other tasks and presets use the preset's count.
@@ -61,20 +26,6 @@ FAMILY_TASK_UPDATES: dict[str, dict[str, int]] = {
 }
 CQL_TASKS = tuple(FAMILY_TASK_UPDATES["cql"])
 
-
-def grid_record(grid: Grid, out: Path, split: dict[str, float],
-                overrides: dict[str, Any]) -> dict[str, Any]:
-    """grid.json (reproduce_record.grid_record)."""
-    from mabcq.reproduce_record import grid_record as record
-
-    return record(grid, out, split, overrides)
-
-
-def merge_records(previous: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
-    """`current` grid.json over an earlier one of the same OUT (reproduce_record)."""
-    from mabcq.reproduce_record import merge_records as merge
-
-    return merge(previous, current)
 
 @dataclass(frozen=True)
 class Grid:
@@ -137,22 +88,19 @@ def ensure_datasets(task: str, preset: str, data_root: Path, progress: bool,
     """The task's dataset directory for this preset and recipe (default: the task's own), built
     if missing (`mabcq data build`, which keeps finished agent files after a kill; `jobs` agent
     files at once). Returns (directory, seconds spent building)."""
-    from mabcq.cli import main
+    from mabcq.data.sources import build_dataset_files
+    from mabcq.envs.tasks import get_task
 
     recipe = recipe or recipe_of(task)
     directory = data_root / preset / task / recipe
     started = time.perf_counter()
-    args = ["data", "build", task, "--recipe", recipe, "--preset", preset,
-            "--out", str(directory), "--jobs", str(jobs)]
-    size = dataset_size(task, preset, recipe)
-    if size is not None:
-        args += ["--size", str(size)]
-    if not progress:
-        args.append("--no-progress")
-    if not _complete(directory, task):
+    if not datasets_complete(directory, task):
         print(f"building the {recipe} datasets of {task} ({preset}) in {directory}")
-        if main(args) != 0:
-            raise UserError(f"building the datasets of {task} in {directory} failed (see above)")
+        # `mabcq data build TASK --recipe R --preset P --out DIR --jobs J [--size N]`
+        for path in build_dataset_files(get_task(task), recipe, preset, directory,
+                                        size=dataset_size(task, preset, recipe), jobs=jobs,
+                                        progress=progress):
+            print(path)
         return directory, time.perf_counter() - started
     return directory, 0.0
 
@@ -174,7 +122,7 @@ def dataset_size(task: str, preset: str, recipe: str) -> int | None:
     return min(DATA_PRESETS[preset].size, available)
 
 
-def _complete(directory: Path, task: str) -> bool:
+def datasets_complete(directory: Path, task: str) -> bool:
     from mabcq.envs.tasks import get_task
 
     return all((directory / f"agent_{i}.h5").is_file() for i in range(get_task(task).n_agents))
@@ -194,7 +142,8 @@ def train_group(task: str, methods: Sequence[str], seeds: Sequence[int], grid: G
                 datasets: Sequence[Any], run_dir: Path, progress: bool,
                 overrides: dict[str, Any], env_workers: int | None = None) -> dict[str, Any]:
     """Train one group (resuming its run dir when it holds a checkpoint); its summary."""
-    from mabcq.train import make_config, train
+    from mabcq.training.config import make_config
+    from mabcq.training.loop import train
 
     config = make_config(task, "+".join(methods), seeds, grid.preset,
                          **group_overrides(task, methods, grid.preset, overrides))
@@ -214,8 +163,8 @@ def run_group(task: str, methods: Sequence[str], seeds: Sequence[int], grid: Gri
     rows, the summary, the timing.csv row and the provenance (code and library versions, device
     with `threads`) of this process. Every backend calls this, so they write alike."""
     from mabcq.envs.tasks import get_task
-    from mabcq.logging_utils import read_csv_rows
-    from mabcq.provenance import cell_provenance
+    from mabcq.training.logs import read_csv_rows
+    from mabcq.util.provenance import cell_provenance
 
     provenance = cell_provenance(threads)  # the code as imported, before the long training
     summary = train_group(task, methods, seeds, grid, datasets, run_dir, progress, overrides,
@@ -233,7 +182,7 @@ def run_group(task: str, methods: Sequence[str], seeds: Sequence[int], grid: Gri
 def planned_updates(task: str, methods: Sequence[str], grid: Grid,
                     overrides: dict[str, Any]) -> int:
     """Updates a group trains, pretraining (G1/G2, the VAE) included."""
-    from mabcq.run_config import make_config
+    from mabcq.training.config import make_config
 
     config = make_config(task, "+".join(methods), (0,), grid.preset,
                          **group_overrides(task, methods, grid.preset, overrides))
@@ -273,89 +222,6 @@ class GroupJob:
     @property
     def label(self) -> str:
         return f"{self.task} {self.run_dir.name}"
-
-
-def reproduce(grid: Grid, out: Path, data_root: Path, progress: bool = True,
-              overrides: dict[str, Any] | None = None, data_jobs: int = 1,
-              ray_options: Any = None, unit: str = "group", workers: int = 1,
-              deadline: float | None = None) -> dict[str, Any]:
-    """Run every missing cell of `grid` into OUT; returns the wall split in seconds, the cell
-    count, the groups that failed (`failed`: ray_backend.Failure) and the cells left at the
-    deadline (`left`).
-
-    ray_options: None trains here: unit "cell" as (task, method, seed) cells in `workers`
-    single-threaded worker processes, none started that cannot finish by `deadline` (epoch
-    seconds; reproduce_pool), unit "group" the groups in this process, one after another; a
-    ray_backend.RayOptions trains each group (each cell with unit "cell") as a Ray task.
-    """
-    from mabcq.data.io import check_dataset_versions, load_dataset_dir
-    from mabcq.logging_utils import write_json_atomic
-    from mabcq.reproduce_runners import LocalGroups, RayGroups
-
-    overrides = dict(overrides or {})
-    split: dict[str, Any] = {"data_s": 0.0, "train_s": 0.0, "eval_s": 0.0}
-    started = time.perf_counter()
-    for task in grid.tasks:  # a finished cell of another recipe stops the grid before any work
-        check_recipes(out, task, grid.recipe_for(task),
-                      {(method, seed) for method in grid.task_methods(task)
-                       for seed in grid.seeds})
-    if ray_options is None and unit == "cell":
-        return _reproduce_cells(grid, out, data_root, progress, overrides, data_jobs, workers,
-                                deadline, split, started)
-    runner = (LocalGroups if ray_options is None else RayGroups)(
-        grid, out, overrides, split, progress, ray_options)
-    with runner:  # Ray joined (and its resources checked) before anything is written
-        out.mkdir(parents=True, exist_ok=True)
-        # The request first, so results of a grid killed before its end still say what they are.
-        write_json_atomic(out / "grid.json", grid_record(grid, out, {**split, "wall_s": 0.0},
-                                                         overrides))
-        for task in grid.tasks:
-            methods = grid.task_methods(task)
-            wanted = {(method, seed) for method in methods for seed in grid.seeds}
-            recipe = grid.recipe_for(task)
-            missing = {cell for cell in wanted if not cell_path(out, task, *cell).is_file()}
-            data_dir, data_seconds = ensure_datasets(task, grid.preset, data_root, progress,
-                                                     data_jobs, recipe)
-            split["data_s"] += data_seconds
-            datasets = load_dataset_dir(data_dir)
-            check_dataset_versions(datasets, str(data_dir))
-            atomic.write_json(behavior_path(out, task, recipe),
-                              behavior_rows(task, datasets, recipe))
-            todo = groups(task, methods, missing, unit)
-            print(f"{task}: {len(wanted) - len(missing)} of {len(wanted)} cells done; "
-                  f"{len(todo)} group(s) to train")
-            for group_methods, seeds in todo:
-                runner.add(GroupJob(task, group_methods, seeds, recipe,
-                                    out / "runs" / task / group_name(group_methods, seeds),
-                                    data_seconds), datasets)
-                data_seconds = 0.0  # counted once per task
-        failures = runner.run()
-    counts = collect(out)
-    split["wall_s"] = time.perf_counter() - started
-    write_json_atomic(out / "grid.json", grid_record(grid, out, split, overrides))
-    split["cells"] = counts["cells"]
-    split["failed"] = failures
-    split["left"] = []
-    return split
-
-
-def _reproduce_cells(grid: Grid, out: Path, data_root: Path, progress: bool,
-                     overrides: dict[str, Any], data_jobs: int, workers: int,
-                     deadline: float | None, split: dict[str, Any],
-                     started: float) -> dict[str, Any]:
-    """reproduce() with unit "cell" here: every missing cell in a worker process."""
-    from mabcq.logging_utils import write_json_atomic
-    from mabcq.reproduce_pool import CellGrid
-
-    out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / "grid.json", grid_record(grid, out, {**split, "wall_s": 0.0},
-                                                     overrides))
-    outcome = CellGrid(grid, out, data_root, overrides, split, progress, data_jobs, workers,
-                       deadline).run()
-    counts = collect(out)
-    split["wall_s"] = time.perf_counter() - started
-    write_json_atomic(out / "grid.json", grid_record(grid, out, split, overrides))
-    return {**split, "cells": counts["cells"], "failed": outcome.failed, "left": outcome.left}
 
 
 def finish_group(out: Path, job: GroupJob, rows: Sequence[dict[str, Any]],

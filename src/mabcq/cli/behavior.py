@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mabcq import cli_types
+from mabcq.cli import kinds
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,19 +17,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train", help="train SAC on a task's joint action (resumes from OUT/checkpoint.npz)",
         description="Train SAC with lockstep envs, periodic evaluation and snapshots. Run the "
                     "same command again after a kill to resume from the last checkpoint.")
-    train.add_argument("task", type=cli_types.task_name,
+    train.add_argument("task", type=kinds.task_name,
                        help="task name, e.g. halfcheetah-2x3 (`mabcq behavior tasks`)")
     train.add_argument("--preset", default="smoke", choices=("smoke", "quick", "paper"),
                        help="SAC scale: smoke (seconds), quick (~60k steps), paper (10^6 "
                             "steps); default smoke")
-    train.add_argument("--out", required=True, type=cli_types.output_dir,
+    train.add_argument("--out", required=True, type=kinds.output_dir,
                        help="output directory")
-    train.add_argument("--seed", type=cli_types.seed, default=0, help="seed (default 0)")
-    train.add_argument("--total-steps", type=cli_types.positive_int,
+    train.add_argument("--seed", type=kinds.seed, default=0, help="seed (default 0)")
+    train.add_argument("--total-steps", type=kinds.positive_int,
                        help="env steps (overrides the preset)")
-    train.add_argument("--num-envs", type=cli_types.env_count,
+    train.add_argument("--num-envs", type=kinds.env_count,
                        help="lockstep envs (overrides the preset)")
-    train.add_argument("--eval-every", type=cli_types.positive_int,
+    train.add_argument("--eval-every", type=kinds.positive_int,
                        help="env steps between evaluations")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     train.set_defaults(handler=_train)
@@ -40,17 +40,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "the intermediate and expert snapshots, the early snapshots that re-create "
                     "SAC's early experience by rollouts, and behavior.json with hashes and "
                     "versions) from a `mabcq behavior train` directory.")
-    ship.add_argument("behavior_dir", type=cli_types.existing_dir, metavar="BEHAVIOR_DIR",
+    ship.add_argument("behavior_dir", type=kinds.existing_dir, metavar="BEHAVIOR_DIR",
                       help="a `mabcq behavior train` output directory")
-    ship.add_argument("--task", required=True, type=cli_types.task_name,
+    ship.add_argument("--task", required=True, type=kinds.task_name,
                       help="the task SAC was trained on")
-    ship.add_argument("--shipped-root", type=cli_types.output_dir,
+    ship.add_argument("--shipped-root", type=kinds.output_dir,
                       help="write TASK/ under this directory instead of the package's")
-    ship.add_argument("--early-until", type=cli_types.positive_int,
+    ship.add_argument("--early-until", type=kinds.positive_int,
                       help="env steps of SAC's early experience to make re-creatable (default: "
                            "the paper preset's early part or the intermediate step, whichever "
                            "is later, capped at SAC's env steps)")
-    ship.add_argument("--early-every", type=cli_types.positive_int,
+    ship.add_argument("--early-every", type=kinds.positive_int,
                       help="env steps between early snapshots (default: a tenth of "
                            "--early-until in whole evaluation periods: 20 000 at paper scale)")
     ship.set_defaults(handler=_ship)
@@ -61,8 +61,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from mabcq.behavior.train import preset_config, train_behavior
-    from mabcq.compile_cache import enable_compilation_cache
     from mabcq.envs.tasks import get_task
+    from mabcq.util.compile_cache import enable_compilation_cache
 
     task = get_task(args.task)
     config = preset_config(args.preset, total_steps=args.total_steps, num_envs=args.num_envs,

@@ -2,7 +2,7 @@
 simulator (one batched policy call per step for all runs and episodes), the extrapolation error
 (Table 5), the value difference (Figure 3) and lambda_tn on each agent's own data.
 
-The per-rollout and per-state diagnostics themselves live in mabcq.evaluation; this module
+The per-rollout and per-state diagnostics themselves live in mabcq.training.evaluation; this module
 holds the jitted per-agent functions, the fixed diagnostic samples and the lockstep envs.
 """
 
@@ -15,7 +15,7 @@ import jax
 import numpy as np
 
 from mabcq.data.schema import AgentDataset
-from mabcq.evaluation import (
+from mabcq.training.evaluation import (
     _EVAL_SALT,
     ActFn,
     _chunked,

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mabcq import cli_types
+from mabcq.cli import kinds
 
 OBS_HELP = ("observations to store: state (the global state, as mabcq's own tasks do; default "
             "when the source has one) or local (the agent's own observation)")
@@ -21,12 +21,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Write each agent file of DIR as one Minari dataset "
                     "mabcq/TASK/NAME-agentI-v0 (its own action space, episodes split at "
                     "terminals and timeouts, the file's metadata under the key 'mabcq').")
-    export.add_argument("directory", type=cli_types.existing_dir, help="a dataset directory")
+    export.add_argument("directory", type=kinds.existing_dir, help="a dataset directory")
     export.add_argument("--to", required=True, choices=("minari",), help="the format")
-    export.add_argument("--out", type=cli_types.output_dir,
+    export.add_argument("--out", type=kinds.output_dir,
                         help="Minari datasets root (default: $MINARI_DATASETS_PATH, else "
                              "~/.minari/datasets)")
-    export.add_argument("--name", type=cli_types.name_part,
+    export.add_argument("--name", type=kinds.name_part,
                         help="dataset name in the id (default: the recipe)")
     export.set_defaults(handler=_export)
 
@@ -41,34 +41,34 @@ def register(commands: argparse._SubParsersAction) -> None:
                     "0..N-1 in the order given; one dataset whose actions are a known task's "
                     "joint action is split into that task's agents.")
     minari.add_argument("sources", nargs="+", metavar="DATASET_ID_OR_PATH",
-                        type=cli_types.dataset_source,
+                        type=kinds.dataset_source,
                         help="a Minari dataset id in the local root or a dataset path")
     _common(minari, task_required=False, obs=False)
     omar = formats.add_parser("omar", help="OMAR's per-agent .npy directory",
                               description="DIR holds obs_{i}.npy, acs_{i}.npy, rews_{i}.npy, "
                                           "next_obs_{i}.npy, dones_{i}.npy (and states_{i}.npy, "
                                           "next_states_{i}.npy for multi-agent MuJoCo).")
-    omar.add_argument("source", type=cli_types.existing_dir, help="OMAR dataset directory")
+    omar.add_argument("source", type=kinds.existing_dir, help="OMAR dataset directory")
     _common(omar)
     omiga = formats.add_parser("omiga", help="OMIGA's joint HDF5 file",
                                description="An HDF5 file with s, o, a [T, agents, dim], r, d.")
-    omiga.add_argument("source", type=cli_types.existing_file, help="OMIGA .hdf5 file")
+    omiga.add_argument("source", type=kinds.existing_file, help="OMIGA .hdf5 file")
     _common(omiga)
     ogmarl = formats.add_parser("og-marl", help="OG-MARL's Flashbax vault",
                                 description="A vault's UID directory (e.g. vaults/og_marl/"
                                             "mamujoco/2halfcheetah.vlt/Good), or the .vlt "
                                             "directory with --uid.")
-    ogmarl.add_argument("source", type=cli_types.existing_dir, help="vault directory")
-    ogmarl.add_argument("--uid", type=cli_types.name_part, help="the vault UID (e.g. Good)")
+    ogmarl.add_argument("source", type=kinds.existing_dir, help="vault directory")
+    ogmarl.add_argument("--uid", type=kinds.name_part, help="the vault UID (e.g. Good)")
     _common(ogmarl)
     importer.set_defaults(handler=_import)
 
 
 def _common(parser: argparse.ArgumentParser, *, task_required: bool = True,
             obs: bool = True) -> None:
-    parser.add_argument("--out", required=True, type=cli_types.output_dir,
+    parser.add_argument("--out", required=True, type=kinds.output_dir,
                         help="output directory for agent_{i}.h5")
-    parser.add_argument("--task", required=task_required, type=cli_types.task_label,
+    parser.add_argument("--task", required=task_required, type=kinds.task_label,
                         help=TASK_HELP + ("" if task_required else
                                           " (default: the task recorded by mabcq)"))
     if obs:

@@ -1,4 +1,4 @@
-"""One grid cell in its own process: `python -m mabcq.reproduce_worker SPEC` (reproduce_pool).
+"""One grid cell in its own process: `python -m mabcq.grid.worker SPEC` (reproduce_pool).
 
 The process pins itself to one core before JAX is imported, and XLA runs single-threaded
 (worker_environment), so a cell's numbers are the same whichever core and however many workers
@@ -39,10 +39,10 @@ def worker_environment(base: Mapping[str, str], package_root: str) -> dict[str, 
 
 def run_cell(spec: dict[str, Any]) -> None:
     """Train the cell `spec` describes (reproduce_pool.cell_spec) and write its cell file."""
-    from mabcq.compile_cache import enable_compilation_cache
     from mabcq.data.io import load_dataset_dir
-    from mabcq.reproduce import Grid, run_group
-    from mabcq.reproduce_cells import write_cell_rows
+    from mabcq.grid.cells import write_cell_rows
+    from mabcq.grid.groups import Grid, run_group
+    from mabcq.util.compile_cache import enable_compilation_cache
 
     enable_compilation_cache()
     grid = Grid(**{**spec["grid"], "tasks": tuple(spec["grid"]["tasks"]),

@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from mabcq import cli_types
+from mabcq.cli import kinds
 from mabcq.errors import UserError
 from mabcq.learners.registry import METHODS as METHOD_NAMES
 
@@ -28,43 +28,43 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         description="Train MABCQ (or an ablation/baseline) offline on per-agent dataset files. "
         "Every agent learns from its own file only; all agents and seeds share one compiled "
         "step. Periodic evaluation runs the agents' policies together in the simulator.")
-    parser.add_argument("task", type=cli_types.task_name,
+    parser.add_argument("task", type=kinds.task_name,
                         help="task name, e.g. hopper-3x1, halfcheetah-2x3")
-    parser.add_argument("--method", default="mabcq", type=cli_types.method_group,
+    parser.add_argument("--method", default="mabcq", type=kinds.method_group,
                         help=f"one of {', '.join(METHOD_NAMES)}, mabcq-epsE (MABCQ at optimism "
                         "E), or methods of one family joined by '+' (e.g. mabcq+bcq, "
                         "macql+cql), trained together in one compiled step")
     # a plain path: load_training_data checks it first, naming the `mabcq data build` to run
     parser.add_argument("--data", required=True, type=Path,
                         help="dataset directory (one file per agent), or with --agent one file")
-    parser.add_argument("--agent", type=cli_types.non_negative_int, default=None,
+    parser.add_argument("--agent", type=kinds.non_negative_int, default=None,
                         help="decentralized deployment: train only this agent from its own "
                         "--data file (no simulator returns: they need every agent)")
-    parser.add_argument("--seeds", default="0", type=cli_types.seed_list,
+    parser.add_argument("--seeds", default="0", type=kinds.seed_list,
                         help="comma-separated seeds, e.g. 0,1,2,3,4")
     parser.add_argument("--preset", default="quick", choices=PRESET_NAMES,
                         help="scale of the run (defaults for the flags below)")
-    parser.add_argument("--updates", type=cli_types.positive_int, help="Q/xi updates per agent")
-    parser.add_argument("--pretrain-updates", type=cli_types.non_negative_int,
+    parser.add_argument("--updates", type=kinds.positive_int, help="Q/xi updates per agent")
+    parser.add_argument("--pretrain-updates", type=kinds.non_negative_int,
                         help="generative-model (G1, G2) updates before the Q updates")
-    parser.add_argument("--eval-every", type=cli_types.positive_int,
+    parser.add_argument("--eval-every", type=kinds.positive_int,
                         help="updates between evaluations")
-    parser.add_argument("--eval-episodes", type=cli_types.positive_int,
+    parser.add_argument("--eval-episodes", type=kinds.positive_int,
                         help="simulator episodes per evaluation")
-    parser.add_argument("--eval-max-steps", type=cli_types.positive_int,
+    parser.add_argument("--eval-max-steps", type=kinds.positive_int,
                         help="step limit of an evaluation episode")
-    parser.add_argument("--checkpoint-every", type=cli_types.positive_int,
+    parser.add_argument("--checkpoint-every", type=kinds.positive_int,
                         help="updates between checkpoints (default: --eval-every)")
-    parser.add_argument("--updates-per-call", type=cli_types.positive_int,
+    parser.add_argument("--updates-per-call", type=kinds.positive_int,
                         help="updates inside one compiled call (reduced to divide the counts)")
-    parser.add_argument("--batch-size", type=cli_types.positive_int,
+    parser.add_argument("--batch-size", type=kinds.positive_int,
                         help="mini-batch size per agent (paper: 1024)")
-    parser.add_argument("--optimism", type=cli_types.probability,
+    parser.add_argument("--optimism", type=kinds.probability,
                         help="eps in [0, 1]: lambda_vd is clipped to [1 - eps, 1 + eps] "
                         "(default: Table 8)")
-    parser.add_argument("--hidden-sizes", type=cli_types.hidden_sizes,
+    parser.add_argument("--hidden-sizes", type=kinds.hidden_sizes,
                         help="hidden layer widths, e.g. 64,64")
-    parser.add_argument("--out", type=cli_types.output_dir,
+    parser.add_argument("--out", type=kinds.output_dir,
                         help="run directory (default runs/TASK-METHOD)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its last checkpoint")
@@ -77,14 +77,14 @@ def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
         "evaluate", help="run independently trained policy files together in the simulator",
         description="Load one exported policy file per agent (each loads and acts without the "
         "others) and run them together in the simulator; print the returns.")
-    parser.add_argument("task", type=cli_types.task_name, help="task name, e.g. hopper-3x1")
-    parser.add_argument("--policies", nargs="+", required=True, type=cli_types.existing_file,
+    parser.add_argument("task", type=kinds.task_name, help="task name, e.g. hopper-3x1")
+    parser.add_argument("--policies", nargs="+", required=True, type=kinds.existing_file,
                         help="one policy file per agent, in agent order")
-    parser.add_argument("--episodes", type=cli_types.positive_int, default=5,
+    parser.add_argument("--episodes", type=kinds.positive_int, default=5,
                         help="episodes to run")
-    parser.add_argument("--seed", type=cli_types.seed, default=0,
+    parser.add_argument("--seed", type=kinds.seed, default=0,
                         help="simulator and action seed")
-    parser.add_argument("--max-steps", type=cli_types.positive_int, default=None,
+    parser.add_argument("--max-steps", type=kinds.positive_int, default=None,
                         help="step limit per episode")
     parser.set_defaults(handler=run_evaluate)
 
@@ -94,14 +94,14 @@ def _register_demo(subparsers: argparse._SubParsersAction) -> None:
         "demo", help="a minute-long end-to-end run: smoke data, MABCQ vs BCQ, a table",
         description="Build a smoke dataset for the task, train MABCQ and BCQ for a few hundred "
         "updates, evaluate them in the simulator and print a small table.")
-    parser.add_argument("--task", default="hopper-3x1", type=cli_types.task_name,
+    parser.add_argument("--task", default="hopper-3x1", type=kinds.task_name,
                         help="task name (default hopper-3x1)")
     # a text default: argparse checks it like a given value (an unwritable ./runs is refused)
-    parser.add_argument("--out", type=cli_types.output_dir, default="runs/demo",
+    parser.add_argument("--out", type=kinds.output_dir, default="runs/demo",
                         help="output directory (default runs/demo)")
-    parser.add_argument("--updates", type=cli_types.positive_int, default=300,
+    parser.add_argument("--updates", type=kinds.positive_int, default=300,
                         help="updates per method")
-    parser.add_argument("--seeds", default="0,1", type=cli_types.seed_list,
+    parser.add_argument("--seeds", default="0,1", type=kinds.seed_list,
                         help="comma-separated seeds")
     parser.set_defaults(handler=run_demo)
 
@@ -127,14 +127,15 @@ def load_training_data(task: Any, data: Path, agent: int | None) -> list[Any]:
 
 def run_train(args: argparse.Namespace) -> int:
     from mabcq.api import fit
-    from mabcq.compile_cache import enable_compilation_cache
     from mabcq.envs.tasks import get_task
-    from mabcq.train import make_config, validate_datasets
+    from mabcq.training.config import make_config
+    from mabcq.training.loop import validate_datasets
+    from mabcq.util.compile_cache import enable_compilation_cache
 
     task = get_task(args.task)
     suffix = f"-agent{args.agent}" if args.agent is not None else ""
-    run_dir = args.out or cli_types.check(
-        cli_types.output_dir, Path("runs") / f"{task.name}-{args.method}{suffix}", "--out")
+    run_dir = args.out or kinds.check(
+        kinds.output_dir, Path("runs") / f"{task.name}-{args.method}{suffix}", "--out")
     config = make_config(
         task.name, args.method, args.seeds, args.preset,
         updates=args.updates, pretrain_updates=args.pretrain_updates,
@@ -167,7 +168,7 @@ def weights_report(metrics_csv: Path) -> str:
     """Lines on the importance weights and NaN over every row of a run's metrics.csv."""
     import math
 
-    from mabcq.logging_utils import read_csv_rows
+    from mabcq.training.logs import read_csv_rows
 
     rows = read_csv_rows(metrics_csv)
 
@@ -205,7 +206,7 @@ def weights_report(metrics_csv: Path) -> str:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from mabcq.compile_cache import enable_compilation_cache
+    from mabcq.util.compile_cache import enable_compilation_cache
 
     enable_compilation_cache()
     from mabcq.api import evaluate
@@ -222,7 +223,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from mabcq.compile_cache import enable_compilation_cache
+    from mabcq.util.compile_cache import enable_compilation_cache
 
     enable_compilation_cache()
     demo(args.task, args.out, args.updates, list(args.seeds))
@@ -238,7 +239,7 @@ def demo(task_name: str, out: Path, updates: int, seeds: list[int]) -> list[dict
 
     from mabcq.api import fit
     from mabcq.envs.tasks import get_task
-    from mabcq.train import make_config
+    from mabcq.training.config import make_config
 
     task = get_task(task_name)
     data_dir = out / "data"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mabcq.reproduce import Grid, GroupJob, finish_group, run_group
+from mabcq.grid.groups import Grid, GroupJob, finish_group, run_group
 
 
 class LocalGroups:
@@ -54,7 +54,7 @@ class RayGroups:
         self.dataset_refs: dict[tuple[str, str], Any] = {}
 
     def __enter__(self) -> RayGroups:
-        from mabcq.ray_backend import ray_session
+        from mabcq.grid.ray_backend import ray_session
 
         self._session = ray_session(self.options)
         self.ray = self._session.__enter__()
@@ -64,7 +64,7 @@ class RayGroups:
         self._session.__exit__(*exc_info)
 
     def add(self, job: GroupJob, datasets: list[Any]) -> None:
-        from mabcq.ray_backend import Job
+        from mabcq.grid.ray_backend import Job
 
         key = (job.task, job.recipe)
         if key not in self.dataset_refs:  # one copy per task in the object store
@@ -75,7 +75,7 @@ class RayGroups:
             self.dataset_refs[key], str(job.run_dir.absolute()), job.data_seconds)))
 
     def run(self) -> list[Any]:
-        from mabcq.ray_backend import run_jobs
+        from mabcq.grid.ray_backend import run_jobs
 
         if not self.jobs:
             return []
@@ -86,7 +86,7 @@ class RayGroups:
         return run_jobs(self.ray, self.jobs, self.options, self._finished)
 
     def _finished(self, job: Any, result: dict[str, Any]) -> None:
-        from mabcq.ray_backend import unpack_run_files
+        from mabcq.grid.ray_backend import unpack_run_files
 
         group = self.groups[job.label]
         # The cells first: once they exist the group is never trained again.
@@ -106,7 +106,7 @@ def train_group_task(task: str, methods: tuple[str, ...], seeds: tuple[int, ...]
     """In a Ray worker: train one group (resuming a checkpoint a killed attempt left in its run
     dir) and return what the driver writes: metrics rows, summary, timing, the run's small
     files, and where it ran."""
-    from mabcq.ray_backend import pack_run_files, worker_record, worker_setup
+    from mabcq.grid.ray_backend import pack_run_files, worker_record, worker_setup
 
     path = worker_setup(run_dir, attempt)
     rows, summary, timing, provenance = run_group(task, methods, seeds, grid, datasets, path,

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from mabcq.errors import UserError
+from mabcq.grid.groups import Grid, dataset_size, group_overrides, groups
 from mabcq.learners.registry import family_of
-from mabcq.provenance import device_name
-from mabcq.reproduce import Grid, dataset_size, group_overrides, groups
+from mabcq.util.provenance import device_name
 
 
 def grid_record(grid: Grid, out: Path, split: dict[str, float],
@@ -26,8 +26,8 @@ def grid_record(grid: Grid, out: Path, split: dict[str, float],
     """
     from mabcq.data.recipes import DATA_PRESETS
     from mabcq.learners.registry import learner_config
-    from mabcq.provenance import RESULT_LIBRARIES, library_versions
-    from mabcq.train import make_config
+    from mabcq.training.config import make_config
+    from mabcq.util.provenance import RESULT_LIBRARIES, library_versions
 
     updates, batches, recipes, sizes, probe = {}, {}, {}, {}, None
     for task in grid.tasks:

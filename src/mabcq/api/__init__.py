@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from mabcq.envs.rollout import RolloutResult
     from mabcq.learners.export import Policy
-    from mabcq.run_config import TrainConfig
+    from mabcq.training.config import TrainConfig
 
 PathLike = str | os.PathLike
 
@@ -122,7 +122,7 @@ def make_config(task: str, method: str | Sequence[str] = "mabcq", *, preset: str
         raises UserError listing the known ones.
     """
     from mabcq.envs.tasks import get_task
-    from mabcq.train import make_config as make_train_config
+    from mabcq.training.config import make_config as make_train_config
 
     methods = method if isinstance(method, str) else "+".join(method)
     seed_list = [int(seeds)] if isinstance(seeds, int | np.integer) else [int(s) for s in seeds]
@@ -155,8 +155,8 @@ def fit(config: TrainConfig, datasets: Sequence[AgentDataset] | PathLike,
     GroupedStates when agents' local observations differ in size, see `.agent_state`).
     """
     from mabcq.learners.registry import split_methods
-    from mabcq.run_config import check_counts
-    from mabcq.train import run_training
+    from mabcq.training.config import check_counts
+    from mabcq.training.loop import run_training
 
     if seeds is not None:
         seed_list = [int(seeds)] if isinstance(seeds, int | np.integer) else list(seeds)
@@ -198,7 +198,7 @@ class FitResult:
     @property
     def cells(self) -> list[tuple[str, int]]:
         """The (method, seed) pairs in the order of the states' leading axis."""
-        from mabcq.train import run_cells
+        from mabcq.training.config import run_cells
 
         return run_cells(self.config)
 
@@ -244,7 +244,7 @@ class FitResult:
         "method" strings, the rest float64 with NaN where a row does not report the column.
         E.g. `t = result.table("mabcq", seed=0); plt.plot(t["update"], t["return_mean"])`.
         """
-        from mabcq.logging_utils import CSV_COLUMNS
+        from mabcq.training.logs import CSV_COLUMNS
 
         if method is not None:
             self._method(method)
@@ -288,7 +288,7 @@ class FitResult:
         """Agent `agent`'s Policy of the (method, seed) cell (default: the only method, the
         first seed): what RUN_DIR/policies/.../agent_<i>.msgpack holds, in memory."""
         from mabcq.envs.tasks import get_task
-        from mabcq.train import cell_policy
+        from mabcq.training.loop import cell_policy
 
         return cell_policy(self.config, self.states, get_task(self.config.task),
                            self._cell(method, seed), self._slot(agent), agent,
@@ -303,7 +303,7 @@ class FitResult:
         DIR/seed_<s>/agent_<i>.msgpack (one method) or DIR/<method>/seed_<s>/agent_<i>.msgpack;
         returns the paths. Each file loads alone with `Policy.load`."""
         from mabcq.envs.tasks import get_task
-        from mabcq.train import export_policies
+        from mabcq.training.loop import export_policies
 
         return export_policies(self.config, self.states, Path(directory),
                                get_task(self.config.task), self.agents, self.observations)
@@ -367,20 +367,10 @@ def evaluate(task: str, policies: Sequence[Policy | PathLike], episodes: int = 1
         seed; max_steps: a step limit per episode (default: the task's horizon, 1000).
     """
     from mabcq.envs.tasks import get_task
-    from mabcq.evaluation import (
-        check_episodes,
-        check_policy_count,
-        load_policies,
-        policies_observation_spec,
-        run_policies,
-    )
+    from mabcq.training.evaluation import evaluate_policy_files, policies_observation_spec
 
     task_spec = get_task(task)
-    check_policy_count(task_spec, len(policies))
-    check_episodes(episodes)
-    loaded = load_policies(task_spec, list(policies))
-    rollout = run_policies(task_spec, loaded, episodes, seed, max_steps,
-                           gamma=loaded[0].config.gamma)
+    loaded, rollout = evaluate_policy_files(task_spec, policies, episodes, seed, max_steps)
     return Evaluation(task_spec.name, np.asarray(rollout.episode_returns),
                       np.asarray(rollout.episode_lengths), rollout, task_spec.n_agents,
                       policies_observation_spec(loaded).k)

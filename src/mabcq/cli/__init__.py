@@ -2,7 +2,7 @@
 which exposes `register(subparsers)`; the handlers are imported lazily so `--help` stays fast.
 
 Every error a user can cause ends in one line `mabcq: error: ...` and exit code 2: argparse's
-own (an unknown choice, a missing argument), a flag's value outside its kind (mabcq.cli_types),
+own (an unknown choice, a missing argument), a flag's value outside its kind (mabcq.cli.kinds),
 and a UserError from a handler. A closed stdout (`mabcq matrix | head -1`) ends quietly with
 exit code 141 (128 + SIGPIPE), what a shell reports for a Unix tool stopped the same way.
 """
@@ -20,13 +20,13 @@ from mabcq.errors import UserError
 
 # Every command group; each module defines `register(subparsers)`.
 COMMAND_MODULES: tuple[str, ...] = (
-    "mabcq.tabular.commands",
-    "mabcq.behavior.commands",
-    "mabcq.data.commands",
-    "mabcq.train_commands",
-    "mabcq.reproduce_commands",
-    "mabcq.decentralized_commands",
-    "mabcq.report.commands",
+    "mabcq.cli.matrix",
+    "mabcq.cli.behavior",
+    "mabcq.cli.data",
+    "mabcq.cli.train",
+    "mabcq.cli.reproduce",
+    "mabcq.cli.decentralized",
+    "mabcq.cli.report",
 )
 
 # Exit code of a command whose stdout was closed by its reader (128 + SIGPIPE's number 13).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mabcq import cli_types
+from mabcq.cli import kinds
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -14,9 +14,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "`mabcq reproduce` writes them; any may be missing) and write "
                     "OUT/report.md with the paper's Tables 5-7 and Figures 2-5, mean ± std, "
                     "95% bootstrap CIs over seeds and an IQM aggregate (docs/report.md).")
-    parser.add_argument("results", type=cli_types.existing_dir, metavar="RESULTS",
+    parser.add_argument("results", type=kinds.existing_dir, metavar="RESULTS",
                         help="the results directory")
-    parser.add_argument("--out", type=cli_types.output_dir, metavar="DIR",
+    parser.add_argument("--out", type=kinds.output_dir, metavar="DIR",
                         help="output directory for report.md and the PNGs "
                              "(default: RESULTS/report)")
     parser.set_defaults(handler=_report)
@@ -25,8 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _report(args: argparse.Namespace) -> int:
     from mabcq.report.build import build_report
 
-    out_dir = args.out if args.out is not None else cli_types.check(
-        cli_types.output_dir, args.results / "report", "--out")
+    out_dir = args.out if args.out is not None else kinds.check(
+        kinds.output_dir, args.results / "report", "--out")
     result = build_report(args.results, out_dir)
     print(f"wrote {result.report} and {len(result.figures)} figure(s)")
     for path in result.figures:

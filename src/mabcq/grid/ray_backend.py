@@ -17,7 +17,6 @@ retry on a node without the checkpoint starts that job over (the same numbers, m
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import socket
@@ -31,7 +30,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from mabcq import cli_types
 from mabcq.errors import UserError
 
 INSTALL_HINT = "pip install 'mabcq[ray]'"
@@ -76,38 +74,6 @@ def require_ray() -> ModuleType:
         raise UserError(f"--backend ray needs Ray, which is not installed here: "
                         f"{INSTALL_HINT}") from None
     return ray
-
-
-def add_backend_flags(parser: argparse.ArgumentParser, unit: str) -> None:
-    """--backend, --address, --cpus-per-task, --gpus-per-task (`unit`: what one task runs)."""
-    parser.add_argument("--backend", choices=("local", "ray"), default="local",
-                        help=f"local (default): in this process; ray: one Ray task per {unit} "
-                        f"on a Ray cluster (needs {INSTALL_HINT})")
-    parser.add_argument("--address", type=cli_types.ray_address,
-                        help="with --backend ray: the cluster to join (auto, or HOST:PORT of "
-                        "`ray start --head`); default: the cluster `ray start` runs on this "
-                        "machine, else a local Ray instance for this command")
-    parser.add_argument("--cpus-per-task", type=cli_types.ray_resource,
-                        help="with --backend ray: CPUs each task reserves (default 1)")
-    parser.add_argument("--gpus-per-task", type=cli_types.ray_resource,
-                        help="with --backend ray: GPUs each task reserves, fractional to share "
-                        "a card (e.g. 0.25: four tasks per GPU; default 0)")
-
-
-def options_from_args(args: argparse.Namespace) -> RayOptions | None:
-    """RayOptions for --backend ray (Ray must be importable), None for local; Ray flags
-    without --backend ray are refused."""
-    given = [flag for flag, value in (("--address", args.address),
-                                      ("--cpus-per-task", args.cpus_per_task),
-                                      ("--gpus-per-task", args.gpus_per_task)) if value is not None]
-    if args.backend != "ray":
-        if given:
-            raise UserError(f"{given[0]} needs --backend ray")
-        return None
-    require_ray()
-    return RayOptions(address=args.address,
-                      cpus_per_task=1.0 if args.cpus_per_task is None else args.cpus_per_task,
-                      gpus_per_task=0.0 if args.gpus_per_task is None else args.gpus_per_task)
 
 
 @contextmanager
@@ -233,8 +199,8 @@ def worker_setup(run_dir: str, attempt: int, inputs: dict[str, str] | None = Non
     worker.json saying which host, process and attempt is training it (and `inputs`, e.g. the
     sha256 of the dataset file the job received)."""
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-    from mabcq.compile_cache import enable_compilation_cache
-    from mabcq.logging_utils import write_json_atomic
+    from mabcq.training.logs import write_json_atomic
+    from mabcq.util.compile_cache import enable_compilation_cache
 
     enable_compilation_cache()
     path = Path(run_dir)
@@ -262,7 +228,7 @@ def pack_run_files(run_dir: Path) -> dict[str, bytes]:
 
 def unpack_run_files(run_dir: Path, files: dict[str, bytes]) -> None:
     """Write a job's files into the driver's run dir, each atomically."""
-    from mabcq import atomic
+    from mabcq.util import atomic
 
     for name, payload in files.items():
         if Path(name).is_absolute() or ".." in Path(name).parts:

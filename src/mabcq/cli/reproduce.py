@@ -10,13 +10,14 @@ import datetime as dt
 import time
 from pathlib import Path
 
-from mabcq import cli_types
+from mabcq.cli import kinds
 from mabcq.errors import UserError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from mabcq.ray_backend import add_backend_flags
-    from mabcq.reproduce import PAPER_METHODS, PAPER_TASKS, UNITS
+    from mabcq.cli.backend import add_backend_flags
+    from mabcq.grid.groups import UNITS
+    from mabcq.paper import PAPER_METHODS, PAPER_TASKS
 
     parser = subparsers.add_parser(
         "reproduce", help="the paper's grid: datasets, every (task, method, seed), CSVs",
@@ -26,16 +27,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "diagnostics.csv, timing.csv, behavior.csv and grid.json into --out. Run the same "
         "command again after a kill: finished cells are skipped, the group in flight resumes "
         "from its checkpoint. Then `mabcq report OUT --out OUT/report`.")
-    parser.add_argument("--tasks", default=",".join(PAPER_TASKS), type=cli_types.task_list,
+    parser.add_argument("--tasks", default=",".join(PAPER_TASKS), type=kinds.task_list,
                         help="comma-separated tasks, or 'all' (the paper's four and "
                         f"swimmer-2x1, which uses the low-quality recipe); default "
                         f"{','.join(PAPER_TASKS)}")
     parser.add_argument("--methods", default=",".join(PAPER_METHODS),
-                        type=cli_types.method_list,
+                        type=kinds.method_list,
                         help=f"comma-separated methods; default {','.join(PAPER_METHODS)} "
                         "(also mabcq-epsE for MABCQ at optimism E; CQL's family macql, "
                         "macql-no-tn, macql-no-vd, cql; TD3+BC's matd3bc, ..., td3bc)")
-    parser.add_argument("--seeds", default="0,1,2,3,4", type=cli_types.seed_list,
+    parser.add_argument("--seeds", default="0,1,2,3,4", type=kinds.seed_list,
                         help="comma-separated seeds")
     parser.add_argument("--preset", default="paper", choices=("smoke", "quick", "paper"),
                         help="scale of datasets and training (default paper: 10^6 transitions "
@@ -47,18 +48,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--eps-sweep", action="store_true",
                         help="add MABCQ at eps in {0, 0.16, ..., 0.8} (Figure 5) on the paper's "
                         "four tasks")
-    parser.add_argument("--out", type=cli_types.output_dir, help="results directory (default "
+    parser.add_argument("--out", type=kinds.output_dir, help="results directory (default "
                         "runs/reproduce/PRESET)")
-    parser.add_argument("--data-root", type=cli_types.output_dir, default="runs/data",
+    parser.add_argument("--data-root", type=kinds.output_dir, default="runs/data",
                         help="datasets go to DATA_ROOT/PRESET/TASK/RECIPE (default runs/data)")
-    parser.add_argument("--updates", type=cli_types.positive_int,
+    parser.add_argument("--updates", type=kinds.positive_int,
                         help="override the preset's updates (and, at the paper preset, the "
                         "CQL family's per-task counts read off the paper's Figure 6)")
-    parser.add_argument("--eval-every", type=cli_types.positive_int,
+    parser.add_argument("--eval-every", type=kinds.positive_int,
                         help="override the preset's evaluation period")
-    parser.add_argument("--eval-episodes", type=cli_types.positive_int,
+    parser.add_argument("--eval-episodes", type=kinds.positive_int,
                         help="override the preset's episodes")
-    parser.add_argument("--data-jobs", type=cli_types.positive_int,
+    parser.add_argument("--data-jobs", type=kinds.positive_int,
                         help="agent dataset files built at once (default: the CPU count)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.add_argument("--unit", choices=("auto", *UNITS), default="auto",
@@ -67,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "own, the default on a CPU with the local backend) or group (a task's "
                         "methods of one family and their seeds together, the default on a GPU "
                         "and with Ray)")
-    parser.add_argument("--workers", type=cli_types.positive_int,
+    parser.add_argument("--workers", type=kinds.positive_int,
                         help="with --unit cell: cells at once, each a single-threaded process "
                         "pinned to its own core (default 1; the numbers do not depend on it)")
     parser.add_argument("--stop-after", type=duration, metavar="DURATION",
@@ -87,7 +88,7 @@ EXIT_DEADLINE = 3
 
 def duration(text: str) -> float:
     """--stop-after's kind: a duration in seconds."""
-    from mabcq.reproduce_plan import parse_duration
+    from mabcq.grid.plan import parse_duration
 
     try:
         return parse_duration(text)
@@ -97,7 +98,7 @@ def duration(text: str) -> float:
 
 def clock(text: str) -> dt.time:
     """--until's kind: a local time of day."""
-    from mabcq.reproduce_plan import parse_clock
+    from mabcq.grid.plan import parse_clock
 
     try:
         return parse_clock(text)
@@ -127,7 +128,7 @@ def resolve_unit(args: argparse.Namespace) -> str:
 
 def deadline_of(args: argparse.Namespace, now: float) -> float | None:
     """The earlier of now + --stop-after and the next --until, as epoch seconds."""
-    from mabcq.reproduce_plan import next_occurrence
+    from mabcq.grid.plan import next_occurrence
 
     deadlines = []
     if args.stop_after is not None:
@@ -138,16 +139,17 @@ def deadline_of(args: argparse.Namespace, now: float) -> float | None:
 
 
 def run_reproduce(args: argparse.Namespace) -> int:
-    from mabcq.ray_backend import options_from_args
+    from mabcq.cli.backend import options_from_args
 
     deadline = deadline_of(args, time.time())
     ray_options = options_from_args(args)  # before any work: Ray installed, flags consistent
     unit = resolve_unit(args)
-    from mabcq.compile_cache import enable_compilation_cache
-    from mabcq.reproduce import Grid, reproduce
+    from mabcq.grid.groups import Grid
+    from mabcq.grid.reproduce import reproduce
+    from mabcq.util.compile_cache import enable_compilation_cache
 
     tasks, methods, seeds = args.tasks, args.methods, args.seeds
-    out = args.out or cli_types.check(cli_types.output_dir,
+    out = args.out or kinds.check(kinds.output_dir,
                                       Path("runs") / "reproduce" / args.preset, "--out")
     grid = Grid(tasks=tasks, methods=methods, seeds=tuple(seeds), preset=args.preset,
                 eps_sweep=args.eps_sweep, recipe=args.recipe)

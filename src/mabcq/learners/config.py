@@ -120,14 +120,3 @@ class LearnerConfig(BaseLearnerConfig):
     perturbation_scale: float = 0.05  # Phi, times max_action
     double_q_mix: float = 0.75  # BCQ's soft clipped double-Q: mix * min + (1 - mix) * max
 
-
-# Optimism level eps per task (paper Table 8). Tasks not listed use the default 0.8.
-TASK_OPTIMISM: dict[str, float] = {
-    "halfcheetah-2x3": 0.80,
-    "walker2d-2x3": 0.48,
-    "hopper-3x1": 0.80,
-    "ant-4x2": 0.64,
-}
-
-# The paper's eps sweep (Figure 5; Table 8's values are multiples of 0.16).
-EPS_SWEEP: tuple[float, ...] = (0.0, 0.16, 0.32, 0.48, 0.64, 0.8)

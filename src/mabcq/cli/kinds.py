@@ -136,7 +136,7 @@ def task_name(text: str) -> str:
 def task_list(text: str) -> tuple[str, ...]:
     """'all' (the paper's four tasks and swimmer-2x1) or comma-separated task names."""
     if text.strip() == "all":
-        from mabcq.reproduce import PAPER_TASKS
+        from mabcq.paper import PAPER_TASKS
 
         return (*PAPER_TASKS, "swimmer-2x1")
     return comma_list(task_name, "task names", "hopper-3x1,ant-4x2")(text)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from mabcq.reproduce_plan import (
+from mabcq.grid.plan import (
     Cell,
     CellCost,
     Estimate,
@@ -85,7 +85,7 @@ class CellGrid:
     # ---- what is left, in which order, at what cost ----
 
     def missing(self) -> list[Cell]:
-        from mabcq.reproduce import cell_path
+        from mabcq.grid.cells import cell_path
 
         cells = [Cell(task, method, seed) for task in self.grid.tasks
                  for method in self.grid.task_methods(task) for seed in self.grid.seeds]
@@ -97,9 +97,9 @@ class CellGrid:
 
     def cost(self, cell: Cell) -> CellCost:
         from mabcq.envs.tasks import get_task
+        from mabcq.grid.groups import group_overrides
         from mabcq.learners.registry import family_of
-        from mabcq.reproduce import group_overrides
-        from mabcq.run_config import make_config
+        from mabcq.training.config import make_config
 
         key = (cell.task, cell.method)
         if key not in self.costs:
@@ -123,7 +123,7 @@ class CellGrid:
             return 0.0
         from mabcq.data.recipes import DATA_PRESETS
         from mabcq.envs.tasks import get_task
-        from mabcq.reproduce import dataset_size
+        from mabcq.grid.groups import dataset_size
 
         recipe = self.grid.recipe_for(task)
         size = (dataset_size(task, self.grid.preset, recipe)
@@ -137,8 +137,8 @@ class CellGrid:
         return jax.default_backend() == "cpu"
 
     def _history(self) -> list[dict[str, Any]]:
+        from mabcq.grid.cells import read_cells
         from mabcq.learners.registry import family_of
-        from mabcq.reproduce import read_cells
 
         rows = []
         for cell in read_cells(self.out):
@@ -151,19 +151,19 @@ class CellGrid:
         return self.data_root / self.grid.preset / task / self.grid.recipe_for(task)
 
     def _data_ready(self, task: str) -> bool:
-        from mabcq.reproduce import _complete
+        from mabcq.grid.groups import datasets_complete
 
-        return _complete(self._data_dir(task), task)
+        return datasets_complete(self._data_dir(task), task)
 
     def _run_dir(self, cell: Cell) -> Path:
-        from mabcq.reproduce import group_name
+        from mabcq.grid.groups import group_name
 
         return self.out / "runs" / cell.task / group_name((cell.method,), (cell.seed,))
 
     def _done_fraction(self, cell: Cell) -> float:
         """The part of a cell's updates its checkpoint holds (a cell stopped or killed earlier):
         pretraining and the updates up to its last metrics row (none yet: counted as 0)."""
-        from mabcq.logging_utils import read_csv_rows
+        from mabcq.training.logs import read_csv_rows
 
         run_dir = self._run_dir(cell)
         if not (run_dir / "checkpoint.npz").is_file() or not (run_dir / "metrics.csv").is_file():
@@ -219,7 +219,7 @@ class CellGrid:
     # ---- running them ----
 
     def run(self) -> Outcome:
-        from mabcq.ray_backend import Failure
+        from mabcq.grid.ray_backend import Failure
 
         queue, outcome = self.missing(), Outcome()
         self.print_plan(queue)
@@ -268,9 +268,10 @@ class CellGrid:
         per call, before its first cell."""
         if task in self.prepared:
             return
-        from mabcq import atomic
         from mabcq.data.io import check_dataset_versions, load_dataset_dir
-        from mabcq.reproduce import behavior_path, behavior_rows, ensure_datasets
+        from mabcq.grid.cells import behavior_path, behavior_rows
+        from mabcq.grid.groups import ensure_datasets
+        from mabcq.util import atomic
 
         recipe = self.grid.recipe_for(task)
         directory, seconds = ensure_datasets(task, self.grid.preset, self.data_root,
@@ -284,7 +285,7 @@ class CellGrid:
 
     def _spawn(self, cell: Cell, slot: int, estimate: Estimate) -> Running:
         import mabcq
-        from mabcq.reproduce_worker import worker_environment
+        from mabcq.grid.worker import worker_environment
 
         run_dir = self._run_dir(cell)
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -301,7 +302,7 @@ class CellGrid:
         log_path = run_dir / "worker.log"
         log = open(log_path, "ab")
         env = worker_environment(os.environ, str(Path(mabcq.__file__).resolve().parents[1]))
-        process = subprocess.Popen([sys.executable, "-m", "mabcq.reproduce_worker",
+        process = subprocess.Popen([sys.executable, "-m", "mabcq.grid.worker",
                                     json.dumps(spec)], env=env, stdout=log,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         print(f"start {cell.label} on core {self.cores[slot]} (~"
@@ -320,7 +321,7 @@ class CellGrid:
                 job.process.terminate()
 
     def _reap(self, job: Running, outcome: Outcome, failure: Any) -> None:
-        from mabcq.reproduce import cell_path, collect
+        from mabcq.grid.cells import cell_path, collect
 
         job.log.close()
         code = job.process.returncode

@@ -194,16 +194,16 @@ def agent_values(
     ])
 
 
-def evaluate_policy_files(task: Any, paths: Sequence[Any], episodes: int, seed: int,
-                          max_steps: int | None = None) -> Any:
-    """Run N independently exported policy files together in the simulator (a RolloutResult).
-
-    Each file is loaded on its own (mabcq.learners.export.load_policy) and acts on the global
-    state with its own key stream; files are checked against the task and agent order.
-    """
-    check_policy_count(task, len(paths))  # the checks in the order the CLI has always made them
+def evaluate_policy_files(task: Any, policies: Sequence[Any], episodes: int, seed: int,
+                          max_steps: int | None = None) -> tuple[list[Any], Any]:
+    """(the loaded policies, a RolloutResult): one policy per agent, each a Policy or a policy
+    file loaded on its own, checked against the task and agent order, run together in the
+    simulator with the policies' own discount (`mabcq evaluate`, mabcq.evaluate)."""
+    check_policy_count(task, len(policies))  # the checks in the order the CLI has always made them
     check_episodes(episodes)
-    return run_policies(task, load_policies(task, paths), episodes, seed, max_steps)
+    loaded = load_policies(task, list(policies))
+    return loaded, run_policies(task, loaded, episodes, seed, max_steps,
+                                gamma=loaded[0].config.gamma)
 
 
 def check_episodes(episodes: int) -> None:

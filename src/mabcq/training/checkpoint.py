@@ -19,8 +19,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from mabcq.atomic import write_bytes
 from mabcq.errors import UserError
+from mabcq.util.atomic import write_bytes
 
 FORMAT_VERSION = 1
 

@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mabcq import atomic
 from mabcq.errors import UserError
+from mabcq.util import atomic
 
 # metrics.csv columns, in order (docs/training.md explains each).
 CSV_COLUMNS: tuple[str, ...] = (
@@ -337,7 +337,7 @@ class RunDirLog:
                 pretrain_updates: int) -> tuple[Any, dict[str, Any]] | None:
         """Open the logs; with a checkpoint to resume from, (tree like template, metadata),
         the CSV cut back to the checkpoint and later TensorBoard events purged."""
-        from mabcq.checkpoint import load_checkpoint
+        from mabcq.training.checkpoint import load_checkpoint
 
         self.csv = CsvLog(self.run_dir / "metrics.csv")
         restored, purge_step = None, None
@@ -364,7 +364,7 @@ class RunDirLog:
         return self.csv.position()
 
     def save(self, tree: Any, meta: dict[str, Any]) -> None:
-        from mabcq.checkpoint import save_checkpoint
+        from mabcq.training.checkpoint import save_checkpoint
 
         save_checkpoint(self.run_dir / "checkpoint.npz", tree, meta)
 

@@ -23,14 +23,11 @@ import numpy as np
 from mabcq.data.io import validate_agent_dataset
 from mabcq.data.schema import AgentDataset
 from mabcq.errors import UserError
-from mabcq.run_config import (  # noqa: F401  (re-exported: mabcq.train's public names)
-    PRESETS,
+from mabcq.training.config import (
     TrainConfig,
     call_size,
     cell_labels,
     cell_learner_config,
-    check_counts,
-    make_config,
     run_cells,
     run_learner,
 )
@@ -127,7 +124,6 @@ def run_training(config: TrainConfig, datasets: Sequence[AgentDataset],
 
     from mabcq.envs.observations import same_spec, spec_from_metadata
     from mabcq.envs.tasks import get_task
-    from mabcq.evaluator import Evaluator
     from mabcq.learners.batched import (
         FAST_COMPILE,
         init_agents,
@@ -138,7 +134,8 @@ def run_training(config: TrainConfig, datasets: Sequence[AgentDataset],
         stack_agent_data,
     )
     from mabcq.learners.groups import group_agents, join_groups, split_groups
-    from mabcq.logging_utils import MemoryLog, RunDirLog
+    from mabcq.training.evaluator import Evaluator
+    from mabcq.training.logs import MemoryLog, RunDirLog
     from mabcq.weights import finish_window
 
     task = get_task(config.task)

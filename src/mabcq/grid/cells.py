@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mabcq import atomic
 from mabcq.errors import UserError
+from mabcq.util import atomic
 
 # The appendix's Swimmer runs on the low-quality recipe (early + intermediate, no expert).
 TASK_RECIPES = {"swimmer-2x1": "low"}
@@ -61,7 +61,7 @@ def cell_path(out: Path, task: str, method: str, seed: int) -> Path:
 def write_cells(out: Path, task: str, run_dir: Path, summary: dict[str, Any],
                 timing: dict[str, Any], recipe: str) -> None:
     """Split a finished group's metrics.csv into one cell file per (method, seed)."""
-    from mabcq.logging_utils import read_csv_rows
+    from mabcq.training.logs import read_csv_rows
 
     write_cell_rows(out, task, read_csv_rows(run_dir / "metrics.csv"), run_dir.name, summary,
                     timing, recipe)
@@ -73,7 +73,7 @@ def write_cell_rows(out: Path, task: str, rows: Sequence[dict[str, Any]], group:
     """One cell file per (method, seed) of a finished group from its metrics rows (the rows
     of its metrics.csv, read here or sent back by a Ray task), each written atomically, with
     the provenance of the process that trained it (provenance.cell_provenance)."""
-    from mabcq.logging_utils import write_json_atomic
+    from mabcq.training.logs import write_json_atomic
 
     methods = summary["method"].split("+")
     for method in methods:

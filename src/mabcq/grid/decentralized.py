@@ -77,7 +77,7 @@ def train_agent(config: Any, source: str | bytes, run_dir: Path, progress: bool)
     """Train agent config.agent from its own file (a path, or the file's bytes shipped to a Ray
     task) into RUN_DIR, resuming a checkpoint found there; returns the summary."""
     from mabcq.data.io import load_agent_dataset
-    from mabcq.train import train
+    from mabcq.training.loop import train
 
     if isinstance(source, bytes):
         with tempfile.TemporaryDirectory(prefix="mabcq-agent-") as folder:
@@ -101,7 +101,7 @@ def train_agent_task(config: Any, source: bytes, run_dir: str, *, attempt: int) 
     files and where it ran."""
     import hashlib
 
-    from mabcq.ray_backend import pack_run_files, worker_record, worker_setup
+    from mabcq.grid.ray_backend import pack_run_files, worker_record, worker_setup
 
     received = {agent_file_name(config.agent): hashlib.sha256(source).hexdigest()}
     path = worker_setup(run_dir, attempt, inputs=received)
@@ -111,7 +111,7 @@ def train_agent_task(config: Any, source: bytes, run_dir: str, *, attempt: int) 
 
 def _train_on_ray(configs: Sequence[Any], files: Sequence[Path], out: Path, todo: Sequence[int],
                   options: Any) -> None:
-    from mabcq.ray_backend import Job, ray_session, run_jobs, unpack_run_files
+    from mabcq.grid.ray_backend import Job, ray_session, run_jobs, unpack_run_files
 
     agents = {f"agent {agent}": agent for agent in todo}
 
@@ -138,23 +138,27 @@ def _train_on_ray(configs: Sequence[Any], files: Sequence[Path], out: Path, todo
 def evaluate_together(config: Any, task: Any, out: Path, episodes: int) -> dict[str, Any]:
     """Each (method, seed)'s N policy files, loaded one by one, run together (`mabcq evaluate`
     with --seed S); OUT/evaluation.json holds the returns."""
-    from mabcq.api import evaluate
-    from mabcq.logging_utils import write_json_atomic
-    from mabcq.train import cell_labels, run_cells
+    import numpy as np
+
+    from mabcq.training.config import cell_labels, run_cells
+    from mabcq.training.evaluation import evaluate_policy_files
+    from mabcq.training.logs import write_json_atomic
 
     runs = []
     for (method, seed), label in zip(run_cells(config), cell_labels(config), strict=True):
         policies = [out / f"agent_{agent}" / "policies" / label / f"agent_{agent}.msgpack"
                     for agent in range(task.n_agents)]
-        result = evaluate(task.name, policies, episodes, seed=seed,
-                          max_steps=config.eval_max_steps)
-        runs.append({"method": method, "seed": seed, "return_mean": result.return_mean,
-                     "return_std": result.return_std,
-                     "episode_returns": [float(value) for value in result.episode_returns],
+        _, rollout = evaluate_policy_files(task, policies, episodes, seed,
+                                           config.eval_max_steps)
+        returns = np.asarray(rollout.episode_returns)
+        return_mean, return_std = float(np.mean(returns)), float(np.std(returns))
+        runs.append({"method": method, "seed": seed, "return_mean": return_mean,
+                     "return_std": return_std,
+                     "episode_returns": [float(value) for value in returns],
                      "policies": [str(path) for path in policies]})
         print(f"{method} seed {seed}: {task.name}, {task.n_agents} agents trained apart, "
-              f"{episodes} episodes together: return {result.return_mean:.1f} +- "
-              f"{result.return_std:.1f}", flush=True)
+              f"{episodes} episodes together: return {return_mean:.1f} +- {return_std:.1f}",
+              flush=True)
     record = {"task": task.name, "method": config.method, "episodes": episodes,
               "max_steps": config.eval_max_steps, "runs": runs}
     write_json_atomic(out / "evaluation.json", record)

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from mabcq import cli_types
+from mabcq.cli import kinds
 from mabcq.errors import UserError
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     source = parser.add_argument_group("game (default: the paper's Table 1)")
-    source.add_argument("--game", metavar="FILE", type=cli_types.existing_file,
+    source.add_argument("--game", metavar="FILE", type=kinds.existing_file,
                         help="game file, .json or .toml")
     source.add_argument(
         "--payoff",
@@ -62,18 +62,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     data = parser.add_argument_group("data")
     data.add_argument(
         "--samples",
-        type=cli_types.positive_int,
+        type=kinds.positive_int,
         metavar="K",
         help="use a dataset of K sampled joint plays (episodes, with --stages) instead of "
         "exact expectations",
     )
     data.add_argument(
-        "--seed", type=cli_types.seed, default=0, help="seed of the sampled dataset (0)"
+        "--seed", type=kinds.seed, default=0, help="seed of the sampled dataset (0)"
     )
     data.add_argument(
         "--stages",
         # states grow as payoffs^stages: 6 stages of the paper's game are 3^6 histories
-        type=cli_types.integer(1, 6),
+        type=kinds.integer(1, 6),
         metavar="N",
         default=1,
         help="play the game this many times in a row (a multi-step MDP; states are payoff "
@@ -90,11 +90,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     solve.add_argument(
         "--eps",
-        type=cli_types.non_negative_number,
+        type=kinds.non_negative_number,
         help="clip lambda_vd to [1 - eps, 1 + eps] (default: no clip)",
     )
     solve.add_argument(
-        "--gamma", type=cli_types.probability, default=0.99, help="discount (0.99)"
+        "--gamma", type=kinds.probability, default=0.99, help="discount (0.99)"
     )
     options = parser.add_argument_group(
         "the estimator's options (issue 19; defaults: the paper's reading)")
@@ -106,19 +106,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     options.add_argument("--tn-normalize", action="store_true",
                          help="divide lambda_tn by its mean over the agent's data (a constant: "
                          "z_i's normalization removes it)")
-    options.add_argument("--vd-guard-rel", type=cli_types.non_negative_number, default=0.0,
+    options.add_argument("--vd-guard-rel", type=kinds.non_negative_number, default=0.0,
                          help="floor |E[y]| at this x its mean over the agent's (s, a_i) (0)")
     solve.add_argument(
-        "--tol", type=cli_types.positive_number, default=1e-10, help="Q-iteration tolerance (1e-10)"
+        "--tol", type=kinds.positive_number, default=1e-10, help="Q-iteration tolerance (1e-10)"
     )
     solve.add_argument(
         "--max-iterations",
-        type=cli_types.positive_int,
+        type=kinds.positive_int,
         default=10_000,
         help="Q-iteration sweep cap (10000)",
     )
     solve.add_argument(
-        "--decimals", type=cli_types.integer(0, 12), default=2, help="digits shown in tables (2)"
+        "--decimals", type=kinds.integer(0, 12), default=2, help="digits shown in tables (2)"
     )
     solve.add_argument("--json", action="store_true", help="print one JSON object instead")
     parser.set_defaults(handler=run_matrix)

@@ -36,8 +36,12 @@ def value_difference(policies: Sequence[Policy],
     """
     import jax
 
-    from mabcq.evaluation import agent_values, policies_observation_spec, sample_union_states
-    from mabcq.evaluation import value_difference as spread
+    from mabcq.training.evaluation import (
+        agent_values,
+        policies_observation_spec,
+        sample_union_states,
+    )
+    from mabcq.training.evaluation import value_difference as spread
 
     local = policies_observation_spec(list(policies)).is_local
     if len(states) and isinstance(states[0], AgentDataset):
@@ -69,7 +73,7 @@ def extrapolation_error(policies: Sequence[Policy], evaluation: Evaluation, *,
     """
     from mabcq.envs.observations import observer_for
     from mabcq.envs.tasks import get_task
-    from mabcq.evaluation import policies_observation_spec, rollout_diagnostics
+    from mabcq.training.evaluation import policies_observation_spec, rollout_diagnostics
 
     observer = observer_for(evaluation.task, policies_observation_spec(list(policies)))
     row = rollout_diagnostics(lambda policy, states, actions: policy.q_value(states, actions),
@@ -112,9 +116,9 @@ def lambda_tn_values(result: FitResult, dataset: AgentDataset, *, method: str | 
     import jax
     import jax.numpy as jnp
 
-    from mabcq.evaluation import lambda_tn_values as lambda_tn
     from mabcq.learners.registry import make_learner
-    from mabcq.run_config import cell_learner_config
+    from mabcq.training.config import cell_learner_config
+    from mabcq.training.evaluation import lambda_tn_values as lambda_tn
 
     method = result._method(method)
     cell_config = cell_learner_config(result.config, method)
