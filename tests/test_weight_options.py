@@ -21,8 +21,9 @@ def vd(next_values, expected, dones, **options):
     expected = jnp.asarray(expected, jnp.float32)
     rewards = jnp.full_like(expected, 0.5)
     return weights.value_deviation(jnp.asarray(next_values, jnp.float32),
-                                   rewards + GAMMA * expected, rewards,
-                                   jnp.asarray(dones, jnp.float32), GAMMA, EPS, **options)
+                                   weights.expected_value(rewards + GAMMA * expected, rewards,
+                                                          GAMMA),
+                                   jnp.asarray(dones, jnp.float32), EPS, **options)
 
 
 NEXT, EXPECTED, DONES = [3.0, 0.2, 5.0, -4.0], [2.0, 0.001, 4.0, 0.05], [0.0, 1.0, 0.0, 1.0]
