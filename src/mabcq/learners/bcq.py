@@ -102,19 +102,17 @@ class BCQLearner(WeightedLearner):
         targets = batch.rewards + cfg.gamma * (1.0 - batch.dones) * next_values
         targets = jax.lax.stop_gradient(targets)
 
-        # The weights (section 3.3), from the target networks, no gradient.
+        # The weights (section 3.3), from the target networks, no gradient:
         # lambda_vd = clip(1 + (V(s') - E[V]) / |E[V]|, 1 - eps, 1 + eps), with
-        # E[V] = (Q^(s, a_i) - r) / gamma from the first target critic.
-        lambda_vd = None
+        # E[V] = (Q^(s, a_i) - r) / gamma from the first target critic (lambda_vd only), and
+        # lambda_tn = phi(mu1) / phi(mu2), mu1 = E1(s, a_i) and mu2 = E2(s, a_i, s') the latent
+        # means of G1 and G2; w = lambda_tn * lambda_vd.
+        expected_values = None
         if settings.use_vd:
             expected_values = weights.expected_value(
                 self.q1(target_critic, batch.states, batch.actions), batch.rewards, cfg.gamma)
-            lambda_vd = settings.value_deviation(next_values, expected_values, batch.dones)
-        # lambda_tn = phi(mu1) / phi(mu2), mu1 = E1(s, a_i) and mu2 = E2(s, a_i, s') the
-        # latent means of G1 and G2.
-        lambda_tn = self.transition_weight(settings, agent_state, batch, latent_means)
-        sample_weights, weight_metrics = settings.sample_weights(lambda_vd, lambda_tn,
-                                                                 batch.dones)
+        sample_weights, weight_metrics = self.sample_weights(
+            settings, agent_state, batch, next_values, expected_values, latent_means)
         metrics.update(weight_metrics)
 
         # Line 7, critic: minimize eq. (1), E[lambda_tn lambda_vd (Q_i(s, a_i) - y)^2], summed

@@ -147,14 +147,12 @@ class CQLLearner(WeightedLearner):
             next_values = next_values - alpha * next_log_pi
         y = jax.lax.stop_gradient(batch.rewards + cfg.gamma * (1.0 - batch.dones) * next_values)
         settings = weighting.settings(cfg, batch.variant)
-        lambda_vd = None
+        expected_values = None
         if settings.use_vd:  # E[V] = (Q^1(s, a_i) - r) / gamma, from the first target critic
             expected_values = weights.expected_value(
                 self.q1(target_critic, batch.states, batch.actions), batch.rewards, cfg.gamma)
-            lambda_vd = settings.value_deviation(next_values, expected_values, batch.dones)
-        lambda_tn = self.transition_weight(settings, agent_state, batch, latent_means)
-        sample_weights, weight_metrics = settings.sample_weights(lambda_vd, lambda_tn,
-                                                                 batch.dones)
+        sample_weights, weight_metrics = self.sample_weights(
+            settings, agent_state, batch, next_values, expected_values, latent_means)
         metrics.update(weight_metrics)
 
         # Actor (paper eq. 2 weighted per sample), from the critics before their step.

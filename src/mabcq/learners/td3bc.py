@@ -110,14 +110,12 @@ class TD3BCLearner(WeightedLearner):
         next_values = jnp.min(self.critic.apply(targets["critic"], next_states, next_actions), 0)
         y = jax.lax.stop_gradient(batch.rewards + cfg.gamma * (1.0 - batch.dones) * next_values)
         settings = weighting.settings(cfg, batch.variant)
-        lambda_vd = None
+        expected_values = None
         if settings.use_vd:  # E[V] = (Q^1(s, a_i) - r) / gamma, from the first target critic
             expected_values = weights.expected_value(
                 self.q1(targets["critic"], states, batch.actions), batch.rewards, cfg.gamma)
-            lambda_vd = settings.value_deviation(next_values, expected_values, batch.dones)
-        lambda_tn = self.transition_weight(settings, agent_state, batch, latent_means)
-        sample_weights, weight_metrics = settings.sample_weights(lambda_vd, lambda_tn,
-                                                                 batch.dones)
+        sample_weights, weight_metrics = self.sample_weights(
+            settings, agent_state, batch, next_values, expected_values, latent_means)
         metrics.update(weight_metrics)
 
         def critic_loss_fn(critic_params: Any) -> tuple[jax.Array, jax.Array]:

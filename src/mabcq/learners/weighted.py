@@ -146,6 +146,18 @@ class WeightedLearner(LearnerBase):
             return agent_state, {}, {}
         return self._fit_vaes(agent_state, batch, key)
 
+    def sample_weights(self, settings: WeightSettings, agent_state: AgentState, batch: Batch,
+                       next_values: jax.Array, expected_values: jax.Array | None,
+                       latent_means: dict[str, jax.Array]
+                       ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """(w = lambda_vd * lambda_tn [B], the weights' diagnostics), stop-gradient: lambda_vd
+        from V(s') [B] and E[V] [B] (None when lambda_vd is off), lambda_tn from G1 and G2."""
+        lambda_vd = None
+        if expected_values is not None:
+            lambda_vd = settings.value_deviation(next_values, expected_values, batch.dones)
+        lambda_tn = self.transition_weight(settings, agent_state, batch, latent_means)
+        return settings.sample_weights(lambda_vd, lambda_tn, batch.dones)
+
     def transition_weight(self, settings: WeightSettings, agent_state: AgentState, batch: Batch,
                           latent_means: dict[str, jax.Array]) -> ShapedWeight | None:
         """lambda_tn of the batch [B] as the update uses it (None when off): from where it is
