@@ -107,11 +107,13 @@ def test_option_methods_and_bad_options():
 
 class PaperWeights(BCQLearner):
     """The paper's weights as the update computed them before the options existed:
-    w = clip(1 + (V(s')(1 - done) - E[V]) / max(|E[V]|, guard), 1 +- eps) * lambda_tn."""
+    w = clip(1 + (V(s')(1 - done) - E[V]) / max(|E[V]|, guard), 1 +- eps) * lambda_tn, with
+    E[V] = (Q^(s, a_i) - r) / gamma as the update hands it over."""
 
-    def _sample_weights(self, agent_state, batch, next_values, target_q_data, means):
+    def sample_weights(self, settings, agent_state, batch, next_values, expected_values,
+                       latent_means):
         cfg = self.config
-        expected = (target_q_data() - batch.rewards) / cfg.gamma
+        expected = expected_values
         scale = jnp.maximum(jnp.abs(expected), cfg.vd_guard)
         lambda_vd = 1.0 + (next_values * (1.0 - batch.dones) - expected) / scale
         lambda_vd = jax.lax.stop_gradient(jnp.clip(lambda_vd, 1.0 - cfg.optimism,

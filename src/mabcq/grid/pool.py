@@ -1,6 +1,6 @@
 """A CPU grid as (task, method, seed) cells in worker processes (`mabcq reproduce --unit cell`,
-the default on a CPU): the order and estimates of reproduce_plan, `--workers N` single-threaded
-processes pinned to a core each (reproduce_worker), and a deadline (`--stop-after`, `--until`)
+the default on a CPU): the order and estimates of grid.plan, `--workers N` single-threaded
+processes pinned to a core each (grid.worker), and a deadline (`--stop-after`, `--until`)
 before which no cell starts that its estimate says cannot finish.
 
 Why cells, and why every cell in a worker: on a CPU a grid step costs the sum of its methods'

@@ -2,13 +2,13 @@
 
 A task's methods of one learner family (MABCQ, its ablations, BCQ and the eps sweep; MACQL and
 CQL; MA-TD3+BC and TD3+BC; learners.registry) and all their seeds and agents train in ONE
-compiled step (train.run_learner); DDPG and Behavior train as their own groups. `--recipe`
+compiled step (training.config.run_learner); DDPG and Behavior train as their own groups. `--recipe`
 trains on another dataset recipe than the task's own (e.g. medium-replay for Appendix B's CQL
 runs); every cell records its recipe, and a cell is never mixed with one of another recipe.
 A finished cell is written once, atomically, and never trained again: a killed grid resumes
 the group in flight from its checkpoint and skips the rest. The CSVs are rebuilt from
 the cells after every group, so they always hold exactly the finished cells. The groups train
-here one after another, or as Ray tasks over a cluster (`--backend ray`, reproduce_runners).
+here one after another, or as Ray tasks over a cluster (`--backend ray`, grid.runners).
 
 Layout of OUT (docs/reproduce.md):
     grid.json                              the request, the machine, versions, wall times
@@ -41,7 +41,7 @@ def reproduce(grid: Grid, out: Path, data_root: Path, progress: bool = True,
 
     ray_options: None trains here: unit "cell" as (task, method, seed) cells in `workers`
     single-threaded worker processes, none started that cannot finish by `deadline` (epoch
-    seconds; reproduce_pool), unit "group" the groups in this process, one after another; a
+    seconds; grid.pool), unit "group" the groups in this process, one after another; a
     ray_backend.RayOptions trains each group (each cell with unit "cell") as a Ray task.
     """
     from mabcq.data.io import check_dataset_versions, load_dataset_dir

@@ -1,4 +1,4 @@
-"""One grid cell in its own process: `python -m mabcq.grid.worker SPEC` (reproduce_pool).
+"""One grid cell in its own process: `python -m mabcq.grid.worker SPEC` (grid.pool).
 
 The process pins itself to one core before JAX is imported, and XLA runs single-threaded
 (worker_environment), so a cell's numbers are the same whichever core and however many workers
@@ -38,7 +38,7 @@ def worker_environment(base: Mapping[str, str], package_root: str) -> dict[str, 
 
 
 def run_cell(spec: dict[str, Any]) -> None:
-    """Train the cell `spec` describes (reproduce_pool.cell_spec) and write its cell file."""
+    """Train the cell `spec` describes (grid.pool.cell_spec) and write its cell file."""
     from mabcq.data.io import load_dataset_dir
     from mabcq.grid.cells import write_cell_rows
     from mabcq.grid.groups import Grid, run_group

@@ -167,7 +167,7 @@ def run_learner(config: TrainConfig) -> tuple[Any, Any]:
     networks) and a [cells, len(VARIANT_FIELDS)] array per cell (which weights, eps and the
     weights' options: learners.weighting.variant_row), so every method trains in one compiled
     step and each cell equals its method trained alone (a switched-off weight is exactly 1; see
-    learners.weighting.WeightedLearner._sample_weights)."""
+    learners.weighting)."""
     import jax.numpy as jnp
 
     from mabcq.learners.registry import family_of, make_learner, split_methods
