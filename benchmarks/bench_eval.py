@@ -26,10 +26,10 @@ def main() -> None:
     import numpy as np
 
     from mabcq.envs.tasks import get_task
-    from mabcq.evaluator import Evaluator
     from mabcq.learners.batched import init_agents
     from mabcq.learners.registry import learner_config, make_learner
     from mabcq.learners.synthetic import synthetic_dataset
+    from mabcq.training.evaluator import Evaluator
 
     task = get_task(args.task)
     learner = make_learner("mabcq", learner_config("mabcq", task.name))

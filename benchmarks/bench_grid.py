@@ -2,7 +2,8 @@
 
 The four methods (MABCQ, w/o lambda_tn, w/o lambda_vd, BCQ) x seeds x agents, paper sizes
 (batch 1024, MLP (64, 64), n = 10), timed in interleaved rounds in the same run: the grid step
-(`variants` as data, train.run_learner's path) against the sum of the four methods' own steps.
+(`variants` as data, training.config.run_learner's path) against the sum of the four methods'
+own steps.
 
     PYTHONPATH=src python benchmarks/bench_grid.py --agents 2 --seeds 5
 """

@@ -191,7 +191,7 @@ def evaluate_d3rlpy(options: dict[str, Any]) -> None:
 
     from mabcq.envs.rollout import run_episodes
     from mabcq.envs.tasks import get_task
-    from mabcq.evaluation import evaluation_env_seed
+    from mabcq.training.evaluation import evaluation_env_seed
 
     torch.set_num_threads(1)
     task = get_task(options["task"])

@@ -3,7 +3,7 @@
     PYTHONPATH=src python scripts/compare_grids.py OUT_A OUT_B
 
 Compares every cell file (cells/<task>/<method>/seed_<s>.json) without its clocks and
-provenance (reproduce_cells.cell_numbers). Exit 0: the same cells, the same numbers; 1: the
+provenance (grid.cells.cell_numbers). Exit 0: the same cells, the same numbers; 1: the
 differing or unmatched cells are listed; 2: a directory without cells/. Use it before moving
 a pinned grid to a new commit (docs/reproduce.md, "A pinned checkout").
 """
@@ -11,7 +11,7 @@ a pinned grid to a new commit (docs/reproduce.md, "A pinned checkout").
 import sys
 from pathlib import Path
 
-from mabcq.reproduce_cells import differing_cells
+from mabcq.grid.cells import differing_cells
 
 
 def main(argv: list[str]) -> int:

@@ -38,8 +38,8 @@ def test_import_is_light_and_every_public_name_resolves() -> None:
 
 
 def test_evaluate_stays_the_function_after_the_internal_modules_load() -> None:
-    import mabcq.evaluation  # noqa: F401  (the internal module; it must not shadow the API)
-    import mabcq.train  # noqa: F401
+    import mabcq.training.evaluation  # noqa: F401  (the internal module; it must not shadow the API)
+    import mabcq.training.loop  # noqa: F401
 
     assert callable(mabcq.evaluate) and mabcq.evaluate.__module__ == "mabcq.api"
 

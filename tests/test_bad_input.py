@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from test_train_support import write_random_dataset
 
-from mabcq import cli_types
 from mabcq.cli import EXIT_BROKEN_PIPE, build_parser, main
+from mabcq.cli import kinds as cli_types
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 

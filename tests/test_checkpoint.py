@@ -7,10 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mabcq.atomic import write_bytes
-from mabcq.checkpoint import load_checkpoint, save_checkpoint
 from mabcq.errors import UserError
-from mabcq.logging_utils import CsvLog, read_csv_rows
+from mabcq.training.checkpoint import load_checkpoint, save_checkpoint
+from mabcq.training.logs import CsvLog, read_csv_rows
+from mabcq.util.atomic import write_bytes
 
 
 def _tree(scale: float) -> dict:
@@ -64,7 +64,7 @@ def test_failed_atomic_write_keeps_the_old_file(tmp_path: Path, monkeypatch) -> 
     def crash(*args):
         raise OSError("disk died mid-write")
 
-    monkeypatch.setattr("mabcq.logging_utils.os.replace", crash)
+    monkeypatch.setattr("mabcq.training.logs.os.replace", crash)
     with pytest.raises(OSError):
         write_bytes(target, b"new")
     assert target.read_bytes() == b"old"

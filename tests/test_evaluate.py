@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from mabcq.data.schema import AgentDataset
-from mabcq.evaluation import (
+from mabcq.training.evaluation import (
     evaluation_env_seed,
     extrapolation_error,
     make_agent_policies,

@@ -7,12 +7,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mabcq.config import TASK_OPTIMISM
 from mabcq.errors import UserError
 from mabcq.learners import batched
 from mabcq.learners.export import export_policy, load_policy
 from mabcq.learners.registry import learner_config, make_learner
 from mabcq.learners.synthetic import synthetic_dataset
+from mabcq.paper import TASK_OPTIMISM
 
 # The BCQ family and the baselines; CQL's and TD3+BC's families: tests/test_learners_offline.py.
 METHODS = ("mabcq", "mabcq-no-tn", "mabcq-no-vd", "bcq", "ddpg", "behavior")

@@ -130,7 +130,7 @@ def test_baselines_scale_to_the_run_length():
     """CQL's BC warm start is 4% of the run (the authors' 40 000 of 10^6) unless given;
     TD3+BC without a given length sees as many transitions as MABCQ (updates x 1024 / 256 at
     the paper preset), with as many evaluations; MABCQ's runs are unchanged."""
-    from mabcq.run_config import make_config
+    from mabcq.training.config import make_config
 
     cql = make_config("halfcheetah-2x3", "macql+cql", (0,), "paper", updates=50_000)
     assert cql.updates == 50_000 and cql.learner_overrides["bc_warmup_steps"] == 2_000

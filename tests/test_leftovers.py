@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from test_train_support import write_random_dataset
 
-from mabcq import atomic
 from mabcq.errors import UserError
-from mabcq.logging_utils import open_run_dir
+from mabcq.training.logs import open_run_dir
+from mabcq.util import atomic
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 

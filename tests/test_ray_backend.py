@@ -20,7 +20,7 @@ import pytest
 import ray
 
 from mabcq.cli import main
-from mabcq.reproduce import read_cells
+from mabcq.grid.cells import read_cells
 
 GRID = ["reproduce", "--tasks", "hopper-3x1", "--methods", "mabcq,ddpg", "--seeds", "0",
         "--preset", "smoke", "--no-progress"]

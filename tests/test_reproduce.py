@@ -13,16 +13,9 @@ import pytest
 
 from mabcq.cli import main
 from mabcq.errors import UserError
-from mabcq.reproduce import (
-    Grid,
-    check_recipes,
-    collect,
-    dataset_size,
-    group_overrides,
-    groups,
-    merge_records,
-    read_cells,
-)
+from mabcq.grid.cells import check_recipes, collect, read_cells
+from mabcq.grid.groups import Grid, dataset_size, group_overrides, groups
+from mabcq.grid.record import merge_records
 
 # The in-process group path (the default on a GPU); cells in workers: test_reproduce_cells.py
 ARGS = ["reproduce", "--tasks", "hopper-3x1", "--methods", "mabcq,ddpg", "--seeds", "0,1",

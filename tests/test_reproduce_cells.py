@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from mabcq import reproduce_pool
 from mabcq.cli import main
-from mabcq.reproduce_cells import cell_numbers, differing_cells, read_cells
-from mabcq.reproduce_plan import (
+from mabcq.grid import pool as reproduce_pool
+from mabcq.grid.cells import cell_numbers, differing_cells, read_cells
+from mabcq.grid.plan import (
     Cell,
     CellCost,
     Estimate,
@@ -184,7 +184,7 @@ def test_a_worker_dies_with_its_driver(tmp_path):
     pid_file, worker_script = tmp_path / "worker.pid", tmp_path / "worker.py"
     worker_script.write_text(
         "import os, sys, time\n"
-        "from mabcq.reproduce_worker import die_with_parent\n"
+        "from mabcq.grid.worker import die_with_parent\n"
         "die_with_parent(int(sys.argv[1]))\n"
         f"open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
         "time.sleep(60)\n")
@@ -211,8 +211,8 @@ def test_a_worker_dies_with_its_driver(tmp_path):
 
 
 def test_a_cell_far_past_the_deadline_is_stopped_and_left_to_resume(tmp_path, monkeypatch):
-    from mabcq.ray_backend import Failure
-    from mabcq.reproduce import Grid
+    from mabcq.grid.groups import Grid
+    from mabcq.grid.ray_backend import Failure
 
     split = {"data_s": 0.0, "train_s": 0.0, "eval_s": 0.0}
     grid = reproduce_pool.CellGrid(Grid(("hopper-3x1",), ("ddpg",), (0,), "smoke"), tmp_path,

@@ -18,6 +18,7 @@ from mabcq.behavior.ship import (
     ship_behavior,
 )
 from mabcq.cli import main
+from mabcq.cli.train import load_training_data
 from mabcq.data.build import Behavior
 from mabcq.data.io import (
     check_dataset_versions,
@@ -27,8 +28,7 @@ from mabcq.data.io import (
 )
 from mabcq.envs.tasks import get_task
 from mabcq.errors import UserError
-from mabcq.provenance import combined_sha256, library_versions, sha256_file
-from mabcq.train_commands import load_training_data
+from mabcq.util.provenance import combined_sha256, library_versions, sha256_file
 
 TASK = get_task("hopper-3x1")
 

@@ -80,8 +80,8 @@ def test_evaluate_needs_one_policy_file_per_agent(tmp_path: Path,
 
 
 def test_weights_report_counts_nan_and_summarizes_lambdas(tmp_path: Path) -> None:
-    from mabcq.logging_utils import CsvLog
-    from mabcq.train_commands import weights_report
+    from mabcq.cli.train import weights_report
+    from mabcq.training.logs import CsvLog
 
     log = CsvLog(tmp_path / "metrics.csv")
     row = {"update": 100, "seed": 0, "critic_loss": 1.0, "actor_loss": -2.0, "q_mean": 3.0,

@@ -18,7 +18,8 @@ from test_train_support import (
 
 from mabcq.data.io import load_agent_dataset, load_dataset_dir
 from mabcq.errors import UserError
-from mabcq.train import call_size, train, window_summary
+from mabcq.training.config import call_size
+from mabcq.training.loop import train, window_summary
 
 use_test_compilation_cache()
 

@@ -12,7 +12,7 @@ from test_train_support import TASK, deterministic_rows, tiny_config, use_test_c
 
 from mabcq.cli import main
 from mabcq.data.io import load_dataset_dir
-from mabcq.train import train
+from mabcq.training.loop import train
 
 use_test_compilation_cache()
 

@@ -41,7 +41,7 @@ def write_random_dataset(directory: Path, task_name: str = TASK, transitions: in
 
 def tiny_config(method: str = "mabcq", seeds: tuple[int, ...] = (0,), **overrides):
     """Tiny nets, small batches, short evaluations: the whole loop in seconds."""
-    from mabcq.train import make_config
+    from mabcq.training.config import make_config
 
     values = dict(updates=100, pretrain_updates=50, eval_every=50, eval_episodes=1,
                   eval_max_steps=20, diagnostic_states=64, updates_per_call=25,
@@ -56,7 +56,7 @@ def use_test_compilation_cache() -> None:
     import os
     import tempfile
 
-    from mabcq.compile_cache import enable_compilation_cache
+    from mabcq.util.compile_cache import enable_compilation_cache
 
     default = Path(tempfile.gettempdir()) / "mabcq-test-jax-cache"
     os.environ.setdefault("MABCQ_JAX_CACHE", str(default))
@@ -74,7 +74,7 @@ TIME_COLUMNS = ("time_per_update_ms", "wall_time_s")
 
 def deterministic_rows(run_dir: Path) -> list[dict[str, str]]:
     """metrics.csv rows without the wall-clock columns."""
-    from mabcq.logging_utils import read_csv_rows
+    from mabcq.training.logs import read_csv_rows
 
     return [{key: value for key, value in row.items() if key not in TIME_COLUMNS}
             for row in read_csv_rows(run_dir / "metrics.csv")]

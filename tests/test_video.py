@@ -255,7 +255,7 @@ def test_demo_ends_with_the_clip_or_why_there_is_none(
         policies: list, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture) -> None:
     from mabcq import video
-    from mabcq.train_commands import demo_clip
+    from mabcq.cli.train import demo_clip
 
     class Trained:  # what demo_clip reads of a FitResult
         def policies(self, method: str, seed: int) -> list:

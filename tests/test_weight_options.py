@@ -21,8 +21,9 @@ def vd(next_values, expected, dones, **options):
     expected = jnp.asarray(expected, jnp.float32)
     rewards = jnp.full_like(expected, 0.5)
     return weights.value_deviation(jnp.asarray(next_values, jnp.float32),
-                                   rewards + GAMMA * expected, rewards,
-                                   jnp.asarray(dones, jnp.float32), GAMMA, EPS, **options)
+                                   weights.expected_value(rewards + GAMMA * expected, rewards,
+                                                          GAMMA),
+                                   jnp.asarray(dones, jnp.float32), EPS, **options)
 
 
 NEXT, EXPECTED, DONES = [3.0, 0.2, 5.0, -4.0], [2.0, 0.001, 4.0, 0.05], [0.0, 1.0, 0.0, 1.0]
@@ -106,11 +107,13 @@ def test_option_methods_and_bad_options():
 
 class PaperWeights(BCQLearner):
     """The paper's weights as the update computed them before the options existed:
-    w = clip(1 + (V(s')(1 - done) - E[V]) / max(|E[V]|, guard), 1 +- eps) * lambda_tn."""
+    w = clip(1 + (V(s')(1 - done) - E[V]) / max(|E[V]|, guard), 1 +- eps) * lambda_tn, with
+    E[V] = (Q^(s, a_i) - r) / gamma as the update hands it over."""
 
-    def _sample_weights(self, agent_state, batch, next_values, target_q_data, means):
+    def sample_weights(self, settings, agent_state, batch, next_values, expected_values,
+                       latent_means):
         cfg = self.config
-        expected = (target_q_data() - batch.rewards) / cfg.gamma
+        expected = expected_values
         scale = jnp.maximum(jnp.abs(expected), cfg.vd_guard)
         lambda_vd = 1.0 + (next_values * (1.0 - batch.dones) - expected) / scale
         lambda_vd = jax.lax.stop_gradient(jnp.clip(lambda_vd, 1.0 - cfg.optimism,

@@ -5,7 +5,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mabcq.weights import transition_normalization, value_deviation, weight_stats
+from mabcq.weights import (
+    expected_value,
+    transition_normalization,
+    value_deviation,
+    weight_stats,
+)
 
 
 def vd(next_values, expected, rewards=None, dones=None, gamma=0.9, optimism=0.8, guard=1e-3):
@@ -14,9 +19,8 @@ def vd(next_values, expected, rewards=None, dones=None, gamma=0.9, optimism=0.8,
     rewards = jnp.zeros_like(expected) if rewards is None else jnp.asarray(rewards, jnp.float32)
     dones = jnp.zeros_like(expected) if dones is None else jnp.asarray(dones, jnp.float32)
     q_values = rewards + gamma * expected
-    return value_deviation(
-        jnp.asarray(next_values, jnp.float32), q_values, rewards, dones, gamma, optimism, guard
-    )
+    return value_deviation(jnp.asarray(next_values, jnp.float32),
+                           expected_value(q_values, rewards, gamma), dones, optimism, guard)
 
 
 def test_value_deviation_known_values():

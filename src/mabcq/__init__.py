@@ -27,19 +27,19 @@ _API: dict[str, str] = {
     "Evaluation": "mabcq.api",
     "FitResult": "mabcq.api",
     "Policy": "mabcq.learners.export",
-    "TrainConfig": "mabcq.run_config",
+    "TrainConfig": "mabcq.training.config",
     "VideoOptions": "mabcq.video",
     "build_datasets": "mabcq.api",
     "dataset_from_arrays": "mabcq.data.io",
     "evaluate": "mabcq.api",
-    "extrapolation_error": "mabcq.api_diagnostics",
+    "extrapolation_error": "mabcq.api.diagnostics",
     "fit": "mabcq.api",
-    "lambda_statistics": "mabcq.api_diagnostics",
-    "lambda_tn_values": "mabcq.api_diagnostics",
+    "lambda_statistics": "mabcq.api.diagnostics",
+    "lambda_tn_values": "mabcq.api.diagnostics",
     "load_datasets": "mabcq.api",
     "make_config": "mabcq.api",
     "save_datasets": "mabcq.api",
-    "value_difference": "mabcq.api_diagnostics",
+    "value_difference": "mabcq.api.diagnostics",
 }
 
 __all__ = [
@@ -73,7 +73,7 @@ if TYPE_CHECKING:
         make_config,
         save_datasets,
     )
-    from mabcq.api_diagnostics import (
+    from mabcq.api.diagnostics import (
         extrapolation_error,
         lambda_statistics,
         lambda_tn_values,
@@ -82,7 +82,7 @@ if TYPE_CHECKING:
     from mabcq.data.io import dataset_from_arrays
     from mabcq.data.schema import AgentDataset
     from mabcq.learners.export import Policy
-    from mabcq.run_config import TrainConfig
+    from mabcq.training.config import TrainConfig
     from mabcq.video import VideoOptions
 
 

@@ -14,7 +14,6 @@ Files are written to a temp file beside the target and renamed, so a video is wh
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import importlib.util
@@ -95,6 +94,16 @@ def video_options(video: Any) -> VideoOptions:
     return options
 
 
+def checked_video_options(video: Any, episodes: int) -> VideoOptions:
+    """mabcq.evaluate's `video`, checked, and the machine's ability to render, before any work."""
+    options = video_options(video)
+    if options.episodes > episodes:
+        raise UserError(f"video: {options.episodes} episodes to film, but only {episodes} "
+                        "are run")
+    require_video()
+    return options
+
+
 def require_video() -> str:
     """Check that videos can be made here, before any work: the MP4 writer is installed and an
     offscreen OpenGL makes a context. Returns the OpenGL backend ('egl' or 'osmesa'); UserError
@@ -139,7 +148,7 @@ def _fork_exec_quietly() -> Iterator[None]:
 def write_mp4(path: str | os.PathLike, frames: Iterator[np.ndarray], fps: float) -> int:
     """Encode RGB frames [H, W, 3] uint8 (all of one size) as H.264 MP4, atomically; returns
     the frame count. UserError when there are none."""
-    from mabcq.atomic import atomic_path
+    from mabcq.util.atomic import atomic_path
 
     frames = iter(frames)
     first = next(frames, None)
@@ -168,7 +177,7 @@ def write_gif(path: str | os.PathLike, frames: Sequence[np.ndarray], fps: float)
     a second), atomically; returns the frame count."""
     from PIL import Image
 
-    from mabcq.atomic import atomic_path
+    from mabcq.util.atomic import atomic_path
 
     if not frames:
         raise UserError(f"{path}: no frames to write")
@@ -266,64 +275,6 @@ def _resize(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 # ---------------------------------------------------------------- command line
 
 
-def frame_size(text: str) -> tuple[int, int]:
-    """WIDTHxHEIGHT, even numbers of pixels in 16..4096 (an argparse type)."""
-    parts = text.lower().split("x")
-    try:
-        width, height = (int(part) for part in parts)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be WIDTHxHEIGHT, e.g. 480x360, got {text!r}"
-                                         ) from None
-    if not (16 <= width <= 4096 and 16 <= height <= 4096) or width % 2 or height % 2:
-        raise argparse.ArgumentTypeError(f"must be even numbers of pixels in 16..4096, e.g. "
-                                         f"480x360, got {text!r}")
-    return width, height
-
-
-def add_video_arguments(parser: argparse.ArgumentParser) -> None:
-    """--video DIR and its options (`mabcq evaluate`)."""
-    from mabcq import cli_types
-    from mabcq.envs.render import CAMERAS
-
-    group = parser.add_argument_group("videos (the `video` extra and an offscreen OpenGL)")
-    group.add_argument("--video", type=cli_types.output_dir, metavar="DIR",
-                       help="also film the agents acting together: DIR/episode_<k>.mp4, each "
-                       "agent's body parts in its own color, and a small DIR/episode_0.gif")
-    group.add_argument("--video-episodes", type=cli_types.positive_int, metavar="N",
-                       help="episodes to film (default 1; at most --episodes)")
-    group.add_argument("--video-size", type=frame_size, metavar="WxH",
-                       help=f"frame size (default {DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]})")
-    group.add_argument("--video-fps", type=cli_types.number(1, 120), metavar="FPS",
-                       help="frames per second (default: real time, up to 30)")
-    group.add_argument("--video-camera", choices=CAMERAS,
-                       help="track: follow the torso (default); fixed: stay at the start")
-    group.add_argument("--video-distance", type=cli_types.number(0.1, 100), metavar="M",
-                       help="camera distance in meters (default: the task's)")
-    group.add_argument("--no-gif", action="store_true", help="no GIF beside the MP4s")
-
-
-VIDEO_FLAGS = ("video_episodes", "video_size", "video_fps", "video_camera", "video_distance")
-
-
-def options_from_args(args: argparse.Namespace, episodes: int) -> VideoOptions | None:
-    """The VideoOptions of `add_video_arguments`' flags (None without --video), checked."""
-    if args.video is None:
-        given = [f"--{name.replace('_', '-')}" for name in VIDEO_FLAGS
-                 if getattr(args, name) is not None] + (["--no-gif"] if args.no_gif else [])
-        if given:
-            raise UserError(f"{given[0]} needs --video DIR")
-        return None
-    count = args.video_episodes or 1
-    if count > episodes:
-        raise UserError(f"--video-episodes {count}: only {episodes} episode(s) are run "
-                        "(--episodes)")
-    width, height = args.video_size or DEFAULT_SIZE
-    options = VideoOptions(args.video, episodes=count, width=width, height=height,
-                           fps=args.video_fps, camera=args.video_camera or "track",
-                           distance=args.video_distance, gif=not args.no_gif)
-    return video_options(options)
-
-
 def with_out(options: VideoOptions, out: Path, **changes: Any) -> VideoOptions:
     return dataclasses.replace(options, out=Path(out), **changes)
 
@@ -340,7 +291,7 @@ def film_policies(task_name: str, policies: Sequence[Any], out: Path, name: str,
     """One episode of `policies` (one Policy per agent) acting together, filmed as
     OUT/<name>_0.mp4 and OUT/<name>_0.gif; the evaluation is mabcq.evaluate's."""
     from mabcq.envs.tasks import get_task
-    from mabcq.evaluation import run_policies
+    from mabcq.training.evaluation import run_policies
 
     task = get_task(task_name)
     steps = DEMO_CLIP_STEPS if max_steps is None else max_steps

@@ -17,12 +17,20 @@ import jax
 import jax.numpy as jnp
 
 
+def expected_value(q_values: jax.Array, rewards: jax.Array, gamma: float) -> jax.Array:
+    """E[V] = sum_x P(x | s, a_i) V(x) over the next states of (s, a_i), [B] -> [B].
+
+    The Bellman relation Q^(s, a_i) = r + gamma E[V] gives E[V] = (Q^(s, a_i) - r) / gamma from
+    the target critic's value of the sample itself, without visiting the other next states of
+    (s, a_i) (section 3.3).
+    """
+    return (q_values - rewards) / gamma
+
+
 def value_deviation(
     next_values: jax.Array,
-    q_values: jax.Array,
-    rewards: jax.Array,
+    expected_values: jax.Array,
     dones: jax.Array,
-    gamma: float,
     optimism: float | jax.Array,
     guard: float = 1e-3,
     *,
@@ -32,8 +40,7 @@ def value_deviation(
     """lambda_vd = clip(1 + (V(s') - E[V]) / |E[V]|, 1 - eps, 1 + eps), all [B] -> [B].
 
     next_values: V(s') = Q^(s', pi^(s')) from the TARGET networks (not yet masked);
-    q_values: Q^(s, a_i) from the target critic; the Bellman relation Q = r + gamma E[V] gives
-    E[V] = (Q^(s, a_i) - r) / gamma without visiting the other next states of (s, a_i).
+    expected_values: E[V] (expected_value) from the target critic.
     dones: 1.0 where s' is terminal: V(s') counts as 0 there (no value after termination).
 
     Guard: |E[V]| is floored at `guard` in the denominator. For E[V] = 0 (e.g. Q ~ r right
@@ -50,7 +57,6 @@ def value_deviation(
     numbers stay what they were); traced values (a grid's variants) always apply.
     """
     masked_next_values = next_values * (1.0 - dones)
-    expected_values = (q_values - rewards) / gamma
     scale = jnp.maximum(jnp.abs(expected_values), guard)
     if not _off(relative_guard):
         scale = jnp.maximum(scale, relative_guard * jnp.mean(jnp.abs(expected_values)))

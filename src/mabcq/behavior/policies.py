@@ -107,7 +107,7 @@ def save_actor(path: str | os.PathLike, actor_params) -> None:
     """Atomically write actor parameters (flax msgpack)."""
     from flax import serialization
 
-    from mabcq import atomic
+    from mabcq.util import atomic
 
     atomic.write_bytes(Path(path), serialization.msgpack_serialize(_to_numpy(actor_params)))
 

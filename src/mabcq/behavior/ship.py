@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from mabcq import __version__
-from mabcq.atomic import write_bytes, write_json
 from mabcq.envs.tasks import Task
 from mabcq.errors import UserError
-from mabcq.provenance import combined_sha256, library_versions, sha256_file
+from mabcq.util.atomic import write_bytes, write_json
+from mabcq.util.provenance import combined_sha256, library_versions, sha256_file
 
 SHIPPED_ROOT = Path(__file__).resolve().parent / "shipped"
 SHIPPED_FORMAT = "mabcq-shipped-behavior"

@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 
 from mabcq import __version__
-from mabcq.atomic import save_npz, write_json
 from mabcq.behavior.sac import SAC, Batch, SACConfig
 from mabcq.envs.rollout import physics_state, restore_physics_state, run_episodes
 from mabcq.envs.tasks import Task, make_env
 from mabcq.errors import UserError
-from mabcq.provenance import library_versions
+from mabcq.util.atomic import save_npz, write_json
+from mabcq.util.provenance import library_versions
 
 REPLAY_FIELDS = ("observations", "actions", "rewards", "next_observations", "terminals",
                  "timeouts", "env_index")

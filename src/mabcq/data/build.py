@@ -32,7 +32,7 @@ from mabcq.envs.observations import (
 from mabcq.envs.rollout import RolloutResult, run_episodes
 from mabcq.envs.tasks import Task
 from mabcq.errors import UserError
-from mabcq.provenance import library_versions
+from mabcq.util.provenance import library_versions
 
 REPLAY_KEYS = ("observations", "actions", "rewards", "next_observations", "terminals",
                "timeouts", "env_index")
@@ -52,7 +52,7 @@ class Behavior:
         from mabcq.behavior.policies import joint_mean_policy, load_actor
         from mabcq.behavior.sac import SAC, SACConfig
         from mabcq.behavior.train import choose_levels, load_behavior
-        from mabcq.provenance import files_sha256
+        from mabcq.util.provenance import files_sha256
 
         # What rebuilds this Behavior in another process (build_datasets' jobs).
         self.init_args = (task.name, directory, intermediate_step, expert_step, shipped_record,

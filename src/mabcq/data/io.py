@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 
 from mabcq import __version__
-from mabcq.atomic import atomic_path
 from mabcq.data.schema import ARRAY_FIELDS, AgentDataset
 from mabcq.errors import UserError
+from mabcq.util.atomic import atomic_path
 
 FORMAT_NAME = "mabcq-agent-dataset"
 FORMAT_VERSION = 1
@@ -124,7 +124,7 @@ def check_dataset_versions(datasets: list[AgentDataset], source: str) -> list[st
     """Warn (one line on stderr, logger "mabcq") when datasets were made with another MuJoCo
     than the installed one: the simulator may then not reproduce their transitions. Returns
     the warnings; files without recorded versions (user arrays, older files) pass silently."""
-    from mabcq.provenance import library_versions
+    from mabcq.util.provenance import library_versions
 
     installed = library_versions()["mujoco"]
     recorded = sorted({str(versions["mujoco"]) for versions in

@@ -1,9 +1,10 @@
 """Many episodes of many runs stepped together: one policy call per step for all of them.
 
 An evaluation of a grid runs R runs (methods x seeds) x E episodes. The policy side is one
-batched call per step (mabcq.evaluator.lockstep_actions); the simulator side is R x E MuJoCo envs,
-stepped in this process or spread over worker processes (`workers` > 0), which matters on a
-many-core GPU machine where stepping hundreds of envs in one Python thread would dominate.
+batched call per step (mabcq.training.evaluator.lockstep_actions); the simulator side is
+R x E MuJoCo envs, stepped in this process or spread over worker processes (`workers` > 0),
+which matters on a many-core GPU machine where stepping hundreds of envs in one Python thread
+would dominate.
 
 Local observations (a LocalObserver): every env also reports each agent's local observation,
 read from its simulator after reset and step, and `act` gets those instead of the global states.

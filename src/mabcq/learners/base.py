@@ -13,7 +13,7 @@ from typing import Any, NamedTuple, Protocol
 
 import jax
 
-from mabcq.config import BaseLearnerConfig
+from mabcq.learners.config import BaseLearnerConfig
 
 
 class Batch(NamedTuple):
@@ -91,3 +91,26 @@ class Learner(Protocol):
     def q_value(self, agent_state: AgentState, states: jax.Array, actions: jax.Array) -> jax.Array:
         """Q_i(s, a) with the first critic, ([B, S], [B, A]) -> [B]."""
         ...
+
+
+class LearnerBase:
+    """What most learners do alike: nothing to take from the whole dataset, no per-transition
+    weights, and V_i(s) = Q_i(s, pi_i(s)) at the policy's own action."""
+
+    def prepare(self, agent_state: AgentState, transitions: Batch, size: jax.Array) -> AgentState:
+        """Nothing to take from the whole dataset."""
+        return agent_state
+
+    def transition_weights(self, agent_state: AgentState, transitions: Batch) -> jax.Array | None:
+        """No per-transition weights."""
+        return None
+
+    def value(self, agent_state: AgentState, states: jax.Array, key: jax.Array) -> jax.Array:
+        """V_i(s) = Q_i(s, pi_i(s)) with the first critic at the action `act` takes, [B]."""
+        return self.q_value(agent_state, states, self.act(agent_state, states, key))
+
+    def act(self, agent_state: AgentState, states: jax.Array, key: jax.Array) -> jax.Array:
+        raise NotImplementedError
+
+    def q_value(self, agent_state: AgentState, states: jax.Array, actions: jax.Array) -> jax.Array:
+        raise NotImplementedError

@@ -150,10 +150,20 @@ def make_prepare(
     return jax.jit(run, compiler_options=compiler_options)
 
 
-def sample_batch(transitions: Batch, size: jax.Array, key: jax.Array, batch_size: int) -> Batch:
-    """Uniform mini-batch (with replacement) from the first `size` rows of [T, ...] leaves."""
+def sample_batch(key: jax.Array, batch_size: int, size: jax.Array,
+                 take: Callable[[jax.Array], Batch], lambda_tn: jax.Array | None = None,
+                 variant: jax.Array | None = None) -> Batch:
+    """A uniform mini-batch (with replacement) of one agent's rows [0, size): `take(rows)`
+    gathers its transitions, `lambda_tn` [T] its precomputed weights (or None), `variant` its
+    run's row (or None). Both paths below sample through here: the single agent's [T, ...]
+    leaves, and one agent's rows of all agents' [agents, T, ...] leaves."""
     rows = jax.random.randint(key, (batch_size,), 0, size)
-    return jax.tree.map(lambda leaf: leaf[rows], transitions)
+    batch = take(rows)
+    if lambda_tn is not None:
+        batch = batch._replace(lambda_tn=lambda_tn[rows])
+    if variant is not None:
+        batch = batch._replace(variant=variant)
+    return batch
 
 
 StepFn = Callable[[AgentState, Batch, jax.Array], tuple[AgentState, dict[str, jax.Array]]]
@@ -203,11 +213,9 @@ def make_single_update(
 
     def run(agent_state, transitions, size, key, lambda_tn=None):
         def sample(batch_key):
-            rows = jax.random.randint(batch_key, (batch_size,), 0, size)
-            batch = jax.tree.map(lambda leaf: leaf[rows], transitions)
-            if lambda_tn is not None:
-                batch = batch._replace(lambda_tn=lambda_tn[rows])
-            return batch
+            return sample_batch(batch_key, batch_size, size,
+                                lambda rows: jax.tree.map(lambda leaf: leaf[rows], transitions),
+                                lambda_tn)
 
         return _run_updates(step, agent_state, key, sample, updates_per_call)
 
@@ -302,13 +310,11 @@ def make_multi_update(
 
             def sample(batch_key):
                 # Only agent `agent`'s rows are read: gather (agent, row) pairs directly.
-                rows = jax.random.randint(batch_key, (batch_size,), 0, data.sizes[agent])
-                batch = jax.tree.map(lambda leaf: leaf[agent, rows], data.transitions)
-                if flat_tn is not None:
-                    batch = batch._replace(lambda_tn=flat_tn[pair, rows])
-                if flat_variants is not None:
-                    batch = batch._replace(variant=flat_variants[pair])
-                return batch
+                return sample_batch(
+                    batch_key, batch_size, data.sizes[agent],
+                    lambda rows: jax.tree.map(lambda leaf: leaf[agent, rows], data.transitions),
+                    None if flat_tn is None else flat_tn[pair],
+                    None if flat_variants is None else flat_variants[pair])
 
             return _run_updates(step, state, key, sample, updates_per_call)
 

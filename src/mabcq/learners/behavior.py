@@ -12,13 +12,13 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from mabcq.config import LearnerConfig
 from mabcq.learners import common
-from mabcq.learners.base import AgentState, Batch
+from mabcq.learners.base import AgentState, Batch, LearnerBase
+from mabcq.learners.config import LearnerConfig
 from mabcq.nets import TwinCritic
 
 
-class BehaviorLearner:
+class BehaviorLearner(LearnerBase):
     """One agent's behavior cloning by G1, plus an evaluation critic. Networks: vae1, critic."""
 
     def __init__(self, config: LearnerConfig, method: str = "behavior") -> None:
@@ -42,10 +42,6 @@ class BehaviorLearner:
         }
         targets = {"critic": params["critic"]}
         return AgentState(params, targets, opt_states, jnp.zeros((), jnp.int32))
-
-    def prepare(self, agent_state: AgentState, transitions: Batch, size: jax.Array) -> AgentState:
-        """Nothing to take from the whole dataset."""
-        return agent_state
 
     def pretrain_update(
         self, agent_state: AgentState, batch: Batch, key: jax.Array
@@ -94,19 +90,12 @@ class BehaviorLearner:
         metrics.update(critic_loss=critic_loss, q_mean=q_mean, target_mean=jnp.mean(y))
         return new_state, metrics
 
-    def transition_weights(self, agent_state: AgentState, transitions: Batch) -> None:
-        """No importance weights."""
-        return None
-
     def act(self, agent_state: AgentState, states: jax.Array, key: jax.Array) -> jax.Array:
         action_dim = common.output_dim(agent_state.params["vae1"]["params"]["decoder"])
         vae = common.make_vae(self.config, action_dim)
         return common.sample_from_vae(
             vae, agent_state.params["vae1"], states, key, self.config.latent_clip
         )
-
-    def value(self, agent_state: AgentState, states: jax.Array, key: jax.Array) -> jax.Array:
-        return self.q_value(agent_state, states, self.act(agent_state, states, key))
 
     def q_value(self, agent_state: AgentState, states: jax.Array, actions: jax.Array) -> jax.Array:
         return self.critic.apply(agent_state.params["critic"], states, actions)[0]

@@ -1,4 +1,5 @@
-"""Pieces every learner shares: optimizer step, soft target update, the conditional VAEs G1/G2."""
+"""Pieces every learner shares: optimizer step, the TD losses, soft target update, the first head
+of a twin critic, the conditional VAEs G1/G2 (fit, sample, encode)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from mabcq.config import BaseLearnerConfig
 from mabcq.learners.base import Batch
+from mabcq.learners.config import BaseLearnerConfig
 from mabcq.nets import ConditionalVAE
 
 
@@ -36,6 +37,13 @@ def td_critic_step(
     (loss, q_mean), grads = jax.value_and_grad(loss_fn, has_aux=True)(critic_params)
     critic_params, opt_state = optimizer_step(critic_opt, critic_params, opt_state, grads)
     return critic_params, opt_state, loss, q_mean
+
+
+def weighted_td_loss(sample_weights: jax.Array, q_values: jax.Array, targets: jax.Array
+                     ) -> jax.Array:
+    """Paper eq. (1): mean over the batch of w * sum over the twin critics of (Q_k(s, a_i) - y)^2,
+    q_values [2, B], sample_weights and targets [B] (w = 1: the plain TD loss)."""
+    return jnp.mean(sample_weights * jnp.sum((q_values - targets) ** 2, axis=0))
 
 
 def soft_update(target: Any, online: Any, tau: float) -> Any:
@@ -155,3 +163,11 @@ def output_dim(module_params: Any) -> int:
     }
     last = max(biases, key=lambda name: int(name.split("Dense_")[-1].split("'")[0]))
     return int(biases[last].shape[-1])
+
+
+def first_head(critic: Any, critic_params: Any, states: jax.Array, actions: jax.Array
+               ) -> jax.Array:
+    """Q1 of a TwinCritic's parameters with a one-head module `critic`: [..., S] x [..., A] ->
+    [...]; the second head is not computed."""
+    first = jax.tree.map(lambda leaf: leaf[:1], critic_params)
+    return critic.apply(first, states, actions)[0]

@@ -42,10 +42,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from mabcq.config import BaseLearnerConfig
-from mabcq.learners import common
+from mabcq import weights
+from mabcq.learners import common, weighting
 from mabcq.learners.base import AgentState, Batch
-from mabcq.learners.weighting import WeightedLearner, first_head
+from mabcq.learners.config import BaseLearnerConfig
+from mabcq.learners.weighted import WeightedLearner
 from mabcq.nets import TanhGaussianActor
 
 LOG_ALPHA_PRIME_MAX = math.log(1e6)  # the code clamps alpha' to [0, 1e6]
@@ -122,10 +123,7 @@ class CQLLearner(WeightedLearner):
     ) -> tuple[AgentState, dict[str, jax.Array]]:
         cfg = self.config
         vae_key, actor_key, next_key, cql_key = jax.random.split(key, 4)
-        metrics: dict[str, jax.Array] = {}
-        means: dict[str, jax.Array] = {}
-        if cfg.vae_in_update:
-            agent_state, metrics, means = self._fit_vaes(agent_state, batch, vae_key)
+        agent_state, metrics, latent_means = self.fit_vaes_in_update(agent_state, batch, vae_key)
         params, opt_states = agent_state.params, agent_state.opt_states
         target_critic = agent_state.target_params["critic"]
         action_dim = batch.actions.shape[-1]
@@ -148,10 +146,13 @@ class CQLLearner(WeightedLearner):
         if cfg.backup_entropy:
             next_values = next_values - alpha * next_log_pi
         y = jax.lax.stop_gradient(batch.rewards + cfg.gamma * (1.0 - batch.dones) * next_values)
-        sample_weights, weight_metrics = self._sample_weights(
-            agent_state, batch, next_values,
-            lambda: first_head(self.first_critic, target_critic, batch.states, batch.actions),
-            means)
+        settings = weighting.settings(cfg, batch.variant)
+        expected_values = None
+        if settings.use_vd:  # E[V] = (Q^1(s, a_i) - r) / gamma, from the first target critic
+            expected_values = weights.expected_value(
+                self.q1(target_critic, batch.states, batch.actions), batch.rewards, cfg.gamma)
+        sample_weights, weight_metrics = self.sample_weights(
+            settings, agent_state, batch, next_values, expected_values, latent_means)
         metrics.update(weight_metrics)
 
         # Actor (paper eq. 2 weighted per sample), from the critics before their step.
@@ -174,7 +175,7 @@ class CQLLearner(WeightedLearner):
 
         def critic_loss_fn(critic_params: Any) -> tuple[jax.Array, tuple[jax.Array, ...]]:
             q_data = self.critic.apply(critic_params, batch.states, batch.actions)  # [2, B]
-            td = jnp.mean(sample_weights * jnp.sum((q_data - y) ** 2, axis=0))
+            td = common.weighted_td_loss(sample_weights, q_data, y)
             gaps = self._conservative_gaps(critic_params, batch.states, q_data, sampled)  # [2]
             penalties = alpha_prime * (gaps - cfg.cql_target_gap) if cfg.cql_lagrange else gaps
             return td + jnp.sum(penalties), (td, gaps, jnp.mean(q_data[0]))
@@ -248,11 +249,8 @@ class CQLLearner(WeightedLearner):
         mean, _ = self._actor(common.output_dim(actor_params)).apply(actor_params, states)
         return self.config.max_action * jnp.tanh(mean)
 
-    def value(self, agent_state: AgentState, states: jax.Array, key: jax.Array) -> jax.Array:
-        return self.q_value(agent_state, states, self.act(agent_state, states, key))
-
     def q_value(self, agent_state: AgentState, states: jax.Array, actions: jax.Array) -> jax.Array:
-        return first_head(self.first_critic, agent_state.params["critic"], states, actions)
+        return self.q1(agent_state.params["critic"], states, actions)
 
 
 def _log_prob(mean: jax.Array, log_std: jax.Array, pre_tanh: jax.Array, max_action: float):

@@ -11,13 +11,13 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from mabcq.config import LearnerConfig
 from mabcq.learners import common
-from mabcq.learners.base import AgentState, Batch
+from mabcq.learners.base import AgentState, Batch, LearnerBase
+from mabcq.learners.config import LearnerConfig
 from mabcq.nets import DeterministicActor, TwinCritic
 
 
-class DDPGLearner:
+class DDPGLearner(LearnerBase):
     """One agent's offline DDPG. Networks: critic (one head), actor."""
 
     def __init__(self, config: LearnerConfig, method: str = "ddpg") -> None:
@@ -43,10 +43,6 @@ class DDPGLearner:
             "actor": self.actor_opt.init(params["actor"]),
         }
         return AgentState(params, dict(params), opt_states, jnp.zeros((), jnp.int32))
-
-    def prepare(self, agent_state: AgentState, transitions: Batch, size: jax.Array) -> AgentState:
-        """Nothing to take from the whole dataset."""
-        return agent_state
 
     def pretrain_update(
         self, agent_state: AgentState, batch: Batch, key: jax.Array
@@ -92,16 +88,9 @@ class DDPGLearner:
         }
         return new_state, metrics
 
-    def transition_weights(self, agent_state: AgentState, transitions: Batch) -> None:
-        """No importance weights."""
-        return None
-
     def act(self, agent_state: AgentState, states: jax.Array, key: jax.Array) -> jax.Array:
         action_dim = common.output_dim(agent_state.params["actor"])
         return self._actor(action_dim).apply(agent_state.params["actor"], states)
-
-    def value(self, agent_state: AgentState, states: jax.Array, key: jax.Array) -> jax.Array:
-        return self.q_value(agent_state, states, self.act(agent_state, states, key))
 
     def q_value(self, agent_state: AgentState, states: jax.Array, actions: jax.Array) -> jax.Array:
         return self.critic.apply(agent_state.params["critic"], states, actions)[0]

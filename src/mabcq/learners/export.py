@@ -18,11 +18,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import serialization
 
-from mabcq import atomic
-from mabcq.config import BaseLearnerConfig
 from mabcq.errors import UserError
 from mabcq.learners.base import AgentState, Learner
+from mabcq.learners.config import BaseLearnerConfig
 from mabcq.learners.registry import config_class, make_learner
+from mabcq.util import atomic
 
 POLICY_FORMAT = "mabcq-policy/1"
 # What acting (and the value diagnostics) read; "normalizer": TD3+BC's state mean and std.

@@ -31,8 +31,9 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mabcq.config import TASK_OPTIMISM, BaseLearnerConfig
 from mabcq.errors import UserError
+from mabcq.learners.config import BaseLearnerConfig
+from mabcq.paper import TASK_OPTIMISM
 
 if TYPE_CHECKING:
     from mabcq.learners.base import Learner

@@ -30,10 +30,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from mabcq.config import BaseLearnerConfig
-from mabcq.learners import common
+from mabcq import weights
+from mabcq.learners import common, weighting
 from mabcq.learners.base import AgentState, Batch
-from mabcq.learners.weighting import WeightedLearner, first_head
+from mabcq.learners.config import BaseLearnerConfig
+from mabcq.learners.weighted import WeightedLearner
 from mabcq.nets import DeterministicActor
 
 
@@ -95,10 +96,7 @@ class TD3BCLearner(WeightedLearner):
     ) -> tuple[AgentState, dict[str, jax.Array]]:
         cfg = self.config
         vae_key, noise_key = jax.random.split(key)
-        metrics: dict[str, jax.Array] = {}
-        means: dict[str, jax.Array] = {}
-        if cfg.vae_in_update:
-            agent_state, metrics, means = self._fit_vaes(agent_state, batch, vae_key)
+        agent_state, metrics, latent_means = self.fit_vaes_in_update(agent_state, batch, vae_key)
         params, targets = agent_state.params, agent_state.target_params
         actor = self._actor(batch.actions.shape[-1])
         states = self._normalized(params, batch.states)
@@ -111,14 +109,18 @@ class TD3BCLearner(WeightedLearner):
                                 -cfg.max_action, cfg.max_action)
         next_values = jnp.min(self.critic.apply(targets["critic"], next_states, next_actions), 0)
         y = jax.lax.stop_gradient(batch.rewards + cfg.gamma * (1.0 - batch.dones) * next_values)
-        sample_weights, weight_metrics = self._sample_weights(
-            agent_state, batch, next_values,
-            lambda: first_head(self.first_critic, targets["critic"], states, batch.actions), means)
+        settings = weighting.settings(cfg, batch.variant)
+        expected_values = None
+        if settings.use_vd:  # E[V] = (Q^1(s, a_i) - r) / gamma, from the first target critic
+            expected_values = weights.expected_value(
+                self.q1(targets["critic"], states, batch.actions), batch.rewards, cfg.gamma)
+        sample_weights, weight_metrics = self.sample_weights(
+            settings, agent_state, batch, next_values, expected_values, latent_means)
         metrics.update(weight_metrics)
 
         def critic_loss_fn(critic_params: Any) -> tuple[jax.Array, jax.Array]:
             q = self.critic.apply(critic_params, states, batch.actions)  # [2, B]
-            return jnp.mean(sample_weights * jnp.sum((q - y) ** 2, axis=0)), jnp.mean(q[0])
+            return common.weighted_td_loss(sample_weights, q, y), jnp.mean(q[0])
 
         (critic_loss, q_mean), grads = jax.value_and_grad(critic_loss_fn, has_aux=True)(
             params["critic"])
@@ -127,7 +129,7 @@ class TD3BCLearner(WeightedLearner):
 
         def actor_loss_fn(actor_params: Any) -> tuple[jax.Array, jax.Array]:
             policy_actions = actor.apply(actor_params, states)
-            q1 = first_head(self.first_critic, critic_params, states, policy_actions)
+            q1 = self.q1(critic_params, states, policy_actions)
             scale = jax.lax.stop_gradient(cfg.bc_alpha / jnp.mean(jnp.abs(q1)))
             behavior_cloning = jnp.mean((policy_actions - batch.actions) ** 2, axis=-1)
             per_sample = -scale * q1 + behavior_cloning
@@ -162,13 +164,9 @@ class TD3BCLearner(WeightedLearner):
         action_dim = common.output_dim(params["actor"])
         return self._actor(action_dim).apply(params["actor"], self._normalized(params, states))
 
-    def value(self, agent_state: AgentState, states: jax.Array, key: jax.Array) -> jax.Array:
-        return self.q_value(agent_state, states, self.act(agent_state, states, key))
-
     def q_value(self, agent_state: AgentState, states: jax.Array, actions: jax.Array) -> jax.Array:
         params = agent_state.params
-        return first_head(self.first_critic, params["critic"], self._normalized(params, states),
-                          actions)
+        return self.q1(params["critic"], self._normalized(params, states), actions)
 
 
 def run_length_rule(updates: int, learner_overrides: dict[str, Any]) -> tuple[int, dict]:

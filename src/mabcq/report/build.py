@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from mabcq.atomic import write_bytes
 from mabcq.report import sections_diagnostics as diagnostics
 from mabcq.report import sections_families as families
 from mabcq.report import sections_returns as returns
 from mabcq.report.completeness import completeness
 from mabcq.report.context import Context
 from mabcq.report.load import load_results
+from mabcq.util.atomic import write_bytes
 
 REPORT_FILE = "report.md"
 FIGURE_FILES = ("fig2_learning_curves.png", "fig3_value_difference.png",

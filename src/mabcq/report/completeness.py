@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mabcq.paper import EPS_SWEEP, PAPER_TASKS
 from mabcq.report.context import Context
 from mabcq.report.tables import (
     markdown_table,
@@ -20,12 +21,9 @@ from mabcq.report.tables import (
     task_label,
 )
 
-PAPER_TASKS = ("halfcheetah-2x3", "walker2d-2x3", "hopper-3x1", "ant-4x2")
-
 
 def planned_cells(grid: dict[str, Any]) -> set[tuple[str, str, int]] | None:
     """grid.json's planned cells, or None when it does not say (no tasks, methods or seeds)."""
-    from mabcq.config import EPS_SWEEP
     from mabcq.errors import UserError
     from mabcq.learners.registry import eps_method, family_of
 

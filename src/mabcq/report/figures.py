@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mabcq.atomic import write_bytes
 from mabcq.report.tables import Curve
+from mabcq.util.atomic import write_bytes
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mabcq.errors import UserError
-from mabcq.reproduce_cells import WEIGHT_DIAGNOSTICS
+from mabcq.grid.cells import WEIGHT_DIAGNOSTICS
 
 Row = dict[str, Any]
 

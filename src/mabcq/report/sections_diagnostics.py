@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from mabcq.config import TASK_OPTIMISM
+from mabcq.paper import TASK_OPTIMISM
 from mabcq.report.context import Context, main_tasks
 from mabcq.report.figures import Line, Panel, plot_panels
 from mabcq.report.paper import TABLE5_EXTRAPOLATION, TABLE7_HARDWARE, TABLE7_MS

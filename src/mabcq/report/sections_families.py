@@ -84,7 +84,7 @@ def _family_section(ctx: Context, family: str, figure: str, title: str,
 
 def _dataset_level(ctx: Context, task: str, recipes: list[str]) -> tuple[str, list[dict]] | None:
     """behavior.csv's row of the dataset these runs trained on ("dataset" or "dataset-R")."""
-    from mabcq.reproduce_cells import dataset_level
+    from mabcq.grid.cells import dataset_level
 
     if len(recipes) != 1:
         return None

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from mabcq.config import TASK_OPTIMISM
+from mabcq.paper import TASK_OPTIMISM
 from mabcq.report.context import SWIMMER, Context, main_tasks
 from mabcq.report.figures import Line, Panel, plot_panels
 from mabcq.report.paper import PAPER_SCALE, TABLE6_RETURN
@@ -105,7 +105,7 @@ def recipes_of(ctx: Context, task: str, method: str) -> list[str]:
 
 def recipe_note(ctx: Context, task: str, method: str) -> str:
     """" (medium-replay data)" when a cell trained on another recipe than the task's own."""
-    from mabcq.reproduce_cells import recipe_of
+    from mabcq.grid.cells import recipe_of
 
     other = [recipe for recipe in recipes_of(ctx, task, method) if recipe != recipe_of(task)]
     return f" ({', '.join(other)} data)" if other else ""

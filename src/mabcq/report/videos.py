@@ -61,7 +61,7 @@ def _clip_steps(task: Any) -> int:
 
 def _film_method(task: Any, files: list[Path], steps: int, options: Any, name: str
                  ) -> tuple[list[Path], float, int]:
-    from mabcq.evaluation import load_policies, run_policies
+    from mabcq.training.evaluation import load_policies, run_policies
     from mabcq.video import record_videos
 
     policies = load_policies(task, files)
@@ -74,7 +74,7 @@ def _film_expert(task: Any, steps: int, options: Any) -> tuple[list[Path], float
     from mabcq.behavior.policies import split_joint_policy
     from mabcq.data.build import Behavior
     from mabcq.envs.rollout import run_episodes
-    from mabcq.evaluation import evaluation_env_seed
+    from mabcq.training.evaluation import evaluation_env_seed
     from mabcq.video import record_videos
 
     behavior = Behavior.shipped(task)
