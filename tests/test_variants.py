@@ -110,11 +110,18 @@ def test_each_cell_equals_its_method_trained_alone(grid):
 
 def test_variants_really_differ_and_ignore_other_agents_data(grid):
     methods, (states, metrics) = grid
-    critic = [jax.tree.leaves(jax.tree.map(lambda leaf, i=i: leaf[i, 0],
-                                           states.params["critic"]))[0]
-              for i in range(len(methods))]
+    critic = [np.concatenate([np.ravel(leaf) for leaf in jax.tree.leaves(jax.tree.map(
+        lambda leaf, i=i: leaf[i, 0], states.params["critic"]))]) for i in range(len(methods))]
     for i in range(1, len(methods)):  # no two methods trained the same critic
-        assert not np.allclose(critic[0], critic[i])
+        # exactly, not allclose: PyTorch's init starts every parameter away from 0, so a few
+        # updates' differences sit inside allclose's relative tolerance
+        if np.abs(critic[0] - critic[i]).max() > 0:
+            continue
+        # the one option that can be a no-op: a clip of lambda_tn where no sample reaches it
+        # (here, at a latent of 2 x the action size, lambda_tn stays inside [0.2, 1.4])
+        assert methods[i].endswith("-tnclip"), methods[i]
+        assert float(metrics["lambda_tn_at_low"][i, 0]) == 0.0
+        assert float(metrics["lambda_tn_at_high"][i, 0]) == 0.0
     # A switched-off weight is exactly 1 in every batch (row 3: neither; 2: no-vd; 1: no-tn).
     assert float(metrics["weight_mean"][3, 0]) == 1.0
     assert float(metrics["lambda_vd_max"][2, 0]) == 1.0
