@@ -82,3 +82,40 @@ def test_csv_truncate_drops_rows_after_a_position(tmp_path: Path) -> None:
     assert [(row["update"], row["x"]) for row in rows] == [("1", "0.1"), ("2", "0.25")]
     log.truncate(log.header_size())
     assert read_csv_rows(tmp_path / "m.csv") == []
+
+
+def _old_version_run(run_dir: Path, checkpoint: bool) -> dict:
+    """A run dir whose metrics.csv another version wrote: a header of fewer columns, one row."""
+    from mabcq.training.logs import CSV_COLUMNS, RunDirLog
+
+    config = {"task": "t", "method": "m"}
+    RunDirLog(run_dir, config, resume=False)  # writes config.json
+    old_columns = CSV_COLUMNS[:5]
+    CsvLog(run_dir / "metrics.csv", columns=old_columns).append(
+        [dict.fromkeys(old_columns, 1)] if checkpoint else [])
+    if checkpoint:
+        save_checkpoint(run_dir / "checkpoint.npz", _tree(1.0), {"done": 1, "csv_position": 0})
+    return config
+
+
+def test_resume_under_another_versions_csv_header_is_one_clear_error(tmp_path: Path) -> None:
+    from mabcq.training.logs import RunDirLog
+
+    config = _old_version_run(tmp_path / "run", checkpoint=True)
+    before = (tmp_path / "run" / "metrics.csv").read_bytes()
+    log = RunDirLog(tmp_path / "run", config, resume=True)
+    with pytest.raises(UserError, match=r"metrics.csv: written by another version of mabcq "
+                                        r"\(5 columns"):
+        log.restore(_tree(0.0), ["seed_0"], 0)
+    assert (tmp_path / "run" / "metrics.csv").read_bytes() == before  # nothing cut or appended
+
+
+def test_fresh_start_replaces_another_versions_csv_header(tmp_path: Path) -> None:
+    from mabcq.training.logs import CSV_COLUMNS, RunDirLog
+
+    config = _old_version_run(tmp_path / "run", checkpoint=False)  # a run that never got going
+    log = RunDirLog(tmp_path / "run", config, resume=False)
+    assert log.restore(_tree(0.0), ["seed_0"], 0) is None
+    log.close()
+    assert CsvLog(tmp_path / "run" / "metrics.csv").written_columns() == tuple(CSV_COLUMNS)
+    assert read_csv_rows(tmp_path / "run" / "metrics.csv") == []

@@ -289,7 +289,7 @@ class FitResult:
         """Agent `agent`'s Policy of the (method, seed) cell (default: the only method, the
         first seed): what RUN_DIR/policies/.../agent_<i>.msgpack holds, in memory."""
         from mabcq.envs.tasks import get_task
-        from mabcq.training.loop import cell_policy
+        from mabcq.training.policies import cell_policy
 
         return cell_policy(self.config, self.states, get_task(self.config.task),
                            self._cell(method, seed), self._slot(agent), agent,
@@ -304,7 +304,7 @@ class FitResult:
         DIR/seed_<s>/agent_<i>.msgpack (one method) or DIR/<method>/seed_<s>/agent_<i>.msgpack;
         returns the paths. Each file loads alone with `Policy.load`."""
         from mabcq.envs.tasks import get_task
-        from mabcq.training.loop import export_policies
+        from mabcq.training.policies import export_policies
 
         return export_policies(self.config, self.states, Path(directory),
                                get_task(self.config.task), self.agents, self.observations)

@@ -131,7 +131,7 @@ def run_train(args: argparse.Namespace) -> int:
     from mabcq.api import fit
     from mabcq.envs.tasks import get_task
     from mabcq.training.config import make_config
-    from mabcq.training.loop import validate_datasets
+    from mabcq.training.setup import validate_datasets
     from mabcq.util.compile_cache import enable_compilation_cache
 
     task = get_task(args.task)

@@ -144,9 +144,19 @@ class CsvLog:
         self.path = Path(path)
         self.columns = tuple(columns)
         if not self.path.exists() or self.path.stat().st_size == 0:
-            header = io.StringIO()
-            csv.writer(header, lineterminator="\n").writerow(self.columns)
-            atomic.write_bytes(self.path, header.getvalue().encode())
+            self.start_over()
+
+    def written_columns(self) -> tuple[str, ...]:
+        """The columns named by the file's header line (an older mabcq may have written fewer)."""
+        with open(self.path, encoding="utf-8", newline="") as handle:
+            return tuple(next(csv.reader(handle), ()))
+
+    def start_over(self) -> None:
+        """Only this version's header, no rows: a fresh run in a folder a run never got going in
+        (run_started) may hold another version's header."""
+        header = io.StringIO()
+        csv.writer(header, lineterminator="\n").writerow(self.columns)
+        atomic.write_bytes(self.path, header.getvalue().encode())
 
     def header_size(self) -> int:
         """Bytes of the header line: truncating here empties the log."""
@@ -342,14 +352,26 @@ class RunDirLog:
         self.csv = CsvLog(self.run_dir / "metrics.csv")
         restored, purge_step = None, None
         if self.resuming:
+            self._check_columns()
             restored = load_checkpoint(self.run_dir / "checkpoint.npz", template)
             self.csv.truncate(int(restored[1]["csv_position"]))
             self.rows = [parse_row(row) for row in read_csv_rows(self.csv.path)]
             purge_step = max(int(restored[1]["done"]) - pretrain_updates, 0) + 1
         else:
-            self.csv.truncate(self.csv.header_size())
+            self.csv.start_over()
         self.tensorboard = TensorBoardLog(self.run_dir / "tensorboard", labels, purge_step)
         return restored
+
+    def _check_columns(self) -> None:
+        """Rows appended under another version's header would not read back: refuse to resume."""
+        assert self.csv is not None
+        written = self.csv.written_columns()
+        if written != self.csv.columns:
+            missing = [column for column in self.csv.columns if column not in written]
+            raise UserError(
+                f"{self.csv.path}: written by another version of mabcq ({len(written)} columns, "
+                f"this one writes {len(self.csv.columns)}; e.g. {', '.join(missing[:3]) or 'order'}"
+                "); resume with the version that started the run, or train into a new run dir")
 
     def log(self, rows: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> None:
         assert self.csv is not None and self.tensorboard is not None

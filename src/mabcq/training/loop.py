@@ -1,7 +1,8 @@
-"""The training loop: every agent and every seed in one compiled step, periodic evaluation in the
-simulator, the paper's diagnostics, CSV/TensorBoard logs, kill-proof checkpoints and resume.
+"""A training run, stage by stage, reading in one direction: the config (training.config) ->
+the data and the learners (training.setup) -> the loop (update, evaluate, checkpoint, log;
+below) -> the results (policy files: training.policies; the summary: training.logs).
 
-The learner state lives in one pytree with leading axes [seeds, agents]; agent i's slice is only
+The learner state lives in one pytree with leading axes [cells, agents]; agent i's slice is only
 ever updated from agent i's data (mabcq.learners.batched). Evaluation slices each agent's state
 out and runs the agents' policies together in the simulator, each acting on its own.
 
@@ -14,23 +15,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mabcq.data.io import validate_agent_dataset
 from mabcq.data.schema import AgentDataset
 from mabcq.errors import UserError
-from mabcq.training.config import (
-    TrainConfig,
-    call_size,
-    cell_labels,
-    cell_learner_config,
-    run_cells,
-    run_learner,
-)
+from mabcq.training.config import TrainConfig
+from mabcq.training.setup import RunData, RunLearners, init_run_learners, load_run_data
 
 
 def window_summary(window: dict[str, list[np.ndarray]], seed_index: int) -> dict[str, float]:
@@ -51,28 +45,6 @@ def window_summary(window: dict[str, list[np.ndarray]], seed_index: int) -> dict
         else:
             summary[name] = float(stacked.mean())
     return summary
-
-
-def validate_datasets(task: Any, datasets: Sequence[AgentDataset], agent: int | None,
-                      source: str) -> None:
-    """Check the datasets fit `task`: agent count, recorded task and agent, then every field
-    (data.io.validate_agent_dataset), so in-memory datasets get the checks files get."""
-    expected_agents = 1 if agent is not None else task.n_agents
-    if len(datasets) != expected_agents:
-        raise UserError(f"{source}: holds {len(datasets)} agent file(s) but {task.name} has "
-                        f"{task.n_agents} agents; pass the dataset directory built for {task.name}")
-    agent_ids = [agent] if agent is not None else list(range(task.n_agents))
-    for agent_id, dataset in zip(agent_ids, datasets, strict=True):
-        recorded = dataset.metadata.get("task")
-        if recorded is not None and recorded != task.name:
-            raise UserError(f"{source}: agent {agent_id}'s data was built for task {recorded!r}, "
-                            f"not {task.name!r}; train {recorded} or pass data for {task.name}")
-        recorded_agent = dataset.metadata.get("agent")
-        if agent is not None and recorded_agent is not None and int(recorded_agent) != agent:
-            raise UserError(f"{source}: this file holds agent {recorded_agent}'s data, not agent "
-                            f"{agent}'s; pass --agent {recorded_agent} or agent {agent}'s file")
-        # Shapes, dtypes, NaN/inf and the dims of the recorded task: the file format's checks.
-        validate_agent_dataset(dataset, f"{source}: agent {agent_id}")
 
 
 def timed(fn: Any, *args: Any) -> tuple[Any, float]:
@@ -117,149 +89,181 @@ def run_training(config: TrainConfig, datasets: Sequence[AgentDataset],
                  run_dir: str | Path | None = None, *, resume: bool = False,
                  stop_after: int | None = None, progress: bool = True,
                  env_workers: int | None = None) -> Trained | None:
-    """The loop behind `train` and `mabcq.fit`. With a run_dir it writes RUN_DIR as `train`
+    """The run behind `train` and `mabcq.fit`. With a run_dir it writes RUN_DIR as `train`
     does; with None it writes nothing (metrics kept in memory, no checkpoints or policy
     files). Returns the final states, rows and summary; None when stopped by `stop_after`."""
-    from tqdm.auto import tqdm
-
-    from mabcq.envs.observations import same_spec, spec_from_metadata
-    from mabcq.envs.tasks import get_task
-    from mabcq.learners.batched import (
-        FAST_COMPILE,
-        init_agents,
-        make_multi_update,
-        make_prepare,
-        make_transition_weights,
-        seed_agent_keys,
-        stack_agent_data,
-    )
-    from mabcq.learners.groups import group_agents, join_groups, split_groups
-    from mabcq.training.evaluator import Evaluator
     from mabcq.training.logs import MemoryLog, RunDirLog
-    from mabcq.weights import finish_window
+    from mabcq.training.policies import export_policies
 
-    task = get_task(config.task)
-    validate_datasets(task, datasets, config.agent, "training data")
-    # What the agents observe is the data's: global states, or each agent's local observation.
-    observations = same_spec([spec_from_metadata(dataset.metadata, f"training data: agent {i}")
-                              for i, dataset in enumerate(datasets)],
-                             [f"training data: agent {i}" for i in range(len(datasets))])
-    cells = run_cells(config)
-    learner, variants = run_learner(config)
-    run_seeds = [seed for _, seed in cells]
-    if run_dir is None:
-        if resume:
-            raise UserError("resume needs a run directory: pass run_dir")
-        log: Any = MemoryLog()
-    else:
-        log = RunDirLog(Path(run_dir), config.to_json(), resume)
-    n_all_agents = task.n_agents
-    agent_ids = [config.agent] if config.agent is not None else list(range(n_all_agents))
-    # Agents whose data have equal shapes share one batched step (all of them with global
-    # states; local observations may differ in size between agents).
-    groups = group_agents(datasets, agent_ids)
-    data = [stack_agent_data([datasets[slot] for slot in group.slots]) for group in groups]
-    # Agent i's initial state and key stream come from (seed, i) alone, so agent i trained by
-    # itself (--agent i) starts exactly where its slice of the all-agents run starts.
-    options = FAST_COMPILE if config.fast_compile else None
-    prepare = make_prepare(learner, options)
-    group_states = [prepare(init_agents(learner, run_seeds, n_all_agents, group.state_dim,
-                                        [task.agent_action_dim(agent) for agent in group.agents],
-                                        options, agent_ids=group.agents), group_data)
-                    for group, group_data in zip(groups, data, strict=True)]  # e.g. TD3+BC's
-    states = join_groups(group_states, groups)
-    keys = join_groups([seed_agent_keys(run_seeds, n_all_agents, group.agents)
-                        for group in groups], groups)
-    calls = call_size(config)
-    total = config.pretrain_updates + config.updates
-    update_fns = {phase: make_multi_update(learner, phase, calls, compiler_options=options)
-                  for phase in ("pretrain", "train")}
-    # MABCQ with G1/G2 frozen after pretraining: lambda_tn of every transition, computed once
-    # (same numbers as computing it in each update); None for the other methods.
-    transition_weights = make_transition_weights(learner, compiler_options=options)
-    lambda_tn_table, table_ready = None, False
-    cell_configs = [cell_learner_config(config, method) for method, _ in cells]
-    evaluator = Evaluator(learner, task, run_seeds, datasets, gamma=learner.config.gamma,
-                          episodes=config.eval_episodes, max_steps=config.eval_max_steps,
-                          diagnostic_states=config.diagnostic_states,
-                          min_steps_left=config.min_steps_left,
-                          with_returns=config.agent is None,
-                          tn_runs=[cell.use_tn for cell in cell_configs],
-                          env_workers=default_env_workers() if env_workers is None else env_workers,
-                          compiler_options=options, observations=observations,
-                          agent_ids=agent_ids)
-    done, window, pretrain_last, wall_before, eval_before = 0, {}, {}, 0.0, 0.0
-    labels = cell_labels(config)
-    restored = log.restore({"states": states, "keys": keys}, labels, config.pretrain_updates)
-    if restored is not None:
-        tree, meta = restored
-        states, keys, done = tree["states"], tree["keys"], int(meta["done"])
-        window = {name: [np.asarray(value) for value in values]
-                  for name, values in meta["window"].items()}
-        pretrain_last = {name: [np.asarray(value) for value in values]
-                         for name, values in meta["pretrain_last"].items()}
-        wall_before = float(meta["wall_time_s"])
-        eval_before = float(meta.get("eval_time_s", 0.0))
-    started, timed_seconds, timed_updates, compiled = time.perf_counter(), 0.0, 0, set()
-    eval_seconds = 0.0
-    bar = tqdm(total=total, initial=done, disable=not progress, unit="upd",
-               desc=f"{config.method} {config.task}", dynamic_ncols=True)
-    last_rows: list[dict[str, Any]] = []
+    data = load_run_data(config, datasets)
+    learners = init_run_learners(config, data)
+    if run_dir is None and resume:
+        raise UserError("resume needs a run directory: pass run_dir")
+    log: Any = MemoryLog() if run_dir is None else RunDirLog(Path(run_dir), config.to_json(),
+                                                              resume)
+    evaluator = make_evaluator(config, data, learners, env_workers)
     try:
-        while done < total:
-            if stop_after is not None and done >= stop_after:
-                return None
-            phase = "pretrain" if done < config.pretrain_updates else "train"
-            if phase == "train" and not table_ready:  # first train call of this process
-                lambda_tn_table = [transition_weights(group_states, group_data) for
-                                   group_states, group_data in zip(split_groups(states), data,
-                                                                   strict=True)]
-                table_ready = True
-            states, keys, metrics, seconds = _grouped_call(
-                update_fns[phase], groups, states, keys, data,
-                (lambda_tn_table, variants) if phase == "train" else None)
-            done += calls
-            bar.update(calls)
-            if phase == "pretrain":  # the generative models' last losses go into every row
-                pretrain_last = {name: [np.asarray(value)] for name, value in metrics.items()}
-            else:
-                for name, value in metrics.items():
-                    window.setdefault(name, []).append(np.asarray(value))
-                if phase in compiled:  # the first call of a process also compiles
-                    timed_seconds, timed_updates = timed_seconds + seconds, timed_updates + calls
-                trained = done - config.pretrain_updates
-                if trained % config.eval_every == 0 or done == total:
-                    wall = wall_before + time.perf_counter() - started
-                    per_update = timed_seconds / timed_updates if timed_updates else float("nan")
-                    last_rows, seconds = timed(evaluator.rows, states, trained)
-                    eval_seconds += seconds
-                    for index, row in enumerate(last_rows):
-                        row.update(finish_window(window_summary({**pretrain_last, **window},
-                                                                index)))
-                        row.update(time_per_update_ms=1000.0 * per_update, wall_time_s=wall)
-                        row["method"] = cells[index][0]
-                        _blank_unused_weights(row, cell_configs[index])
-                    log.log(last_rows, labels)
-                    window, timed_seconds, timed_updates = {}, 0.0, 0
-                    bar.set_postfix(_postfix(last_rows), refresh=False)
-            compiled.add(phase)
-            if done % config.checkpoint_every == 0 or done == total:
-                meta = {"done": done, "csv_position": log.position(),
-                        "wall_time_s": wall_before + time.perf_counter() - started,
-                        "eval_time_s": eval_before + eval_seconds,
-                        "window": _jsonable(window), "pretrain_last": _jsonable(pretrain_last)}
-                log.save({"states": states, "keys": keys}, meta)
+        at = restore_progress(log, learners, config.pretrain_updates)
+        finished = train_loop(config, data, learners, evaluator, log, at, stop_after, progress)
     finally:
-        bar.close()
         log.close()
         evaluator.close()
+    if not finished:
+        return None
     if run_dir is not None:
-        export_policies(config, states, Path(run_dir) / "policies", task, agent_ids,
-                        observations)
-    summary = log.finish(config.to_json(), wall_before + time.perf_counter() - started,
-                         eval_before + eval_seconds)
-    return Trained(config, states, log.rows, summary, None if run_dir is None else Path(run_dir),
-                   observations)
+        export_policies(config, at.states, Path(run_dir) / "policies", data.task,
+                        data.agent_ids, data.observations)
+    summary = log.finish(config.to_json(), at.wall_time(), at.eval_time())
+    return Trained(config, at.states, log.rows, summary, None if run_dir is None else Path(run_dir),
+                   data.observations)
+
+
+def make_evaluator(config: TrainConfig, data: RunData, learners: RunLearners,
+                   env_workers: int | None) -> Any:
+    """The evaluation of every cell: returns in the simulator (all agents together, each on
+    its own policy) and the paper's diagnostics on the data (training.evaluator)."""
+    from mabcq.training.evaluator import Evaluator
+
+    return Evaluator(learners.learner, data.task, [seed for _, seed in learners.cells],
+                     data.datasets, gamma=learners.learner.config.gamma,
+                     episodes=config.eval_episodes, max_steps=config.eval_max_steps,
+                     diagnostic_states=config.diagnostic_states,
+                     min_steps_left=config.min_steps_left, with_returns=config.agent is None,
+                     tn_runs=[cell.use_tn for cell in learners.cell_configs],
+                     env_workers=default_env_workers() if env_workers is None else env_workers,
+                     compiler_options=learners.compiler_options,
+                     observations=data.observations, agent_ids=data.agent_ids)
+
+
+@dataclass
+class Progress:
+    """Where the loop stands: the states and keys, and what a checkpoint keeps beside them
+    (updates done, the open evaluation window's metrics, the generative models' last losses,
+    and the clocks of the processes before a resume)."""
+
+    states: Any
+    keys: Any
+    done: int = 0
+    window: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    pretrain_last: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    wall_before: float = 0.0
+    eval_before: float = 0.0
+    started: float = field(default_factory=time.perf_counter)
+    eval_seconds: float = 0.0
+
+    def wall_time(self) -> float:
+        return self.wall_before + time.perf_counter() - self.started
+
+    def eval_time(self) -> float:
+        return self.eval_before + self.eval_seconds
+
+    def checkpoint_meta(self, csv_position: int) -> dict[str, Any]:
+        return {"done": self.done, "csv_position": csv_position, "wall_time_s": self.wall_time(),
+                "eval_time_s": self.eval_time(), "window": _jsonable(self.window),
+                "pretrain_last": _jsonable(self.pretrain_last)}
+
+
+def restore_progress(log: Any, learners: RunLearners, pretrain_updates: int) -> Progress:
+    """A fresh start from the learners' initial states, or where the checkpoint left off."""
+    restored = log.restore({"states": learners.states, "keys": learners.keys}, learners.labels,
+                           pretrain_updates)
+    if restored is None:
+        return Progress(learners.states, learners.keys)
+    tree, meta = restored
+    return Progress(tree["states"], tree["keys"], int(meta["done"]),
+                    window=_arrays(meta["window"]), pretrain_last=_arrays(meta["pretrain_last"]),
+                    wall_before=float(meta["wall_time_s"]),
+                    eval_before=float(meta.get("eval_time_s", 0.0)))
+
+
+@dataclass
+class UpdateClock:
+    """Seconds per training update over an evaluation window, leaving out each phase's first
+    call of a process (it also compiles)."""
+
+    seconds: float = 0.0
+    updates: int = 0
+    compiled: set[str] = field(default_factory=set)
+
+    def add(self, phase: str, seconds: float, updates: int) -> None:
+        if phase in self.compiled:
+            self.seconds, self.updates = self.seconds + seconds, self.updates + updates
+
+    def per_update(self) -> float:
+        return self.seconds / self.updates if self.updates else float("nan")
+
+    def reset(self) -> None:
+        self.seconds, self.updates = 0.0, 0
+
+
+def train_loop(config: TrainConfig, data: RunData, learners: RunLearners, evaluator: Any,
+               log: Any, at: Progress, stop_after: int | None, progress: bool) -> bool:
+    """Algorithm 1 from where `at` stands: config.pretrain_updates updates that fit the
+    generative models G1/G2 (line 4), then config.updates Q and perturbation updates with them
+    fixed (lines 5-12), evaluating every eval_every and checkpointing every checkpoint_every
+    training updates. Updates `at` in place; False when stopped by `stop_after`."""
+    from tqdm.auto import tqdm
+
+    from mabcq.learners.groups import split_groups
+
+    total = config.pretrain_updates + config.updates
+    lambda_tn_table = None  # per group, computed on the first train call of this process
+    clock = UpdateClock()
+    bar = tqdm(total=total, initial=at.done, disable=not progress, unit="upd",
+               desc=f"{config.method} {config.task}", dynamic_ncols=True)
+    try:
+        while at.done < total:
+            if stop_after is not None and at.done >= stop_after:
+                return False
+            phase = "pretrain" if at.done < config.pretrain_updates else "train"
+            if phase == "train" and lambda_tn_table is None:  # G1/G2 are fixed from now on
+                lambda_tn_table = [learners.transition_weights(group_states, group_data)
+                                   for group_states, group_data in zip(
+                                       split_groups(at.states), data.stacked, strict=True)]
+            at.states, at.keys, metrics, seconds = _grouped_call(
+                learners.update_fns[phase], data.groups, at.states, at.keys, data.stacked,
+                (lambda_tn_table, learners.variants) if phase == "train" else None)
+            at.done += learners.calls
+            bar.update(learners.calls)
+            if phase == "pretrain":  # the generative models' last losses go into every row
+                at.pretrain_last = {name: [np.asarray(value)] for name, value in metrics.items()}
+            else:
+                for name, value in metrics.items():
+                    at.window.setdefault(name, []).append(np.asarray(value))
+                clock.add(phase, seconds, learners.calls)
+                trained = at.done - config.pretrain_updates
+                if trained % config.eval_every == 0 or at.done == total:
+                    rows = evaluate(learners, evaluator, log, at, clock, trained)
+                    bar.set_postfix(_postfix(rows), refresh=False)
+            clock.compiled.add(phase)
+            if at.done % config.checkpoint_every == 0 or at.done == total:
+                log.save({"states": at.states, "keys": at.keys},
+                         at.checkpoint_meta(log.position()))
+    finally:
+        bar.close()
+    return True
+
+
+def evaluate(learners: RunLearners, evaluator: Any, log: Any, at: Progress,
+             clock: UpdateClock, trained: int) -> list[dict[str, Any]]:
+    """One metrics row per cell after `trained` training updates: the evaluation's returns and
+    diagnostics, the window's losses and weight statistics, the clocks; logged, and the window
+    closed."""
+    from mabcq.weights import finish_window
+
+    wall = at.wall_time()
+    per_update = clock.per_update()
+    rows, seconds = timed(evaluator.rows, at.states, trained)
+    at.eval_seconds += seconds
+    for index, row in enumerate(rows):
+        row.update(finish_window(window_summary({**at.pretrain_last, **at.window}, index)))
+        row.update(time_per_update_ms=1000.0 * per_update, wall_time_s=wall)
+        row["method"] = learners.cells[index][0]
+        _blank_unused_weights(row, learners.cell_configs[index])
+    log.log(rows, learners.labels)
+    at.window = {}
+    clock.reset()
+    return rows
 
 
 def _grouped_call(update: Any, groups: Sequence[Any], states: Any, keys: Any,
@@ -283,6 +287,10 @@ def _grouped_call(update: Any, groups: Sequence[Any], states: Any, keys: Any,
         seconds += spent
     return (join_groups(new_states, groups), join_groups(new_keys, groups),
             merge_metrics(groups, metrics), seconds)
+
+
+def _arrays(window: dict[str, list[Any]]) -> dict[str, list[np.ndarray]]:
+    return {name: [np.asarray(value) for value in values] for name, values in window.items()}
 
 
 def _jsonable(window: dict[str, list[np.ndarray]]) -> dict[str, list[Any]]:
@@ -319,36 +327,3 @@ def _blank_unused_weights(row: dict[str, Any], cell_config: Any) -> None:
         if not used:
             for column in [column for column in row if column.startswith(f"{name}_")]:
                 del row[column]
-
-
-def export_policies(config: TrainConfig, states: Any, out_dir: Path, task: Any,
-                    agent_ids: Sequence[int], observations: Any = None) -> list[Path]:
-    """One policy file per (cell, agent): policies/seed_<s>/agent_<i>.msgpack (one method) or
-    policies/<method>/seed_<s>/agent_<i>.msgpack (a grid), each loadable and runnable without
-    the other agents' files, and exported as its method's own learner."""
-    paths = []
-    for index, label in enumerate(cell_labels(config)):
-        for slot, agent in enumerate(agent_ids):
-            path = out_dir / label / f"agent_{agent}.msgpack"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            paths.append(cell_policy(config, states, task, index, slot, agent,
-                                     observations).save(path))
-    return paths
-
-
-def cell_policy(config: TrainConfig, states: Any, task: Any, cell_index: int, slot: int,
-                agent: int, observations: Any = None) -> Any:
-    """The Policy of one agent of one (method, seed) cell: states[cell_index, slot] (slot: the
-    agent's position among the trained agents), acting as its method's own learner.
-    observations: the run's ObservationSpec (local ones are recorded in the policy)."""
-    from mabcq.learners.export import Policy
-    from mabcq.learners.groups import agent_slice
-
-    method, seed = run_cells(config)[cell_index]
-    agent_state = agent_slice(states, cell_index, slot)
-    metadata = {"task": task.name, "agent": agent, "n_agents": task.n_agents,
-                "action_slice": list(task.action_slices[agent]), "seed": seed,
-                "updates": config.updates, "method": method,
-                **(observations.metadata() if observations is not None else {})}
-    return Policy.from_agent_state(method, cell_learner_config(config, method), agent_state,
-                                   metadata)
