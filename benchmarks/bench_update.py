@@ -11,11 +11,17 @@ d3rlpy's BCQ at BCQ's sizes (one agent).
     PYTHONPATH=src python benchmarks/bench_update.py                  # N = 1..4, and 2 x 5 seeds
     PYTHONPATH=src python benchmarks/bench_update.py --agents 2 --seeds 1 --rounds 20 --flops
     PYTHONPATH=src python benchmarks/bench_update.py --methods mabcq,bcq,macql,cql,matd3bc,td3bc
+    PYTHONPATH=src python benchmarks/bench_update.py --agents 2 --seeds-rows "" --quantile-cost
+
+--quantile-cost also times each weighted method as `<method>@no-quantiles`: the same compiled
+step with the weights' per-batch 5/50/95% quantiles (two sorts of the batch per update, logged
+for issue 19's diagnostics) left out, and prints their ratio: what the diagnostics cost.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import time
@@ -60,6 +66,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--flops", action="store_true", help="print XLA's FLOP count per update")
     parser.add_argument("--no-d3rlpy", action="store_true", help="skip the d3rlpy row")
     parser.add_argument(
+        "--quantile-cost",
+        action="store_true",
+        help="also time each weighted method without the diagnostics' per-batch quantiles"
+        " (<method>@no-quantiles) and print the ratio",
+    )
+    parser.add_argument(
         "--d3rlpy-only",
         action="store_true",
         help="only time d3rlpy's BCQ and print its median ms/update (used in a child process)",
@@ -68,6 +80,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 CALIBRATION = "matmul GFLOPS"
+NO_QUANTILES = "@no-quantiles"
+
+
+@contextlib.contextmanager
+def quantiles_left_out(enabled: bool):
+    """While a learner's step is traced inside: the weights' diagnostics with zeros in place of
+    the per-batch quantiles, so the compiled step has no sort (mean/min/max, ESS kept)."""
+    import jax.numpy as jnp
+
+    from mabcq import weights
+
+    original = weights.weight_diagnostics
+
+    def without_quantiles(name, values):
+        zero = jnp.zeros((), values.dtype)
+        return {**weights.weight_stats(name, values), f"{name}_p05": zero,
+                f"{name}_p50": zero, f"{name}_p95": zero,
+                f"{name}_ess": weights.effective_sample_size(values)}
+
+    if enabled:
+        weights.weight_diagnostics = without_quantiles
+    try:
+        yield
+    finally:
+        weights.weight_diagnostics = original
 IDLE_MATMUL_GFLOPS = 338.0  # MEASURED.md: 10240x64 @ 64x64, jitted float32, idle machine
 
 
@@ -100,6 +137,36 @@ class Timed:
     mflop: dict[str, float]
 
 
+def build_run(args: argparse.Namespace, method: str, agents: int, seeds: int, data,
+              chunk: int | None) -> tuple[list, float]:
+    """One method's compiled step, warmed up: ([step, states, keys, table], MFLOP per update)."""
+    import jax
+
+    from mabcq.learners import batched
+    from mabcq.learners.registry import learner_config, make_learner
+
+    config = learner_config(method, vae_in_update=args.vae_in_update, **size_overrides(args))
+    learner = make_learner(method, config)
+    seed_list = list(range(seeds))
+    states = batched.init_agents(learner, seed_list, agents, args.state_dim, args.action_dim)
+    keys = batched.seed_agent_keys(seed_list, agents)
+    step = batched.make_multi_update(learner, "train", args.updates_per_call, chunk)
+    table = None if args.no_tn_table else batched.make_transition_weights(learner)(states, data)
+    mflop = float("nan")
+    if args.flops:  # XLA counts a loop body once: analyse one agent's single update
+        one = batched.make_single_update(learner, "train", 1)
+        first = jax.tree.map(lambda leaf: leaf[0, 0], states)
+        own = jax.tree.map(lambda leaf: leaf[0], data.transitions)
+        own_table = None if table is None else table[0, 0]
+        lowered = one.lower(first, own, data.sizes[0], keys[0, 0], own_table)
+        cost = lowered.compile().cost_analysis()
+        cost = cost[0] if isinstance(cost, list) else cost
+        mflop = agents * seeds * float(cost.get("flops", float("nan"))) / 1e6
+    states, keys, _ = step(states, data, keys, table)  # compile + warm up
+    jax.block_until_ready(states)
+    return [step, states, keys, table], mflop
+
+
 def time_row(
     args: argparse.Namespace, agents: int, seeds: int, methods: list[str], extra=None
 ) -> Timed:
@@ -107,7 +174,6 @@ def time_row(
     import jax
 
     from mabcq.learners import batched
-    from mabcq.learners.registry import learner_config, make_learner
     from mabcq.learners.synthetic import synthetic_dataset
 
     chunk = None if args.chunk == "auto" else int(args.chunk)
@@ -119,29 +185,9 @@ def time_row(
     runs = {}
     mflop = {}
     for method in methods:
-        config = learner_config(method, vae_in_update=args.vae_in_update, **size_overrides(args))
-        learner = make_learner(method, config)
-        seed_list = list(range(seeds))
-        states = batched.init_agents(learner, seed_list, agents, args.state_dim, args.action_dim)
-        keys = batched.seed_agent_keys(seed_list, agents)
-        step = batched.make_multi_update(learner, "train", args.updates_per_call, chunk)
-        table = None if args.no_tn_table else batched.make_transition_weights(learner)(states, data)
-        if args.flops:  # XLA counts a loop body once: analyse one agent's single update
-            one = batched.make_single_update(learner, "train", 1)
-            first = jax.tree.map(lambda leaf: leaf[0, 0], states)
-            own = jax.tree.map(lambda leaf: leaf[0], data.transitions)
-            own_table = None
-            if not args.no_tn_table:
-                own_table = batched.make_transition_weights(learner)(states, data)
-                own_table = None if own_table is None else own_table[0, 0]
-            lowered = one.lower(first, own, data.sizes[0], keys[0, 0], own_table)
-            cost = lowered.compile().cost_analysis()
-            cost = cost[0] if isinstance(cost, list) else cost
-            pairs = agents * seeds
-            mflop[method] = pairs * float(cost.get("flops", float("nan"))) / 1e6
-        states, keys, _ = step(states, data, keys, table)  # compile + warm up
-        jax.block_until_ready(states)
-        runs[method] = [step, states, keys, table]
+        base = method.removesuffix(NO_QUANTILES)
+        with quantiles_left_out(base != method):
+            runs[method], mflop[method] = build_run(args, base, agents, seeds, data, chunk)
     times: dict[str, list[float]] = {method: [] for method in methods}
     times[CALIBRATION] = []
     calibrate = make_calibration()
@@ -184,6 +230,9 @@ def ratio_pairs(methods: list[str]) -> list[tuple[str, str]]:
 
     pairs = []
     for method in methods:
+        if method.endswith(NO_QUANTILES):
+            pairs.append((method.removesuffix(NO_QUANTILES), method))
+            continue
         family = family_of(method)
         if method == family.full and family.weighted and family.name in methods:
             pairs.append((method, family.name))
@@ -195,6 +244,8 @@ def sizes_text(methods: list[str], args: argparse.Namespace) -> str:
 
     parts = []
     for method in methods:
+        if method.endswith(NO_QUANTILES):
+            continue
         config = learner_config(method, **size_overrides(args))
         parts.append(f"{method} batch {config.batch_size} hidden {config.hidden_sizes}")
     return "; ".join(parts)
@@ -276,6 +327,11 @@ def main(argv: list[str] | None = None) -> int:
     import jax
 
     methods = args.methods.split(",")
+    if args.quantile_cost:
+        from mabcq.learners.registry import family_of
+
+        methods += [f"{method}{NO_QUANTILES}" for method in list(methods)
+                    if family_of(method).weighted and method == family_of(method).full]
     shapes = [(int(n), args.seeds) for n in args.agents.split(",") if n]
     for row in filter(None, args.seeds_rows.split(",")):
         agents, seeds = row.lower().split("x")
