@@ -158,11 +158,6 @@ class CsvLog:
         csv.writer(header, lineterminator="\n").writerow(self.columns)
         atomic.write_bytes(self.path, header.getvalue().encode())
 
-    def header_size(self) -> int:
-        """Bytes of the header line: truncating here empties the log."""
-        with open(self.path, "rb") as handle:
-            return len(handle.readline())
-
     def position(self) -> int:
         return self.path.stat().st_size
 
