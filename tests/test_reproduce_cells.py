@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -177,6 +178,31 @@ def test_two_workers_give_the_same_cells_bitwise(one_worker, data_root, tmp_path
     cell["rows"][-1]["return_mean"] = str(float(cell["rows"][-1]["return_mean"]) + 1e-9)
     changed.write_text(json.dumps(cell))
     assert differing_cells(out, two) == ["cells/hopper-3x1/ddpg/seed_1.json"]
+
+
+def test_shared_cells_are_finished_cells_to_the_grid_that_receives_them(one_worker, data_root,
+                                                                         tmp_path):
+    """scripts/share_cells.py: a grid handed another grid's cells trains none of them again."""
+    from mabcq.grid.share import share_cells
+
+    out = one_worker[0]
+    source = tmp_path / "source"  # OUT's cells, recorded as from a clean checkout (which a
+    shutil.copytree(out / "cells", source / "cells")  # working tree under test may not be)
+    for path in (source / "cells").glob("*/*/seed_*.json"):
+        cell = json.loads(path.read_text())
+        cell["provenance"]["code"]["dirty"] = False
+        path.write_text(json.dumps(cell))
+    commit = cell["provenance"]["code"]["commit"]
+    other = tmp_path / "other"
+    other.mkdir()
+    for tree in (source, other):
+        (tree / "grid.json").write_bytes((out / "grid.json").read_bytes())
+    assert len(share_cells(source, other, commit).copied) == 2
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main([*GRID, "--out", str(other), "--data-root", str(data_root)]) == 0
+    assert "2 cells done, 0 to run" in printed.getvalue() and "start " not in printed.getvalue()
+    assert differing_cells(out, other) == []
 
 
 def test_a_worker_dies_with_its_driver(tmp_path):

@@ -1,0 +1,48 @@
+"""Copy the cells one results directory of `mabcq reproduce` has finished into another that asks
+for them, so that no cell is trained twice (the study reuses the main grid's mabcq and bcq
+cells, and the grid the study's: docs/study.md, "Execution").
+
+    PYTHONPATH=src python scripts/share_cells.py SOURCE DEST --commit SHA [--methods M,..]
+        [--dry-run]
+
+Copies every cell of SOURCE that DEST lacks, of DEST's grid.json tasks and seeds and its methods
+(or --methods), when both grids ask it with the same settings, it holds DEST's recipe and it
+was trained at SHA (the pinned commit) from a clean checkout (mabcq.grid.share). Cells both hold are compared bitwise, never overwritten.
+Exit 0: done; 1: some cell both hold has different numbers (listed); 2: bad input (one line).
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from mabcq.errors import UserError
+from mabcq.grid.share import share_cells
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="share_cells.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("source", type=Path, help="results directory holding finished cells")
+    parser.add_argument("dest", type=Path, help="results directory to copy them into")
+    parser.add_argument("--commit", required=True,
+                        help="the pinned commit both grids run from (7+ hex digits)")
+    parser.add_argument("--methods", default="",
+                        help="comma-separated methods to copy, also ones DEST's grid does not "
+                             "train itself (default: the methods of DEST's grid.json)")
+    parser.add_argument("--dry-run", action="store_true", help="say what would be copied")
+    args = parser.parse_args(argv)
+    try:
+        done = share_cells(args.source, args.dest, args.commit,
+                           tuple(m for m in args.methods.split(",") if m), args.dry_run)
+    except UserError as error:
+        print(f"share_cells: error: {error}", file=sys.stderr)
+        return 2
+    for name in done.differing:
+        print(f"differs: {name}")
+    verb = "would copy" if args.dry_run else "copied"
+    print(f"{verb} {len(done.copied)} cell(s) from {args.source} to {args.dest}; "
+          f"{len(done.equal)} held by both, equal bitwise; {len(done.differing)} differ")
+    return 1 if done.differing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

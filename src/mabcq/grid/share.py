@@ -1,0 +1,122 @@
+"""One finished cell serves every grid that asks for it: copy the cells two results
+directories have in common (same task, method, seed, recipe, settings and code commit) from one
+to the other, so that a study reusing the main grid's methods (docs/study.md) trains none of
+them twice. A cell trains its (task, method, seed) alone in its own process, so the same cell
+asked by two grids is the same computation; where both already hold it, its numbers must be
+equal bitwise (cells.cell_numbers), and a difference is reported, never overwritten."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mabcq.errors import UserError
+from mabcq.grid.cells import cell_numbers, cell_path, collect
+from mabcq.learners.registry import family_of
+
+# grid.json's entries that decide a cell's numbers besides its task, method and seed: one value
+# for the grid, or one per task and family ("task/family" keys; batch_size: "family" keys).
+SETTINGS = ("preset", "eval_every", "eval_episodes", "overrides")
+GROUP_SETTINGS = ("recipes", "updates", "transitions_per_agent", "batch_size")
+
+
+@dataclass
+class Shared:
+    """What share_cells did: cells copied, cells both held with equal numbers, and cells both
+    held with different numbers (a reproducibility failure to look into)."""
+
+    copied: list[str] = field(default_factory=list)
+    equal: list[str] = field(default_factory=list)
+    differing: list[str] = field(default_factory=list)
+
+
+def _grid(out: Path) -> dict[str, Any]:
+    path = out / "grid.json"
+    if not path.is_file():
+        raise UserError(f"{path}: not found (run `mabcq reproduce --out {out}` once, even with "
+                        "--until in the past, so that the grid's request is recorded)")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise UserError(f"{path}: unreadable grid record ({error})") from None
+
+
+def _setting(grid: dict[str, Any], name: str, task: str, method: str) -> Any:
+    """grid.json's NAME for one cell: the grid's single value, or its task's and family's."""
+    value = grid.get(name)
+    if not isinstance(value, dict) or name == "overrides":
+        return value
+    family = family_of(method).name
+    return value.get(family if name == "batch_size" else f"{task}/{family}")
+
+
+def _read_cell(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise UserError(f"{path}: unreadable cell ({error})") from None
+
+
+def _shareable(held: Path, source: Path, dest: Path, grids: tuple[dict, dict], task: str,
+               method: str, commit: str) -> dict[str, Any]:
+    """SOURCE's cell at HELD, once it is known to be the cell DEST asks for; else UserError."""
+    if _setting(grids[1], "recipes", task, method) is None:
+        raise UserError(f"{dest / 'grid.json'}: no settings recorded for {task}'s "
+                        f"{family_of(method).name} methods, so {method}'s cell cannot be checked")
+    differ = [(key, *(_setting(grid, key, task, method) for grid in grids))
+              for key in (*SETTINGS, *GROUP_SETTINGS)
+              if len({json.dumps(_setting(grid, key, task, method)) for grid in grids}) > 1]
+    if differ:
+        raise UserError(f"{held}: {source} and {dest} ask this cell with different settings ("
+                        + ", ".join(f"{key} {a!r} vs {b!r}" for key, a, b in differ)
+                        + "): not the same cell")
+    cell = _read_cell(held)
+    recipe = _setting(grids[1], "recipes", task, method)
+    if cell.get("recipe") != recipe:
+        raise UserError(f"{held}: trained on {cell.get('recipe')} data, {dest} asks {recipe}")
+    code = (cell.get("provenance") or {}).get("code") or {}
+    if code.get("dirty") is not False:
+        raise UserError(f"{held}: trained from a checkout with local changes (or records no "
+                        f"code); it cannot stand for {dest}'s cell")
+    if not str(code.get("commit", "")).startswith(commit):
+        raise UserError(f"{held}: trained at {str(code.get('commit'))[:12]}, not {commit}; it "
+                        f"cannot stand for {dest}'s cell")
+    return cell
+
+
+def share_cells(source: Path, dest: Path, commit: str, methods: tuple[str, ...] = (),
+                dry_run: bool = False) -> Shared:
+    """Copy into DEST every cell of SOURCE that DEST lacks among DEST's grid.json tasks and seeds
+    and its methods (or METHODS, when given: also ones DEST does not train itself, as a study
+    shows the grid's ablations), provided both grids ask that cell with the same settings
+    (SETTINGS, GROUP_SETTINGS), the cell holds DEST's recipe, and it was trained at COMMIT from
+    a clean checkout. A copy records `provenance.copied_from`; DEST's CSVs are rebuilt after a
+    copy. Cells both hold are compared (cell_numbers), never overwritten."""
+    from mabcq.training.logs import write_json_atomic
+
+    if len(commit) < 7:
+        raise UserError(f"--commit {commit!r}: give at least 7 hex digits of the pinned commit")
+    grids = _grid(source), _grid(dest)
+    done = Shared()
+    for task in grids[1]["tasks"]:
+        for method in methods or grids[1]["methods"]:
+            for seed in grids[1]["seeds"]:
+                held = cell_path(source, task, method, seed)
+                mine = cell_path(dest, task, method, seed)
+                if not held.is_file():
+                    continue
+                cell = _shareable(held, source, dest, grids, task, method, commit)
+                name = f"{task}/{method}/seed_{seed}"
+                if mine.is_file():
+                    same = cell_numbers(_read_cell(mine)) == cell_numbers(cell)
+                    (done.equal if same else done.differing).append(name)
+                    continue
+                done.copied.append(name)
+                if not dry_run:
+                    write_json_atomic(mine, {**cell, "provenance": {**cell["provenance"],
+                                                                   "copied_from": str(source)}})
+    if done.copied and not dry_run:
+        collect(dest)
+    return done

@@ -1,0 +1,145 @@
+"""scripts/share_cells.py (mabcq.grid.share): a cell finished by one grid stands for the same cell
+of another only when the settings, recipe and code are the same; copies keep the numbers and
+say where they came from; cells both hold are compared, never overwritten."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mabcq.errors import UserError
+from mabcq.grid.cells import cell_numbers, cell_path, read_cells
+from mabcq.grid.share import share_cells
+
+PIN = "3e774ae899244471ee9f3684c22ea04a9d7e9d7d"
+SCRIPT = Path(__file__).parents[1] / "scripts" / "share_cells.py"
+
+
+def grid(out: Path, tasks, methods, seeds=(0, 1), **changes) -> Path:
+    record = {"preset": "paper", "tasks": list(tasks), "methods": list(methods),
+              "seeds": list(seeds), "eval_every": 5000, "eval_episodes": 10, "overrides": {},
+              "recipes": {f"{task}/bcq": "paper" for task in tasks},
+              "updates": 50000, "transitions_per_agent": 1000000, "batch_size": 1024, **changes}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "grid.json").write_text(json.dumps(record))
+    return out
+
+
+def cell(out: Path, task: str, method: str, seed: int, value: float = 1.5, commit: str = PIN,
+         dirty: bool = False, recipe: str = "paper") -> Path:
+    path = cell_path(out, task, method, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [{"update": "50000", "seed": str(seed), "method": method,
+             "return_mean": repr(value + seed / 3), "time_per_update_ms": "41.2"}]
+    path.write_text(json.dumps({
+        "task": task, "method": method, "seed": seed, "recipe": recipe, "rows": rows,
+        "group": f"{method}_seeds{seed}", "timing": {"task": task, "actual_s": 1.0},
+        "provenance": {"code": {"commit": commit, "dirty": dirty, "dirty_paths": []}}}))
+    return path
+
+
+@pytest.fixture
+def paper_and_study(tmp_path):
+    paper = grid(tmp_path / "paper", ["hopper-3x1", "ant-4x2"], ["mabcq", "bcq", "ddpg"])
+    study = grid(tmp_path / "study", ["hopper-3x1"], ["mabcq", "mabcq-vdterm1", "bcq"])
+    for task in ("hopper-3x1", "ant-4x2"):
+        for method in ("mabcq", "bcq", "ddpg"):
+            cell(paper, task, method, 0)
+    return paper, study
+
+
+def test_copies_only_the_cells_dest_asks_for_with_their_numbers(paper_and_study):
+    paper, study = paper_and_study
+    done = share_cells(paper, study, PIN[:7])
+    assert sorted(done.copied) == ["hopper-3x1/bcq/seed_0", "hopper-3x1/mabcq/seed_0"]
+    assert done.equal == done.differing == []
+    copied = read_cells(study)
+    assert [(c["task"], c["method"]) for c in copied] == [("hopper-3x1", "bcq"),
+                                                          ("hopper-3x1", "mabcq")]
+    for ours in copied:
+        theirs = json.loads(cell_path(paper, ours["task"], ours["method"], 0).read_text())
+        assert cell_numbers(ours) == cell_numbers(theirs)
+        assert ours["provenance"]["copied_from"] == str(paper)
+        assert ours["provenance"]["code"]["commit"] == PIN
+    assert len((study / "returns.csv").read_text().splitlines()) == 3  # rebuilt: header + 2
+    again = share_cells(paper, study, PIN)  # the second call copies nothing, compares both
+    assert again.copied == [] and sorted(again.equal) == sorted(done.copied)
+
+
+def test_the_other_way_and_a_method_filter(paper_and_study):
+    paper, study = paper_and_study
+    cell(study, "hopper-3x1", "mabcq", 1)
+    cell(study, "hopper-3x1", "mabcq-vdterm1", 1)
+    done = share_cells(study, paper, PIN)
+    assert done.copied == ["hopper-3x1/mabcq/seed_1"]  # paper does not ask for vdterm1
+    assert not cell_path(paper, "hopper-3x1", "mabcq-vdterm1", 1).exists()
+    cell(paper, "hopper-3x1", "mabcq-no-tn", 0)  # named: copied although study does not ask it
+    named = share_cells(paper, study, PIN, methods=("mabcq-no-tn",))
+    assert named.copied == ["hopper-3x1/mabcq-no-tn/seed_0"]  # only DEST's tasks and seeds
+    with pytest.raises(UserError, match="no settings recorded for hopper-3x1's ddpg methods"):
+        share_cells(paper, study, PIN, methods=("ddpg",))  # study records none of DDPG's
+
+
+def test_a_dry_run_writes_nothing(paper_and_study):
+    paper, study = paper_and_study
+    assert len(share_cells(paper, study, PIN, dry_run=True).copied) == 2
+    assert read_cells(study) == [] and not (study / "returns.csv").exists()
+
+
+def test_a_cell_both_hold_is_compared_never_overwritten(paper_and_study):
+    paper, study = paper_and_study
+    mine = cell(study, "hopper-3x1", "mabcq", 0, value=1.5 + 1e-12)
+    before = mine.read_bytes()
+    done = share_cells(paper, study, PIN)
+    assert done.differing == ["hopper-3x1/mabcq/seed_0"]
+    assert done.copied == ["hopper-3x1/bcq/seed_0"]
+    assert mine.read_bytes() == before
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"updates": 10000}, "updates 50000 vs 10000"),
+    ({"overrides": {"eps": 0.5}}, "overrides"),
+    ({"batch_size": {"bcq": 256}}, "batch_size 1024 vs 256"),
+    ({"recipes": {"hopper-3x1/bcq": "low"}}, "recipes 'paper' vs 'low'"),
+])
+def test_other_settings_are_not_the_same_cell(tmp_path, change, message):
+    paper = grid(tmp_path / "paper", ["hopper-3x1"], ["mabcq"])
+    study = grid(tmp_path / "study", ["hopper-3x1"], ["mabcq"], **change)
+    cell(paper, "hopper-3x1", "mabcq", 0)
+    with pytest.raises(UserError, match=message):
+        share_cells(paper, study, PIN)
+    assert read_cells(study) == []
+
+
+@pytest.mark.parametrize("kind, message", [
+    ({"commit": "0" * 40}, "trained at 000000000000, not 3e774ae"),
+    ({"dirty": True}, "local changes"),
+    ({"recipe": "low"}, "trained on low data, .* asks paper"),
+])
+def test_a_cell_of_other_code_or_data_is_refused(tmp_path, kind, message):
+    paper = grid(tmp_path / "paper", ["hopper-3x1"], ["mabcq"])
+    study = grid(tmp_path / "study", ["hopper-3x1"], ["mabcq"])
+    cell(paper, "hopper-3x1", "mabcq", 0, **kind)
+    with pytest.raises(UserError, match=message):
+        share_cells(paper, study, PIN[:7])
+    assert read_cells(study) == []
+
+
+def run_script(*args):
+    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)],
+                          capture_output=True, text=True)
+
+
+def test_script_exit_codes(paper_and_study, tmp_path):
+    paper, study = paper_and_study
+    missing = run_script(paper, tmp_path / "nowhere", "--commit", PIN)
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+    assert "nowhere/grid.json: not found" in missing.stderr
+    ok = run_script(paper, study, "--commit", PIN)
+    assert ok.returncode == 0 and "copied 2 cell(s)" in ok.stdout, ok.stderr
+    cell(study, "hopper-3x1", "mabcq", 1, value=9.0)
+    cell(paper, "hopper-3x1", "mabcq", 1, value=8.0)
+    differ = run_script(paper, study, "--commit", PIN)
+    assert differ.returncode == 1 and "differs: hopper-3x1/mabcq/seed_1" in differ.stdout
