@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The CPU's queue, in its order, from the pinned worktree, until a deadline: the paper grid's
+# seed 0 (every task and method: the first complete picture), then issue 19's study
+# (docs/study.md), then the grid's seeds 1-4. Each stage resumes where the last call stopped
+# (finished cells skipped, a cell in flight from its checkpoint); cells that both runs ask for are
+# trained once and copied with scripts/share_cells.py. Run from the main checkout:
+#   bash scripts/cpu_queue.sh HH:MM [PINNED_WORKTREE]      (default worktree: ../grid)
+# Exit 0: the whole queue is done; 3: stopped at the deadline (commit results/, call again);
+# anything else: a stage failed (its output is in the log). Output: $LOG (default
+# /tmp/cpu_queue.log) and the terminal.
+set -uo pipefail
+until_time="${1:?usage: cpu_queue.sh HH:MM [PINNED_WORKTREE]}"
+grid_tree="$(cd "${2:-../grid}" && pwd)" || exit 2
+main_tree="$(pwd)"
+log="${LOG:-/tmp/cpu_queue.log}"
+commit="$(git -C "$grid_tree" rev-parse HEAD)" || exit 2
+# One absolute deadline for every stage (a stage's own HH:MM would mean tomorrow once passed).
+deadline="$(date -d "$until_time" +%s)" || exit 2
+[ "$deadline" -gt "$(date +%s)" ] || deadline=$((deadline + 86400))
+if [ -n "$(git -C "$grid_tree" status --porcelain -- src pyproject.toml)" ]; then
+    echo "cpu_queue: error: $grid_tree has local changes; the grid runs from a clean pin" >&2
+    exit 2
+fi
+export XLA_FLAGS="--xla_cpu_multi_thread_eigen=false" OMP_NUM_THREADS=1
+python="${PYTHON:-$main_tree/.venv/bin/python}"  # the venv both checkouts' code runs in
+study_flags=(--tasks hopper-3x1,walker2d-2x3,halfcheetah-2x3
+             --methods mabcq,mabcq-vdterm1,mabcq-tnclip,mabcq-tnnorm,mabcq-relguard,mabcq-combined,bcq
+             --seeds 0,1,2,3,4)
+
+say() { echo "$(date +%T) cpu_queue: $*" | tee -a "$log"; }
+reproduce() {  # OUT, then reproduce's flags; returns its exit code
+    local out="$1"; shift
+    (cd "$grid_tree" && PYTHONPATH="$grid_tree/src" exec "$python" -m mabcq reproduce \
+        --preset paper --out "$main_tree/$out" --data-root "$main_tree/runs/data" --workers 2 \
+        --no-progress "$@") 2>&1 | tee -a "$log"
+    return "${PIPESTATUS[0]}"
+}
+share() {  # SOURCE DEST [--methods ...]
+    PYTHONPATH="$main_tree/src" "$python" "$main_tree/scripts/share_cells.py" "$1" "$2" \
+        --commit "$commit" "${@:3}" 2>&1 | tee -a "$log"
+    return "${PIPESTATUS[0]}"
+}
+stage() {  # NAME, then reproduce's arguments: 0 done, else stop the queue with that code
+    local left=$((deadline - $(date +%s)))
+    [ "$left" -ge 60 ] || { say "$1: the deadline has come"; return 3; }
+    say "$1 (pin ${commit:0:7}, ${left} s left)"
+    reproduce "${@:2}" --stop-after "${left}s"
+    local status=$?
+    say "$1: exit $status"
+    return "$status"
+}
+
+stage "paper grid, seed 0" results/paper --seeds 0 || exit $?
+# The study's grid.json first (no cell fits a 1 s deadline), so that the grid's cells can be
+# checked against its settings and copied in.
+[ -f results/study/grid.json ] || reproduce results/study "${study_flags[@]}" --stop-after 1s \
+    > /dev/null || [ $? = 3 ] || exit 1
+share results/paper results/study --methods mabcq,mabcq-no-tn,mabcq-no-vd,bcq || exit $?
+stage "study (docs/study.md)" results/study "${study_flags[@]}" || exit $?
+share results/study results/paper || exit $?
+stage "paper grid, seeds 0-4" results/paper --seeds 0,1,2,3,4 || exit $?
+say "the queue's main grid and study are done; next: Swimmer, the eps sweep, Figure 6 (issue 18)"

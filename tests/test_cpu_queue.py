@@ -1,0 +1,109 @@
+"""scripts/cpu_queue.sh: the CPU's queue runs its stages in order (the grid's seed 0, the study
+with the grid's cells shared in, the grid's other seeds with the study's shared back) and stops
+the queue with a stage's exit code; checked with a stand-in interpreter that records its calls."""
+
+import datetime as dt
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).parents[1] / "scripts" / "cpu_queue.sh"
+FAKE = """#!/usr/bin/env bash
+echo "$PWD|$*" >> "$CALLS"
+case "$*" in
+  *share_cells.py*) exit 0 ;;
+  *--stop-after\\ 1s*) mkdir -p "$MAIN/results/study"; echo '{}' > "$MAIN/results/study/grid.json"
+     exit 3 ;;
+  *results/study*) exit "${STUDY_EXIT:-0}" ;;
+  *--seeds\\ 0\\ *) exit "${SEED0_EXIT:-0}" ;;
+  *) exit "${GRID_EXIT:-0}" ;;
+esac
+"""
+
+
+@pytest.fixture
+def queue(tmp_path):
+    """A clean pinned worktree, a main checkout and a stand-in python: run(env) -> (exit code,
+    the calls as (where, what))."""
+    pin, main = tmp_path / "grid", tmp_path / "main"
+    (pin / "src").mkdir(parents=True)
+    main.mkdir()
+    (pin / "src" / "code.py").write_text("x = 1\n")
+    git = ["git", "-C", str(pin), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "pin"], check=True)
+    fake = tmp_path / "python"
+    fake.write_text(FAKE)
+    fake.chmod(0o755)
+    calls = tmp_path / "calls"
+    soon = (dt.datetime.now() + dt.timedelta(hours=1)).strftime("%H:%M")
+
+    def run(until=soon, **env):
+        result = subprocess.run(["bash", str(SCRIPT), until, str(pin)], cwd=main,
+                                capture_output=True, text=True,
+                                env={**os.environ, "PYTHON": str(fake), "CALLS": str(calls),
+                                     "MAIN": str(main), "LOG": str(tmp_path / "log"), **env})
+        made = [line.split("|", 1) for line in calls.read_text().splitlines()] \
+            if calls.exists() else []
+        calls.unlink(missing_ok=True)
+        return result.returncode, [(Path(where).name, what) for where, what in made]
+
+    return run, pin, main
+
+
+def step(what: str) -> str:
+    """A call's kind: which stage or which copy."""
+    if "share_cells.py" in what:
+        source, dest = what.split("share_cells.py ")[1].split()[:2]
+        return f"share {source} -> {dest}" + (" (named methods)" if "--methods" in what else "")
+    out = "study" if "results/study" in what else "paper"
+    seeds = what.split("--seeds ")[1].split()[0]
+    return f"{out} seeds {seeds}" + (" (record only)" if "--stop-after 1s" in what else "")
+
+
+def test_the_stages_run_in_the_queue_order(queue):
+    run, pin, main = queue
+    code, calls = run()
+    assert code == 0
+    assert [step(what) for _, what in calls] == [
+        "paper seeds 0", "study seeds 0,1,2,3,4 (record only)",
+        "share results/paper -> results/study (named methods)", "study seeds 0,1,2,3,4",
+        "share results/study -> results/paper", "paper seeds 0,1,2,3,4"]
+    reproduce = [(where, what) for where, what in calls if "reproduce" in what]
+    assert all(where == "grid" and "--preset paper" in what and "--workers 2" in what
+               for where, what in reproduce)  # the pinned worktree's code trains
+    commit = subprocess.run(["git", "-C", str(pin), "rev-parse", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    assert all(f"--commit {commit}" in what for _, what in calls if "share_cells" in what)
+    again, calls = run()  # the study's grid.json is there now: no second record-only call
+    assert again == 0
+    assert "study seeds 0,1,2,3,4 (record only)" not in [step(what) for _, what in calls]
+
+
+@pytest.mark.parametrize("env, ran", [
+    ({"SEED0_EXIT": "3"}, ["paper seeds 0"]),
+    ({"STUDY_EXIT": "3"}, ["paper seeds 0", "study seeds 0,1,2,3,4 (record only)",
+                           "share results/paper -> results/study (named methods)",
+                           "study seeds 0,1,2,3,4"]),
+])
+def test_a_stage_stopped_at_the_deadline_stops_the_queue(queue, env, ran):
+    run = queue[0]
+    code, calls = run(**env)
+    assert code == 3 and [step(what) for _, what in calls] == ran
+
+
+def test_a_deadline_that_has_come_runs_nothing(queue):
+    run = queue[0]
+    in_20_s = (dt.datetime.now() + dt.timedelta(seconds=20)).strftime("%H:%M:%S")
+    code, calls = run(until=in_20_s)  # under a minute left: no stage starts
+    assert code == 3 and calls == []
+
+
+def test_a_pin_with_local_changes_is_refused(queue):
+    run, pin, _ = queue
+    (pin / "src" / "code.py").write_text("x = 2\n")
+    code, calls = run()
+    assert code == 2 and calls == []
