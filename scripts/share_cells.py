@@ -7,7 +7,8 @@ cells, and the grid the study's: docs/study.md, "Execution").
 
 Copies every cell of SOURCE that DEST lacks, of DEST's grid.json tasks and seeds and its methods
 (or --methods), when both grids ask it with the same settings, it holds DEST's recipe and it
-was trained at SHA (the pinned commit) from a clean checkout (mabcq.grid.share). Cells both hold are compared bitwise, never overwritten.
+was trained at SHA (the pinned commit) from a clean checkout (mabcq.grid.share). Cells both
+hold are compared bitwise, never overwritten.
 Exit 0: done; 1: some cell both hold has different numbers (listed); 2: bad input (one line).
 """
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from mabcq.report import sections_diagnostics as diagnostics
 from mabcq.report import sections_families as families
 from mabcq.report import sections_returns as returns
+from mabcq.report import sections_study as study
 from mabcq.report.completeness import completeness
 from mabcq.report.context import Context
 from mabcq.report.load import load_results
@@ -24,7 +25,8 @@ FIGURE_FILES = ("fig2_learning_curves.png", "fig3_value_difference.png",
 
 SECTIONS = (returns.table6, returns.figure2, diagnostics.figure3, diagnostics.table5,
             diagnostics.table7, returns.figure5, returns.figure4, families.figure6,
-            families.td3bc_table, diagnostics.lambda_table, diagnostics.weight_diagnostics_table)
+            families.td3bc_table, diagnostics.lambda_table, diagnostics.weight_diagnostics_table,
+            study.study_section)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,290 @@
+"""The weights study's section (issue 19): docs/study.md's measures and its decision rules, as
+written there before any of its runs, applied to whatever cells exist.
+
+Primary measure: each seed's final return; robustness: the mean of its last three evaluations.
+Each option of the estimator (mabcq-vdterm1, -tnclip, -tnnorm, -relguard, -combined) is compared
+with `mabcq` and with `bcq` seed by seed (paired: same seed, same data, same initialization), the
+95% percentile bootstrap CI of the mean paired difference over seeds (tables.bootstrap_ci). The
+rules (docs/study.md, "What counts as an effect") then give one of: the estimator, data or
+method, no answer, or a defect when a control fails. With fewer than the design's 5 seeds the
+answer is marked preliminary.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from mabcq.report.context import Context
+from mabcq.report.tables import (
+    bootstrap_ci,
+    interval,
+    markdown_table,
+    mean_std,
+    method_label,
+    number,
+    order_tasks,
+    summarize,
+    task_label,
+)
+
+OPTIONS = ("vdterm1", "tnclip", "tnnorm", "relguard", "combined")
+VARIANTS = tuple(f"mabcq-{option}" for option in OPTIONS)
+REFERENCE, BASELINE = "mabcq", "bcq"
+TERMINAL_TASKS = ("hopper-3x1", "walker2d-2x3")  # episodes end by falling
+CONTROL_TASK = "halfcheetah-2x3"  # no terminal transitions
+DESIGN_SEEDS = 5
+EFFECT_SHARE = 0.10  # an effect is at least 10% of mabcq's mean |final return|
+REGIME_TN_IN_RANGE = 0.95  # lambda_tn in [0.2, 1.4] for at least 95% of own-data samples
+REGIME_VD_AT_CLIP = 0.5  # lambda_vd at a clip for under half the batch ...
+REGIME_AFTER = 10_000  # ... at every evaluation from 10^4 updates on
+LAST_EVALUATIONS = 3  # the robustness measure's window
+
+
+@dataclass(frozen=True)
+class Paired:
+    """A variant minus a comparator, over the seeds both have: mean, CI and verdict."""
+
+    mean: float
+    ci_low: float
+    ci_high: float
+    n: int
+    verdict: str  # "helps", "hurts" or "no effect shown"
+
+    @property
+    def above_zero(self) -> bool:
+        return self.n >= 2 and self.ci_low > 0
+
+    @property
+    def below_zero(self) -> bool:
+        return self.n >= 2 and self.ci_high < 0
+
+
+def per_seed(rows: list[dict], measure: str) -> dict[tuple[str, str], dict[int, float]]:
+    """(task, method) -> {seed: value}: "final" (the last evaluation's return) or "last3" (the
+    mean of the last three evaluations' returns)."""
+    series: dict[tuple[str, str], dict[int, list[tuple[int, float]]]] = {}
+    for row in rows:
+        series.setdefault((row["task"], row["method"]), {}).setdefault(row["seed"], []).append(
+            (row["updates"], row["return"]))
+    window = 1 if measure == "final" else LAST_EVALUATIONS
+    return {key: {seed: float(np.mean([value for _, value in sorted(points)[-window:]]))
+                  for seed, points in sorted(seeds.items())}
+            for key, seeds in series.items()}
+
+
+def paired(variant: dict[int, float], other: dict[int, float], threshold: float) -> Paired:
+    """VARIANT - OTHER over shared seeds; helps / hurts when the CI excludes 0 and |mean| is at
+    least THRESHOLD (10% of mabcq's mean |final return|)."""
+    seeds = sorted(set(variant) & set(other))
+    differences = [variant[seed] - other[seed] for seed in seeds]
+    if not differences:
+        return Paired(math.nan, math.nan, math.nan, 0, "no effect shown")
+    mean = float(np.mean(differences))
+    low, high = bootstrap_ci(differences) if len(differences) >= 2 else (math.nan, math.nan)
+    result = Paired(mean, low, high, len(differences), "no effect shown")
+    big = abs(mean) >= threshold
+    verdict = ("helps" if result.above_zero and big else
+               "hurts" if result.below_zero and big else "no effect shown")
+    return Paired(mean, low, high, len(differences), verdict)
+
+
+def _threshold(values: dict[tuple[str, str], dict[int, float]], task: str) -> float:
+    reference = list(values.get((task, REFERENCE), {}).values())
+    return EFFECT_SHARE * float(np.mean(np.abs(reference))) if reference else math.nan
+
+
+def _difference_text(result: Paired) -> str:
+    if result.n == 0:
+        return "—"
+    ci = f"[{number(result.ci_low)}, {number(result.ci_high)}]" if result.n >= 2 else "—"
+    return f"{number(result.mean)} {ci}"
+
+
+def study_section(ctx: Context) -> list[str]:
+    lines = ["## The weights study (issue 19, docs/study.md)", ""]
+    what = "the weights study (methods mabcq-vdterm1 ... mabcq-combined)"
+    if ctx.results.returns is None:
+        return lines + ctx.file_missing("returns.csv", what)
+    rows = ctx.results.returns
+    if not any(row["method"] in VARIANTS for row in rows):
+        ctx.missing.append(f"{what}: `returns.csv` has no rows for them")
+        return lines + [f"_{what}: not in these results; `bash scripts/cpu_queue.sh HH:MM` "
+                        "writes them into results/study._", ""]
+    values = {measure: per_seed(rows, measure) for measure in ("final", "last3")}
+    tasks = order_tasks({task for (task, method) in values["final"]
+                         if method in (REFERENCE, BASELINE, *VARIANTS)})
+    methods = [m for m in (REFERENCE, *VARIANTS, BASELINE)
+               if any((task, m) in values["final"] for task in tasks)]
+    lines += _returns_table(values, tasks, methods)
+    comparisons = {measure: {(task, variant, other): paired(
+        values[measure].get((task, variant), {}), values[measure].get((task, other), {}),
+        _threshold(values["final"], task))
+        for task in tasks for variant in (REFERENCE, *VARIANTS) for other in (REFERENCE, BASELINE)
+        if variant != other and (task, variant) in values[measure]}
+        for measure in values}
+    for measure, title in (("final", "final return"),
+                           ("last3", f"mean of the last {LAST_EVALUATIONS} evaluations")):
+        lines += _paired_table(comparisons[measure], tasks, title)
+    controls = _controls(ctx, tasks)
+    lines += ["Controls (they must hold, else the study reports a defect):", ""]
+    lines += [f"- {text}: **{'holds' if ok else 'fails'}**" for text, ok in controls] + [""]
+    seeds = min((len(values["final"].get((task, m), {})) for task in tasks for m in methods),
+                default=0)
+    lines += _answer(ctx, comparisons["final"], controls, seeds)
+    return lines
+
+
+def _returns_table(values: dict, tasks: list[str], methods: list[str]) -> list[str]:
+    rows = []
+    for task in tasks:
+        for method in methods:
+            final = summarize(list(values["final"].get((task, method), {}).values()))
+            last3 = summarize(list(values["last3"].get((task, method), {}).values()))
+            if final.n:
+                rows.append((task_label(task), method_label(method), mean_std(final),
+                             interval(final), mean_std(last3), interval(last3), str(final.n)))
+    header = ("task", "method", "final return", "95% CI", f"last {LAST_EVALUATIONS} evaluations",
+              "95% CI", "seeds")
+    return markdown_table(header, rows) + [
+        "", "Mean ± std over seeds; 95% percentile bootstrap CI over seeds (10 000 resamples, "
+            "numpy seed 0), as Table 6.", ""]
+
+
+def _paired_table(comparisons: dict, tasks: list[str], title: str) -> list[str]:
+    rows = []
+    for task in tasks:
+        reference = comparisons.get((task, REFERENCE, BASELINE))
+        if reference is not None:
+            rows.append((task_label(task), method_label(REFERENCE), "—", "—",
+                         _difference_text(reference), str(reference.n)))
+        for variant in VARIANTS:
+            versus_ref = comparisons.get((task, variant, REFERENCE))
+            if versus_ref is None:
+                continue
+            versus_base = comparisons[(task, variant, BASELINE)]
+            rows.append((task_label(task), method_label(variant), _difference_text(versus_ref),
+                         versus_ref.verdict, _difference_text(versus_base), str(versus_ref.n)))
+    header = ("task", "variant", "− MABCQ: mean [95% CI]", "effect vs MABCQ",
+              "− BCQ: mean [95% CI]", "paired seeds")
+    return [f"Paired differences, {title} (variant minus comparator, seed by seed):", ""] + \
+        markdown_table(header, rows) + [
+            "", f"An option helps (hurts) when the CI of its difference to MABCQ lies above "
+                f"(below) 0 and the mean is at least {EFFECT_SHARE:.0%} of MABCQ's mean |final "
+                "return| on that task; anything else is \"no effect shown\", not \"no effect\".",
+            ""]
+
+
+def _controls(ctx: Context, tasks: list[str]) -> list[tuple[str, bool]]:
+    """docs/study.md's controls, for the tasks present."""
+    controls = []
+    diagnostics = ctx.results.diagnostics or []
+    if CONTROL_TASK in tasks:
+        def rows_of(source: list[dict], method: str) -> dict:
+            return {(row["seed"], row["updates"]): {k: v for k, v in row.items() if k != "method"}
+                    for row in source if row["task"] == CONTROL_TASK and row["method"] == method}
+
+        for source, name in ((ctx.results.returns or [], "returns"),
+                             (diagnostics, "diagnostics")):
+            ours, theirs = rows_of(source, "mabcq-vdterm1"), rows_of(source, REFERENCE)
+            shared = set(ours) & set(theirs)
+            if shared:
+                same = all(_same_row(ours[key], theirs[key]) for key in shared)
+                controls.append((f"{task_label(CONTROL_TASK)}: mabcq-vdterm1's {name} rows equal "
+                                 f"mabcq's exactly ({len(shared)} evaluations)", same))
+    for task in tasks:
+        shares = [row["terminal_share"] for row in diagnostics
+                  if row["task"] == task and row["method"] in (REFERENCE, *VARIANTS)
+                  and math.isfinite(row.get("terminal_share", math.nan))]
+        if not shares:
+            continue
+        if task == CONTROL_TASK:
+            controls.append((f"{task_label(task)}: terminal_share is 0 "
+                             f"({len(shares)} evaluations)", max(shares) == 0))
+        elif task in TERMINAL_TASKS:
+            controls.append((f"{task_label(task)}: terminal_share > 0 "
+                             f"({len(shares)} evaluations)", min(shares) > 0))
+    return controls
+
+
+def _same_row(first: dict, second: dict) -> bool:
+    def equal(a: object, b: object) -> bool:
+        both_nan = isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)
+        return a == b or both_nan
+
+    return first.keys() == second.keys() and all(equal(first[k], second[k]) for k in first)
+
+
+def _in_regime(ctx: Context, method: str) -> bool:
+    """The weights as the paper describes them, on every task and evaluation from 10^4 updates on
+    (means over seeds): lambda_tn in [0.2, 1.4] for >= 95% of own-data samples and
+    lambda_vd at a clip for under half the batch."""
+    by_point: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    for row in ctx.results.diagnostics or []:
+        if row["method"] == method and row["updates"] >= REGIME_AFTER:
+            by_point.setdefault((row["task"], row["updates"]), []).append(
+                (row["lambda_tn_data_in_paper_range"], row.get("lambda_vd_at_clip", math.nan)))
+    if not by_point:
+        return False
+    for values in by_point.values():
+        in_range, at_clip = (float(np.mean(column)) for column in zip(*values, strict=True))
+        if not (in_range >= REGIME_TN_IN_RANGE and at_clip < REGIME_VD_AT_CLIP):
+            return False  # NaN (not measured) fails too
+    return True
+
+
+def _answer(ctx: Context, final: dict, controls: list[tuple[str, bool]], seeds: int) -> list[str]:
+    lines = ["### The answer, by the design's rules", ""]
+    if seeds < DESIGN_SEEDS:
+        lines += [f"> **Preliminary: {seeds} seed(s) in the smallest cell, the design asks for "
+                  f"{DESIGN_SEEDS}.** The rules are applied to what exists; the answer may "
+                  "change as seeds land.", ""]
+    failed = [text for text, ok in controls if not ok]
+    if failed:
+        return lines + ["**A defect, not an answer**: a control fails (" + "; ".join(failed)
+                        + "). The options' numbers above cannot be read until it is explained.",
+                        ""]
+    terminal = [task for task in TERMINAL_TASKS if (task, REFERENCE, BASELINE) in final]
+    if len(terminal) < len(TERMINAL_TASKS):
+        missing = [task_label(t) for t in TERMINAL_TASKS if t not in terminal]
+        return lines + [f"No answer yet: the rules need both terminal tasks; missing "
+                        f"{', '.join(missing)}.", ""]
+    estimator = [v for v in VARIANTS
+                 if all((t, v, REFERENCE) in final and final[(t, v, REFERENCE)].verdict == "helps"
+                        and not final[(t, v, BASELINE)].below_zero for t in terminal)]
+    if estimator:
+        return lines + ["**The estimator** (answer 1): " + ", ".join(
+            f"{method_label(v)} helps on Hopper and Walker2d (" + "; ".join(
+                f"{task_label(t)} {_difference_text(final[(t, v, REFERENCE)])} vs MABCQ, "
+                f"{_difference_text(final[(t, v, BASELINE)])} vs BCQ" for t in terminal) + ")"
+            for v in estimator) + ". Its mechanism must show in the weights' diagnostics table "
+            "(vdterm1: λvd's terminal mean at 1; tnclip/tnnorm: a higher w ESS than MABCQ's).",
+            ""]
+    helped = sorted({task_label(t) for (t, v, other), result in final.items()
+                     if other == REFERENCE and t in terminal and result.verdict == "helps"})
+    tasks = sorted({t for (t, _, _) in final})
+    weighted = [v for v in (REFERENCE, *VARIANTS) if any((t, v, BASELINE) in final for t in tasks)]
+    not_ahead = all(sum(not final[(t, v, BASELINE)].above_zero
+                        for t in tasks if (t, v, BASELINE) in final) >= 2 for v in weighted)
+    regime = [v for v in weighted if _in_regime(ctx, v)]
+    if not helped and not_ahead and regime:
+        return lines + [
+            "**Data or method** (answers 2 or 3; this study cannot tell them apart): no option "
+            "helps on Hopper or Walker2d, MABCQ and every option are not above BCQ on at least "
+            "two of the tasks, and the weights are in the regime the paper describes for "
+            + ", ".join(method_label(v) for v in regime) + " (λtn in [0.2, 1.4] for at least "
+            f"{REGIME_TN_IN_RANGE:.0%} of own-data samples, λvd at a clip for under half the "
+            f"batch from {REGIME_AFTER} updates on). The follow-up that would separate data from "
+            "method: the same variants on the `low` recipe and on datasets whose behavior "
+            "policies miscoordinate more.", ""]
+    reasons = []
+    if helped:
+        reasons.append("some option helps on " + " and ".join(helped) + " but not as the "
+                       "estimator rule needs (on both terminal tasks, not below BCQ)")
+    if not not_ahead:
+        reasons.append("MABCQ or an option is above BCQ on two or more tasks")
+    if not regime:
+        reasons.append("no weighted variant is in the paper's regime on every evaluation")
+    return lines + ["**No answer by the design's rules**: " + "; ".join(reasons) + ".", ""]

@@ -1,0 +1,142 @@
+"""The weights study's report section (docs/study.md's rules, mabcq.report.sections_study): each
+answer comes out of results built to call for it, a failing control gives a defect, and the
+paired differences are the per-seed differences' mean and bootstrap CI."""
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mabcq.grid.cells import DIAGNOSTIC_COLUMNS, RETURNS_COLUMNS
+from mabcq.report.build import build_report
+from mabcq.report.sections_study import VARIANTS, paired, per_seed
+from mabcq.report.tables import bootstrap_ci
+
+TASKS = ("hopper-3x1", "walker2d-2x3", "halfcheetah-2x3")
+UPDATES = (5000, 10000, 15000)
+
+
+def write(out: Path, returns_of, seeds=range(5), diagnostics_of=None) -> Path:
+    """returns_of(task, method, seed, updates) -> return; diagnostics_of(...) -> dict of
+    columns (default: the paper's regime, terminal transitions on Hopper and Walker only)."""
+    def regime(task, method, seed, updates):
+        return {"lambda_tn_data_in_paper_range": 0.99, "lambda_vd_at_clip": 0.1,
+                "terminal_share": 0.0 if task == "halfcheetah-2x3" else 0.01}
+
+    diagnostics_of = diagnostics_of or regime
+    methods = ("mabcq", *VARIANTS, "bcq")
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "returns.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, RETURNS_COLUMNS)
+        writer.writeheader()
+        for task in TASKS:
+            for method in methods:
+                for seed in seeds:
+                    for updates in UPDATES:
+                        writer.writerow({"task": task, "method": method, "seed": seed,
+                                         "updates": updates, "recipe": "paper",
+                                         "return": returns_of(task, method, seed, updates)})
+    with open(out / "diagnostics.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, DIAGNOSTIC_COLUMNS)
+        writer.writeheader()
+        for task in TASKS:
+            for method in methods[:-1]:  # bcq has no weights
+                for seed in seeds:
+                    for updates in UPDATES:
+                        writer.writerow({"task": task, "method": method, "seed": seed,
+                                         "updates": updates, "recipe": "paper",
+                                         **diagnostics_of(task, method, seed, updates)})
+    return out
+
+
+def base(task, seed, updates):
+    return 1000.0 + 37.0 * seed + updates / 1000.0
+
+
+def section(out: Path) -> str:
+    text = build_report(out, out / "report").report.read_text()
+    return text[text.index("## The weights study"):]
+
+
+def test_a_variant_that_helps_on_both_terminal_tasks_is_the_estimator(tmp_path):
+    def returns_of(task, method, seed, updates):
+        lift = 500.0 if method == "mabcq-vdterm1" and task != "halfcheetah-2x3" else 0.0
+        noise = 0.0 if method in ("mabcq", "mabcq-vdterm1") else (-1) ** seed * 3.0
+        return base(task, seed, updates) + lift + noise + (20.0 if method == "bcq" else 0.0)
+
+    text = section(write(tmp_path, returns_of))
+    assert "**The estimator** (answer 1): mabcq-vdterm1 helps on Hopper and Walker2d" in text
+    assert "Preliminary" not in text and "**fails**" not in text
+    assert text.count("**holds**") == 5  # HC's rows equal twice, three terminal-share checks
+    row = "| Hopper 3x1 | mabcq-vdterm1 | 500.0 [500.0, 500.0] | helps | 479.4 [477.0, 481.8] | 5 |"
+    assert row in text  # minus BCQ: 500 - 20 - 3 (-1)^seed over seeds 0-4, mean 479.4
+
+
+def test_no_option_helping_in_the_papers_regime_is_data_or_method(tmp_path):
+    def returns_of(task, method, seed, updates):
+        exact = method == "mabcq" or (task, method) == ("halfcheetah-2x3", "mabcq-vdterm1")
+        noise = 0.0 if exact else ((seed * 7 + len(method)) % 5 - 2) * 2.0
+        return base(task, seed, updates) + noise + (60.0 if method == "bcq" else 0.0)
+
+    text = section(write(tmp_path, returns_of))
+    assert "**Data or method** (answers 2 or 3" in text
+    assert "no effect shown" in text and "| helps |" not in text
+
+
+def test_the_answer_needs_the_papers_regime(tmp_path):
+    def returns_of(task, method, seed, updates):
+        return base(task, seed, updates) + (60.0 if method == "bcq" else 0.0)
+
+    def clipped(task, method, seed, updates):  # lambda_vd at a clip for most of the batch
+        return {"lambda_tn_data_in_paper_range": 0.99, "lambda_vd_at_clip": 0.7,
+                "terminal_share": 0.0 if task == "halfcheetah-2x3" else 0.01}
+
+    text = section(write(tmp_path, returns_of, diagnostics_of=clipped))
+    assert "**No answer by the design's rules**: no weighted variant is in the paper's" in text
+
+
+def test_a_failing_control_is_a_defect(tmp_path):
+    def returns_of(task, method, seed, updates):  # vdterm1 differs on HalfCheetah: impossible
+        odd = 1e-9 if (task, method) == ("halfcheetah-2x3", "mabcq-vdterm1") else 0.0
+        return base(task, seed, updates) + odd
+
+    text = section(write(tmp_path, returns_of))
+    assert "mabcq-vdterm1's returns rows equal mabcq's exactly (15 evaluations): **fails**" in text
+    assert "**A defect, not an answer**" in text and "**The estimator**" not in text
+
+
+def test_fewer_seeds_than_the_design_is_preliminary(tmp_path):
+    text = section(write(tmp_path, lambda task, method, seed, updates: base(task, seed, updates),
+                         seeds=range(2)))
+    assert "**Preliminary: 2 seed(s) in the smallest cell, the design asks for 5.**" in text
+
+
+def test_results_without_the_study_say_so_in_one_line(tmp_path):
+    out = tmp_path / "grid"
+    write(out, lambda task, method, seed, updates: base(task, seed, updates))
+    rows = (out / "returns.csv").read_text().splitlines()
+    (out / "returns.csv").write_text("\n".join(row for row in rows
+                                               if "mabcq-" not in row) + "\n")
+    text = section(out)
+    assert "not in these results; `bash scripts/cpu_queue.sh HH:MM` writes them" in text
+    assert "Paired differences" not in text
+
+
+def test_paired_difference_is_the_mean_and_bootstrap_ci_of_per_seed_differences():
+    variant = {0: 110.0, 1: 205.0, 2: 330.0, 3: 90.0}
+    other = {0: 100.0, 1: 200.0, 2: 300.0, 4: 1.0}  # seed 3 and 4 are not paired
+    result = paired(variant, other, threshold=5.0)
+    assert result.n == 3 and result.mean == pytest.approx(15.0)
+    assert (result.ci_low, result.ci_high) == bootstrap_ci([10.0, 5.0, 30.0])
+    assert result.verdict == "helps"
+    assert paired(variant, other, threshold=20.0).verdict == "no effect shown"  # too small
+    assert paired(other, variant, threshold=5.0).verdict == "hurts"
+    assert paired({0: 1.0}, {0: 0.0}, threshold=0.1).verdict == "no effect shown"  # one seed
+
+
+def test_last_three_evaluations_measure():
+    rows = [{"task": "t", "method": "m", "seed": 0, "updates": u, "return": r}
+            for u, r in ((4, 40.0), (1, 10.0), (3, 30.0), (2, 20.0))]
+    assert per_seed(rows, "final") == {("t", "m"): {0: 40.0}}
+    assert per_seed(rows, "last3") == {("t", "m"): {0: float(np.mean([20.0, 30.0, 40.0]))}}
