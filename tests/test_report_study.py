@@ -21,8 +21,12 @@ def write(out: Path, returns_of, seeds=range(5), diagnostics_of=None) -> Path:
     """returns_of(task, method, seed, updates) -> return; diagnostics_of(...) -> dict of
     columns (default: the paper's regime, terminal transitions on Hopper and Walker only)."""
     def regime(task, method, seed, updates):
+        # vdterm1 changes lambda_vd on terminal transitions only: none on HalfCheetah
+        vdterm1 = method in ("mabcq-vdterm1", "mabcq-combined") and task != "halfcheetah-2x3"
         return {"lambda_tn_data_in_paper_range": 0.99, "lambda_vd_at_clip": 0.1,
-                "terminal_share": 0.0 if task == "halfcheetah-2x3" else 0.01}
+                "terminal_share": 0.0 if task == "halfcheetah-2x3" else 0.01,
+                "lambda_vd_terminal_mean": 1.0 if vdterm1 else 0.2,
+                "weight_ess": 0.9 if vdterm1 else 0.8}
 
     diagnostics_of = diagnostics_of or regime
     methods = ("mabcq", *VARIANTS, "bcq")
@@ -67,8 +71,9 @@ def test_a_variant_that_helps_on_both_terminal_tasks_is_the_estimator(tmp_path):
 
     text = section(write(tmp_path, returns_of))
     assert "**The estimator** (answer 1): mabcq-vdterm1 helps on Hopper and Walker2d" in text
-    assert "Preliminary" not in text and "**fails**" not in text
+    assert "Preliminary" not in text and "**fails**" not in text and "not checked" not in text
     assert text.count("**holds**") == 5  # HC's rows equal twice, three terminal-share checks
+    assert "Hopper 3x1: λvd's terminal mean 1.000 (MABCQ 0.200), w ESS 0.900 (MABCQ 0.800)" in text
     row = "| Hopper 3x1 | mabcq-vdterm1 | 500.0 [500.0, 500.0] | helps | 479.4 [477.0, 481.8] | 5 |"
     assert row in text  # minus BCQ: 500 - 20 - 3 (-1)^seed over seeds 0-4, mean 479.4
 
@@ -102,20 +107,55 @@ def test_a_failing_control_is_a_defect(tmp_path):
         return base(task, seed, updates) + odd
 
     text = section(write(tmp_path, returns_of))
-    assert "mabcq-vdterm1's returns rows equal mabcq's exactly (15 evaluations): **fails**" in text
+    assert ("mabcq-vdterm1's returns rows equal mabcq's exactly, every evaluation (5 paired "
+            "seeds): **fails**") in text
     assert "**A defect, not an answer**" in text and "**The estimator**" not in text
 
 
 def test_fewer_seeds_than_the_design_is_preliminary(tmp_path):
     text = section(write(tmp_path, lambda task, method, seed, updates: base(task, seed, updates),
                          seeds=range(2)))
-    assert "**Preliminary: 2 seed(s) in the smallest cell, the design asks for 5.**" in text
+    assert ("**Preliminary: 2 seed(s) in the smallest of the design's cells, the design asks "
+            "for 5.**") in text
+
+
+def without(out: Path, name: str, drop) -> Path:
+    """OUT with the rows of NAME (a CSV) for which drop(row) is true removed."""
+    with open(out / name, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    with open(out / name, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(row for row in rows if not drop(row))
+    return out
+
+
+def helps_everywhere(task, method, seed, updates):
+    exact = method == "mabcq" or task == "halfcheetah-2x3"
+    return base(task, seed, updates) + (0.0 if exact else 500.0)
+
+
+@pytest.mark.parametrize("name, drop, reason", [
+    ("returns.csv", lambda row: row["method"] == "bcq",
+     "cells with fewer than 2 seeds: HalfCheetah 2x3 BCQ (0), Walker 2x3 BCQ (0), Hopper 3x1 BCQ "
+     "(0)."),
+    ("returns.csv", lambda row: row["method"] == "mabcq-combined" and row["seed"] != "0",
+     "Hopper 3x1 mabcq-combined (1)"),
+    ("diagnostics.csv", lambda row: row["task"] == "walker2d-2x3",
+     "controls not checked yet: Walker 2x3: terminal_share > 0 (0 evaluations)"),
+    ("returns.csv", lambda row: row["task"] == "halfcheetah-2x3",
+     "controls not checked yet: HalfCheetah 2x3: mabcq-vdterm1's returns rows equal"),
+])
+def test_no_answer_until_every_cell_and_control_is_there(tmp_path, name, drop, reason):
+    text = section(without(write(tmp_path, helps_everywhere), name, drop))
+    assert "No answer yet: " in text and reason in text, text[text.index("### The answer"):]
+    assert "**The estimator**" not in text
 
 
 def test_results_without_the_study_say_so_in_one_line(tmp_path):
     out = tmp_path / "grid"
     write(out, lambda task, method, seed, updates: base(task, seed, updates))
-    rows = (out / "returns.csv").read_text().splitlines()
+    rows = (out / "returns.csv").read_text().splitlines()  # the main grid: no options
     (out / "returns.csv").write_text("\n".join(row for row in rows
                                                if "mabcq-" not in row) + "\n")
     text = section(out)

@@ -14,6 +14,7 @@ from mabcq.grid.cells import cell_numbers, cell_path, read_cells
 from mabcq.grid.share import share_cells
 
 PIN = "3e774ae899244471ee9f3684c22ea04a9d7e9d7d"
+VERSIONS = {"jax": "0.10.2", "mabcq": "0.1.0"}
 SCRIPT = Path(__file__).parents[1] / "scripts" / "share_cells.py"
 
 
@@ -21,22 +22,26 @@ def grid(out: Path, tasks, methods, seeds=(0, 1), **changes) -> Path:
     record = {"preset": "paper", "tasks": list(tasks), "methods": list(methods),
               "seeds": list(seeds), "eval_every": 5000, "eval_episodes": 10, "overrides": {},
               "recipes": {f"{task}/bcq": "paper" for task in tasks},
-              "updates": 50000, "transitions_per_agent": 1000000, "batch_size": 1024, **changes}
+              "updates": 50000, "transitions_per_agent": 1000000, "batch_size": 1024,
+              "versions": VERSIONS, **changes}
     out.mkdir(parents=True, exist_ok=True)
     (out / "grid.json").write_text(json.dumps(record))
     return out
 
 
 def cell(out: Path, task: str, method: str, seed: int, value: float = 1.5, commit: str = PIN,
-         dirty: bool = False, recipe: str = "paper") -> Path:
+         dirty: bool = False, recipe: str = "paper", group: str | None = None,
+         every: int = 5000, versions: dict = VERSIONS) -> Path:
     path = cell_path(out, task, method, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
-    rows = [{"update": "50000", "seed": str(seed), "method": method,
-             "return_mean": repr(value + seed / 3), "time_per_update_ms": "41.2"}]
+    rows = [{"update": str(update), "seed": str(seed), "method": method,
+             "return_mean": repr(value + seed / 3 + update), "time_per_update_ms": "41.2"}
+            for update in range(every, 50001, every)]
     path.write_text(json.dumps({
         "task": task, "method": method, "seed": seed, "recipe": recipe, "rows": rows,
-        "group": f"{method}_seeds{seed}", "timing": {"task": task, "actual_s": 1.0},
-        "provenance": {"code": {"commit": commit, "dirty": dirty, "dirty_paths": []}}}))
+        "group": group or f"{method}_seeds{seed}", "timing": {"task": task, "actual_s": 1.0},
+        "provenance": {"code": {"commit": commit, "dirty": dirty, "dirty_paths": []},
+                       "versions": versions}}))
     return path
 
 
@@ -63,7 +68,7 @@ def test_copies_only_the_cells_dest_asks_for_with_their_numbers(paper_and_study)
         assert cell_numbers(ours) == cell_numbers(theirs)
         assert ours["provenance"]["copied_from"] == str(paper)
         assert ours["provenance"]["code"]["commit"] == PIN
-    assert len((study / "returns.csv").read_text().splitlines()) == 3  # rebuilt: header + 2
+    assert len((study / "returns.csv").read_text().splitlines()) == 21  # rebuilt: 1 + 2 x 10
     again = share_cells(paper, study, PIN)  # the second call copies nothing, compares both
     assert again.copied == [] and sorted(again.equal) == sorted(done.copied)
 
@@ -117,6 +122,10 @@ def test_other_settings_are_not_the_same_cell(tmp_path, change, message):
     ({"commit": "0" * 40}, "trained at 000000000000, not 3e774ae"),
     ({"dirty": True}, "local changes"),
     ({"recipe": "low"}, "trained on low data, .* asks paper"),
+    ({"group": "mabcq+bcq_seeds0-1"}, "trained in group 'mabcq\\+bcq_seeds0-1' with other cells"),
+    ({"every": 10000}, "evaluated at updates \\[10000, 20000, 30000\\]...\\[50000\\], not every "
+                       "5000 up to 50000"),
+    ({"versions": {"jax": "0.4.30", "mabcq": "0.1.0"}}, "other library versions"),
 ])
 def test_a_cell_of_other_code_or_data_is_refused(tmp_path, kind, message):
     paper = grid(tmp_path / "paper", ["hopper-3x1"], ["mabcq"])
@@ -143,3 +152,11 @@ def test_script_exit_codes(paper_and_study, tmp_path):
     cell(paper, "hopper-3x1", "mabcq", 1, value=8.0)
     differ = run_script(paper, study, "--commit", PIN)
     assert differ.returncode == 1 and "differs: hopper-3x1/mabcq/seed_1" in differ.stdout
+
+
+def test_a_refused_cell_stops_every_copy(paper_and_study):
+    paper, study = paper_and_study
+    cell(paper, "hopper-3x1", "mabcq", 1, dirty=True)  # checked after seed 0's good cells
+    with pytest.raises(UserError, match="local changes"):
+        share_cells(paper, study, PIN)
+    assert read_cells(study) == [] and not (study / "returns.csv").exists()

@@ -14,10 +14,15 @@ from typing import Any
 
 from mabcq.errors import UserError
 from mabcq.grid.cells import cell_numbers, cell_path, collect
+from mabcq.grid.groups import group_name
 from mabcq.learners.registry import family_of
 
 # grid.json's entries that decide a cell's numbers besides its task, method and seed: one value
 # for the grid, or one per task and family ("task/family" keys; batch_size: "family" keys).
+# `overrides` is compared as given, so an explicit flag equal to its default is refused: a safe
+# refusal, where comparing only resolved values could miss a learner setting grid.json does not
+# list. The datasets themselves are not compared: a recipe's files are rebuilt bitwise from the
+# shipped policies (docs/datasets.md), and both grids read them from one --data-root here.
 SETTINGS = ("preset", "eval_every", "eval_episodes", "overrides")
 GROUP_SETTINGS = ("recipes", "updates", "transitions_per_agent", "batch_size")
 
@@ -76,11 +81,23 @@ def _shareable(held: Path, source: Path, dest: Path, grids: tuple[dict, dict], t
     recipe = _setting(grids[1], "recipes", task, method)
     if cell.get("recipe") != recipe:
         raise UserError(f"{held}: trained on {cell.get('recipe')} data, {dest} asks {recipe}")
-    code = (cell.get("provenance") or {}).get("code") or {}
+    if cell.get("group") != group_name((method,), (cell.get("seed"),)):
+        raise UserError(f"{held}: trained in group {cell.get('group')!r} with other cells (one "
+                        "compiled step: equal only to float tolerance), not alone as a cell")
+    every, updates = (_setting(grids[1], key, task, method) for key in ("eval_every", "updates"))
+    evaluated = [int(row["update"]) for row in cell.get("rows", [])]
+    if evaluated != list(range(every, updates + 1, every)):
+        raise UserError(f"{held}: evaluated at updates {evaluated[:3]}...{evaluated[-1:]}, not "
+                        f"every {every} up to {updates} as {dest} asks")
+    provenance = cell.get("provenance") or {}
+    if provenance.get("versions") != grids[1].get("versions"):
+        raise UserError(f"{held}: trained with other library versions than {dest}'s grid "
+                        f"({provenance.get('versions')} vs {grids[1].get('versions')})")
+    code = provenance.get("code") or {}
     if code.get("dirty") is not False:
         raise UserError(f"{held}: trained from a checkout with local changes (or records no "
                         f"code); it cannot stand for {dest}'s cell")
-    if not str(code.get("commit", "")).startswith(commit):
+    if not str(code.get("commit", "")).lower().startswith(commit.lower()):
         raise UserError(f"{held}: trained at {str(code.get('commit'))[:12]}, not {commit}; it "
                         f"cannot stand for {dest}'s cell")
     return cell
@@ -99,8 +116,8 @@ def share_cells(source: Path, dest: Path, commit: str, methods: tuple[str, ...] 
     if len(commit) < 7:
         raise UserError(f"--commit {commit!r}: give at least 7 hex digits of the pinned commit")
     grids = _grid(source), _grid(dest)
-    done = Shared()
-    for task in grids[1]["tasks"]:
+    done, copies = Shared(), []
+    for task in grids[1]["tasks"]:  # every cell checked before any is written
         for method in methods or grids[1]["methods"]:
             for seed in grids[1]["seeds"]:
                 held = cell_path(source, task, method, seed)
@@ -114,9 +131,10 @@ def share_cells(source: Path, dest: Path, commit: str, methods: tuple[str, ...] 
                     (done.equal if same else done.differing).append(name)
                     continue
                 done.copied.append(name)
-                if not dry_run:
-                    write_json_atomic(mine, {**cell, "provenance": {**cell["provenance"],
-                                                                   "copied_from": str(source)}})
-    if done.copied and not dry_run:
+                copies.append((mine, {**cell, "provenance": {**cell["provenance"],
+                                                            "copied_from": str(source)}}))
+    if copies and not dry_run:
+        for mine, cell in copies:
+            write_json_atomic(mine, cell)
         collect(dest)
     return done

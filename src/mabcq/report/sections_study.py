@@ -35,6 +35,9 @@ VARIANTS = tuple(f"mabcq-{option}" for option in OPTIONS)
 REFERENCE, BASELINE = "mabcq", "bcq"
 TERMINAL_TASKS = ("hopper-3x1", "walker2d-2x3")  # episodes end by falling
 CONTROL_TASK = "halfcheetah-2x3"  # no terminal transitions
+STUDY_TASKS = (*TERMINAL_TASKS, CONTROL_TASK)
+DESIGN_METHODS = (REFERENCE, *VARIANTS, BASELINE)
+ABLATIONS = ("mabcq-no-tn", "mabcq-no-vd")  # the main grid's, shown beside for context
 DESIGN_SEEDS = 5
 EFFECT_SHARE = 0.10  # an effect is at least 10% of mabcq's mean |final return|
 REGIME_TN_IN_RANGE = 0.95  # lambda_tn in [0.2, 1.4] for at least 95% of own-data samples
@@ -108,39 +111,36 @@ def study_section(ctx: Context) -> list[str]:
     what = "the weights study (methods mabcq-vdterm1 ... mabcq-combined)"
     if ctx.results.returns is None:
         return lines + ctx.file_missing("returns.csv", what)
-    rows = ctx.results.returns
+    rows = [row for row in ctx.results.returns if row["task"] in STUDY_TASKS]
     if not any(row["method"] in VARIANTS for row in rows):
         ctx.missing.append(f"{what}: `returns.csv` has no rows for them")
         return lines + [f"_{what}: not in these results; `bash scripts/cpu_queue.sh HH:MM` "
                         "writes them into results/study._", ""]
     values = {measure: per_seed(rows, measure) for measure in ("final", "last3")}
-    tasks = order_tasks({task for (task, method) in values["final"]
-                         if method in (REFERENCE, BASELINE, *VARIANTS)})
-    methods = [m for m in (REFERENCE, *VARIANTS, BASELINE)
-               if any((task, m) in values["final"] for task in tasks)]
-    lines += _returns_table(values, tasks, methods)
+    tasks = order_tasks(STUDY_TASKS)
+    lines += _returns_table(values, tasks)
     comparisons = {measure: {(task, variant, other): paired(
         values[measure].get((task, variant), {}), values[measure].get((task, other), {}),
         _threshold(values["final"], task))
         for task in tasks for variant in (REFERENCE, *VARIANTS) for other in (REFERENCE, BASELINE)
-        if variant != other and (task, variant) in values[measure]}
+        if variant != other}
         for measure in values}
     for measure, title in (("final", "final return"),
                            ("last3", f"mean of the last {LAST_EVALUATIONS} evaluations")):
         lines += _paired_table(comparisons[measure], tasks, title)
-    controls = _controls(ctx, tasks)
+    controls = _controls(ctx)
     lines += ["Controls (they must hold, else the study reports a defect):", ""]
-    lines += [f"- {text}: **{'holds' if ok else 'fails'}**" for text, ok in controls] + [""]
-    seeds = min((len(values["final"].get((task, m), {})) for task in tasks for m in methods),
-                default=0)
-    lines += _answer(ctx, comparisons["final"], controls, seeds)
-    return lines
+    lines += [f"- {text}: **{'holds' if ok else 'not checked yet' if ok is None else 'fails'}**"
+              for text, ok in controls] + [""]
+    seeds = {(task, method): len(values["final"].get((task, method), {}))
+             for task in tasks for method in DESIGN_METHODS}
+    return lines + _answer(ctx, comparisons["final"], controls, seeds)
 
 
-def _returns_table(values: dict, tasks: list[str], methods: list[str]) -> list[str]:
+def _returns_table(values: dict, tasks: list[str]) -> list[str]:
     rows = []
     for task in tasks:
-        for method in methods:
+        for method in (*DESIGN_METHODS, *ABLATIONS):
             final = summarize(list(values["final"].get((task, method), {}).values()))
             last3 = summarize(list(values["last3"].get((task, method), {}).values()))
             if final.n:
@@ -150,21 +150,22 @@ def _returns_table(values: dict, tasks: list[str], methods: list[str]) -> list[s
               "95% CI", "seeds")
     return markdown_table(header, rows) + [
         "", "Mean ± std over seeds; 95% percentile bootstrap CI over seeds (10 000 resamples, "
-            "numpy seed 0), as Table 6.", ""]
+            "numpy seed 0), as Table 6. The two ablations (the main grid's cells, shown for "
+            "context) take no part in the rules below.", ""]
 
 
 def _paired_table(comparisons: dict, tasks: list[str], title: str) -> list[str]:
     rows = []
     for task in tasks:
-        reference = comparisons.get((task, REFERENCE, BASELINE))
-        if reference is not None:
+        reference = comparisons[(task, REFERENCE, BASELINE)]
+        if reference.n:
             rows.append((task_label(task), method_label(REFERENCE), "—", "—",
                          _difference_text(reference), str(reference.n)))
         for variant in VARIANTS:
-            versus_ref = comparisons.get((task, variant, REFERENCE))
-            if versus_ref is None:
-                continue
+            versus_ref = comparisons[(task, variant, REFERENCE)]
             versus_base = comparisons[(task, variant, BASELINE)]
+            if not (versus_ref.n or versus_base.n):
+                continue
             rows.append((task_label(task), method_label(variant), _difference_text(versus_ref),
                          versus_ref.verdict, _difference_text(versus_base), str(versus_ref.n)))
     header = ("task", "variant", "− MABCQ: mean [95% CI]", "effect vs MABCQ",
@@ -177,36 +178,38 @@ def _paired_table(comparisons: dict, tasks: list[str], title: str) -> list[str]:
             ""]
 
 
-def _controls(ctx: Context, tasks: list[str]) -> list[tuple[str, bool]]:
-    """docs/study.md's controls, for the tasks present."""
-    controls = []
+def _controls(ctx: Context) -> list[tuple[str, bool | None]]:
+    """docs/study.md's five controls: (text, holds), holds None while there is nothing to check."""
     diagnostics = ctx.results.diagnostics or []
-    if CONTROL_TASK in tasks:
-        def rows_of(source: list[dict], method: str) -> dict:
-            return {(row["seed"], row["updates"]): {k: v for k, v in row.items() if k != "method"}
-                    for row in source if row["task"] == CONTROL_TASK and row["method"] == method}
-
-        for source, name in ((ctx.results.returns or [], "returns"),
-                             (diagnostics, "diagnostics")):
-            ours, theirs = rows_of(source, "mabcq-vdterm1"), rows_of(source, REFERENCE)
-            shared = set(ours) & set(theirs)
-            if shared:
-                same = all(_same_row(ours[key], theirs[key]) for key in shared)
-                controls.append((f"{task_label(CONTROL_TASK)}: mabcq-vdterm1's {name} rows equal "
-                                 f"mabcq's exactly ({len(shared)} evaluations)", same))
-    for task in tasks:
+    controls: list[tuple[str, bool | None]] = []
+    for source, name in ((ctx.results.returns or [], "returns"), (diagnostics, "diagnostics")):
+        ours, theirs = (_rows_by_seed(source, CONTROL_TASK, method)
+                        for method in ("mabcq-vdterm1", REFERENCE))
+        shared = sorted(set(ours) & set(theirs))
+        same = all(ours[seed].keys() == theirs[seed].keys()
+                   and all(_same_row(ours[seed][u], theirs[seed][u]) for u in ours[seed])
+                   for seed in shared) if shared else None
+        controls.append((f"{task_label(CONTROL_TASK)}: mabcq-vdterm1's {name} rows equal "
+                         f"mabcq's exactly, every evaluation ({len(shared)} paired seeds)", same))
+    for task in (CONTROL_TASK, *TERMINAL_TASKS):
         shares = [row["terminal_share"] for row in diagnostics
                   if row["task"] == task and row["method"] in (REFERENCE, *VARIANTS)
                   and math.isfinite(row.get("terminal_share", math.nan))]
-        if not shares:
-            continue
-        if task == CONTROL_TASK:
-            controls.append((f"{task_label(task)}: terminal_share is 0 "
-                             f"({len(shares)} evaluations)", max(shares) == 0))
-        elif task in TERMINAL_TASKS:
-            controls.append((f"{task_label(task)}: terminal_share > 0 "
-                             f"({len(shares)} evaluations)", min(shares) > 0))
+        holds = (max(shares) == 0 if task == CONTROL_TASK else min(shares) > 0) if shares else None
+        controls.append((f"{task_label(task)}: terminal_share "
+                         f"{'is 0' if task == CONTROL_TASK else '> 0'} "
+                         f"({len(shares)} evaluations)", holds))
     return controls
+
+
+def _rows_by_seed(source: list[dict], task: str, method: str) -> dict[int, dict[int, dict]]:
+    """seed -> updates -> the row without its method name."""
+    rows: dict[int, dict[int, dict]] = {}
+    for row in source:
+        if row["task"] == task and row["method"] == method:
+            rows.setdefault(row["seed"], {})[row["updates"]] = {
+                key: value for key, value in row.items() if key != "method"}
+    return rows
 
 
 def _same_row(first: dict, second: dict) -> bool:
@@ -235,50 +238,55 @@ def _in_regime(ctx: Context, method: str) -> bool:
     return True
 
 
-def _answer(ctx: Context, final: dict, controls: list[tuple[str, bool]], seeds: int) -> list[str]:
+def _answer(ctx: Context, final: dict, controls: list[tuple[str, bool | None]],
+            seeds: dict[tuple[str, str], int]) -> list[str]:
     lines = ["### The answer, by the design's rules", ""]
-    if seeds < DESIGN_SEEDS:
-        lines += [f"> **Preliminary: {seeds} seed(s) in the smallest cell, the design asks for "
-                  f"{DESIGN_SEEDS}.** The rules are applied to what exists; the answer may "
-                  "change as seeds land.", ""]
-    failed = [text for text, ok in controls if not ok]
+    fewest = min(seeds.values())
+    if fewest < DESIGN_SEEDS:
+        lines += [f"> **Preliminary: {fewest} seed(s) in the smallest of the design's cells, the "
+                  f"design asks for {DESIGN_SEEDS}.** The rules are applied to what exists; the "
+                  "answer may change as seeds land.", ""]
+    failed = [text for text, ok in controls if ok is False]
     if failed:
         return lines + ["**A defect, not an answer**: a control fails (" + "; ".join(failed)
                         + "). The options' numbers above cannot be read until it is explained.",
                         ""]
-    terminal = [task for task in TERMINAL_TASKS if (task, REFERENCE, BASELINE) in final]
-    if len(terminal) < len(TERMINAL_TASKS):
-        missing = [task_label(t) for t in TERMINAL_TASKS if t not in terminal]
-        return lines + [f"No answer yet: the rules need both terminal tasks; missing "
-                        f"{', '.join(missing)}.", ""]
+    short = [f"{task_label(t)} {method_label(m)} ({n})" for (t, m), n in seeds.items() if n < 2]
+    unchecked = [text for text, ok in controls if ok is None]
+    if short or unchecked:
+        return lines + ["No answer yet: " + "; ".join(
+            ([f"cells with fewer than 2 seeds: {', '.join(short)}"] if short else [])
+            + ([f"controls not checked yet: {'; '.join(unchecked)}"] if unchecked else []))
+            + ".", ""]
+    terminal, tasks = TERMINAL_TASKS, STUDY_TASKS
     estimator = [v for v in VARIANTS
-                 if all((t, v, REFERENCE) in final and final[(t, v, REFERENCE)].verdict == "helps"
+                 if all(final[(t, v, REFERENCE)].verdict == "helps"
                         and not final[(t, v, BASELINE)].below_zero for t in terminal)]
     if estimator:
         return lines + ["**The estimator** (answer 1): " + ", ".join(
             f"{method_label(v)} helps on Hopper and Walker2d (" + "; ".join(
                 f"{task_label(t)} {_difference_text(final[(t, v, REFERENCE)])} vs MABCQ, "
                 f"{_difference_text(final[(t, v, BASELINE)])} vs BCQ" for t in terminal) + ")"
-            for v in estimator) + ". Its mechanism must show in the weights' diagnostics table "
-            "(vdterm1: λvd's terminal mean at 1; tnclip/tnnorm: a higher w ESS than MABCQ's).",
-            ""]
+            for v in estimator) + ". Its mechanism must show in the diagnostics; at the final "
+            "evaluation (means over seeds), " + "; ".join(
+                _mechanism(ctx, v, t) for v in estimator for t in terminal) + ".", ""]
     helped = sorted({task_label(t) for (t, v, other), result in final.items()
                      if other == REFERENCE and t in terminal and result.verdict == "helps"})
-    tasks = sorted({t for (t, _, _) in final})
-    weighted = [v for v in (REFERENCE, *VARIANTS) if any((t, v, BASELINE) in final for t in tasks)]
-    not_ahead = all(sum(not final[(t, v, BASELINE)].above_zero
-                        for t in tasks if (t, v, BASELINE) in final) >= 2 for v in weighted)
+    weighted = (REFERENCE, *VARIANTS)
+    not_ahead = all(sum(not final[(t, v, BASELINE)].above_zero for t in tasks) >= 2
+                    for v in weighted)
     regime = [v for v in weighted if _in_regime(ctx, v)]
     if not helped and not_ahead and regime:
         return lines + [
             "**Data or method** (answers 2 or 3; this study cannot tell them apart): no option "
             "helps on Hopper or Walker2d, MABCQ and every option are not above BCQ on at least "
-            "two of the tasks, and the weights are in the regime the paper describes for "
+            "two of the three tasks, and the weights are in the regime the paper describes for "
             + ", ".join(method_label(v) for v in regime) + " (λtn in [0.2, 1.4] for at least "
             f"{REGIME_TN_IN_RANGE:.0%} of own-data samples, λvd at a clip for under half the "
-            f"batch from {REGIME_AFTER} updates on). The follow-up that would separate data from "
-            "method: the same variants on the `low` recipe and on datasets whose behavior "
-            "policies miscoordinate more.", ""]
+            f"batch, at every evaluation from {REGIME_AFTER} updates on). The follow-up that "
+            "would separate data from method: the same variants on the `low` recipe and on "
+            "datasets whose behavior policies miscoordinate more (e.g. a larger share of the "
+            "mixed intermediate/expert parts).", ""]
     reasons = []
     if helped:
         reasons.append("some option helps on " + " and ".join(helped) + " but not as the "
@@ -288,3 +296,22 @@ def _answer(ctx: Context, final: dict, controls: list[tuple[str, bool]], seeds: 
     if not regime:
         reasons.append("no weighted variant is in the paper's regime on every evaluation")
     return lines + ["**No answer by the design's rules**: " + "; ".join(reasons) + ".", ""]
+
+
+def _mechanism(ctx: Context, variant: str, task: str) -> str:
+    """The diagnostics the design names for an option's mechanism, the variant beside MABCQ."""
+    def final_mean(method: str, column: str) -> float:
+        last: dict[int, dict] = {}
+        for row in ctx.results.diagnostics or []:
+            if row["task"] == task and row["method"] == method and (
+                    row["seed"] not in last or row["updates"] > last[row["seed"]]["updates"]):
+                last[row["seed"]] = row
+        values = [row.get(column, math.nan) for row in last.values()]
+        values = [value for value in values if math.isfinite(value)]
+        return float(np.mean(values)) if values else math.nan
+
+    return f"{task_label(task)}: " + ", ".join(
+        f"{label} {number(final_mean(variant, column), 3)} (MABCQ "
+        f"{number(final_mean(REFERENCE, column), 3)})"
+        for column, label in (("lambda_vd_terminal_mean", "λvd's terminal mean"),
+                              ("weight_ess", "w ESS")))
