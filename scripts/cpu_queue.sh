@@ -7,7 +7,9 @@
 #   bash scripts/cpu_queue.sh HH:MM [PINNED_WORKTREE]      (default worktree: ../grid)
 # Exit 0: the whole queue is done; 3: stopped at the deadline (commit results/, call again);
 # anything else: a stage failed (its output is in the log). Output: $LOG (default
-# /tmp/cpu_queue.log) and the terminal.
+# /tmp/cpu_queue.log) and the terminal; for a run that outlives the terminal, start it with
+# `setsid nohup bash scripts/cpu_queue.sh HH:MM > /dev/null 2>&1 &` (a closed terminal would
+# otherwise end it through its tee).
 set -uo pipefail
 until_time="${1:?usage: cpu_queue.sh HH:MM [PINNED_WORKTREE]}"
 grid_tree="$(cd "${2:-../grid}" && pwd)" || exit 2
@@ -15,13 +17,15 @@ main_tree="$(pwd)"
 log="${LOG:-/tmp/cpu_queue.log}"
 commit="$(git -C "$grid_tree" rev-parse HEAD)" || exit 2
 # One absolute deadline for every stage (a stage's own HH:MM would mean tomorrow once passed).
+[[ "$until_time" =~ ^[0-9]{1,2}:[0-9]{2}(:[0-9]{2})?$ ]] || {
+    echo "cpu_queue: error: $until_time: give the deadline as HH:MM or HH:MM:SS" >&2; exit 2; }
 deadline="$(date -d "$until_time" +%s)" || exit 2
-[ "$deadline" -gt "$(date +%s)" ] || deadline=$((deadline + 86400))
+[ "$deadline" -gt "$(date +%s)" ] || deadline="$(date -d "tomorrow $until_time" +%s)"
 if [ -n "$(git -C "$grid_tree" status --porcelain -- src pyproject.toml)" ]; then
     echo "cpu_queue: error: $grid_tree has local changes; the grid runs from a clean pin" >&2
     exit 2
 fi
-export XLA_FLAGS="--xla_cpu_multi_thread_eigen=false" OMP_NUM_THREADS=1
+export XLA_FLAGS="${XLA_FLAGS:+$XLA_FLAGS }--xla_cpu_multi_thread_eigen=false" OMP_NUM_THREADS=1
 python="${PYTHON:-$main_tree/.venv/bin/python}"  # the venv both checkouts' code runs in
 study_flags=(--tasks hopper-3x1,walker2d-2x3,halfcheetah-2x3
              --methods mabcq,mabcq-vdterm1,mabcq-tnclip,mabcq-tnnorm,mabcq-relguard,mabcq-combined,bcq
@@ -50,11 +54,18 @@ stage() {  # NAME, then reproduce's arguments: 0 done, else stop the queue with 
     return "$status"
 }
 
+record() {  # OUT, reproduce's flags: write OUT/grid.json for the whole request, train nothing
+    [ -f "$1/grid.json" ] && return 0  # (grid.json keeps the union of every call's request)
+    reproduce "$@" --stop-after 1s > /dev/null  # no cell fits a 1 s deadline
+    local status=$?
+    [ "$status" = 3 ] || [ "$status" = 0 ] || exit "$status"
+}
+
+# Both requests recorded first: a copy between the two grids is checked against them, and
+# covers every seed they ask for (stage 1 alone would record seed 0 only).
+record results/paper --seeds 0,1,2,3,4
+record results/study "${study_flags[@]}"
 stage "paper grid, seed 0" results/paper --seeds 0 || exit $?
-# The study's grid.json first (no cell fits a 1 s deadline), so that the grid's cells can be
-# checked against its settings and copied in.
-[ -f results/study/grid.json ] || reproduce results/study "${study_flags[@]}" --stop-after 1s \
-    > /dev/null || [ $? = 3 ] || exit 1
 share results/paper results/study --methods mabcq,mabcq-no-tn,mabcq-no-vd,bcq || exit $?
 stage "study (docs/study.md)" results/study "${study_flags[@]}" || exit $?
 share results/study results/paper || exit $?

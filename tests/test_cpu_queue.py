@@ -14,8 +14,8 @@ FAKE = """#!/usr/bin/env bash
 echo "$PWD|$*" >> "$CALLS"
 case "$*" in
   *share_cells.py*) exit 0 ;;
-  *--stop-after\\ 1s*) mkdir -p "$MAIN/results/study"; echo '{}' > "$MAIN/results/study/grid.json"
-     exit 3 ;;
+  *--stop-after\\ 1s*) out="$(echo "$*" | sed 's/.*--out \\([^ ]*\\).*/\\1/')"
+     mkdir -p "$out" && echo '{}' > "$out/grid.json"; exit 3 ;;
   *results/study*) exit "${STUDY_EXIT:-0}" ;;
   *--seeds\\ 0\\ *) exit "${SEED0_EXIT:-0}" ;;
   *) exit "${GRID_EXIT:-0}" ;;
@@ -69,37 +69,46 @@ def test_the_stages_run_in_the_queue_order(queue):
     code, calls = run()
     assert code == 0
     assert [step(what) for _, what in calls] == [
-        "paper seeds 0", "study seeds 0,1,2,3,4 (record only)",
-        "share results/paper -> results/study (named methods)", "study seeds 0,1,2,3,4",
-        "share results/study -> results/paper", "paper seeds 0,1,2,3,4"]
+        "paper seeds 0,1,2,3,4 (record only)", "study seeds 0,1,2,3,4 (record only)",
+        "paper seeds 0", "share results/paper -> results/study (named methods)",
+        "study seeds 0,1,2,3,4", "share results/study -> results/paper", "paper seeds 0,1,2,3,4"]
     reproduce = [(where, what) for where, what in calls if "reproduce" in what]
     assert all(where == "grid" and "--preset paper" in what and "--workers 2" in what
                for where, what in reproduce)  # the pinned worktree's code trains
     commit = subprocess.run(["git", "-C", str(pin), "rev-parse", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
     assert all(f"--commit {commit}" in what for _, what in calls if "share_cells" in what)
-    again, calls = run()  # the study's grid.json is there now: no second record-only call
+    again, calls = run()  # both grid.json files are there now: no record-only call
     assert again == 0
-    assert "study seeds 0,1,2,3,4 (record only)" not in [step(what) for _, what in calls]
+    assert not any("(record only)" in step(what) for _, what in calls)
 
 
-@pytest.mark.parametrize("env, ran", [
-    ({"SEED0_EXIT": "3"}, ["paper seeds 0"]),
-    ({"STUDY_EXIT": "3"}, ["paper seeds 0", "study seeds 0,1,2,3,4 (record only)",
-                           "share results/paper -> results/study (named methods)",
-                           "study seeds 0,1,2,3,4"]),
+RECORDS = ["paper seeds 0,1,2,3,4 (record only)", "study seeds 0,1,2,3,4 (record only)"]
+
+
+@pytest.mark.parametrize("env, code, ran", [
+    ({"SEED0_EXIT": "3"}, 3, [*RECORDS, "paper seeds 0"]),
+    ({"STUDY_EXIT": "3"}, 3, [*RECORDS, "paper seeds 0",
+                              "share results/paper -> results/study (named methods)",
+                              "study seeds 0,1,2,3,4"]),
+    ({"SEED0_EXIT": "5"}, 5, [*RECORDS, "paper seeds 0"]),  # a failure keeps its own code
 ])
-def test_a_stage_stopped_at_the_deadline_stops_the_queue(queue, env, ran):
+def test_a_stage_stopped_or_failed_stops_the_queue(queue, env, code, ran):
     run = queue[0]
-    code, calls = run(**env)
-    assert code == 3 and [step(what) for _, what in calls] == ran
+    got, calls = run(**env)
+    assert got == code and [step(what) for _, what in calls] == ran
 
 
-def test_a_deadline_that_has_come_runs_nothing(queue):
+def test_a_deadline_not_given_as_a_clock_time_is_refused(queue):
+    code, calls = queue[0](until="tomorrow")
+    assert code == 2 and calls == []
+
+
+def test_a_deadline_that_has_come_trains_nothing(queue):
     run = queue[0]
     in_20_s = (dt.datetime.now() + dt.timedelta(seconds=20)).strftime("%H:%M:%S")
     code, calls = run(until=in_20_s)  # under a minute left: no stage starts
-    assert code == 3 and calls == []
+    assert code == 3 and [step(what) for _, what in calls] == RECORDS  # which train nothing
 
 
 def test_a_pin_with_local_changes_is_refused(queue):
