@@ -70,6 +70,9 @@ def header(ctx: Context) -> list[str]:
         value = _text(grid[key]) if key in grid else "— (not in grid.json)"
         if key == "seeds" and isinstance(grid.get(key), list):
             value += f" ({len(grid[key])} seeds)"
+        if key == "wall_time_s" and isinstance(grid.get(key), dict):  # seconds, to 0.1 s
+            value = _text({name: round(seconds, 1) if isinstance(seconds, float) else seconds
+                           for name, seconds in grid[key].items()})
         rows.append((label, value))
     lines += ["What was run (`grid.json`):", ""] + markdown_table(("setting", "value"), rows)
     return lines + [""]
