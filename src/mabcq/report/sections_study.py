@@ -85,13 +85,12 @@ def paired(variant: dict[int, float], other: dict[int, float], threshold: float)
     differences = [variant[seed] - other[seed] for seed in seeds]
     if not differences:
         return Paired(math.nan, math.nan, math.nan, 0, "no effect shown")
-    mean = float(np.mean(differences))
-    low, high = bootstrap_ci(differences) if len(differences) >= 2 else (math.nan, math.nan)
-    result = Paired(mean, low, high, len(differences), "no effect shown")
-    big = abs(mean) >= threshold
-    verdict = ("helps" if result.above_zero and big else
-               "hurts" if result.below_zero and big else "no effect shown")
-    return Paired(mean, low, high, len(differences), verdict)
+    mean, n = float(np.mean(differences)), len(differences)
+    low, high = bootstrap_ci(differences) if n >= 2 else (math.nan, math.nan)
+    big = abs(mean) >= threshold  # False for a NaN threshold (no mabcq cells)
+    verdict = ("helps" if n >= 2 and low > 0 and big else
+               "hurts" if n >= 2 and high < 0 and big else "no effect shown")
+    return Paired(mean, low, high, n, verdict)
 
 
 def _threshold(values: dict[tuple[str, str], dict[int, float]], task: str) -> float:
