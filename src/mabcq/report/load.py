@@ -214,11 +214,13 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
 }
 
 
-def _same(first: Row, second: Row) -> bool:
+def same_row(first: Row, second: Row) -> bool:
+    """The same columns with the same values (NaN equal to NaN: a not-applicable cell)."""
     def equal(a: Any, b: Any) -> bool:
         both_nan = isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)
         return both_nan or a == b
-    return all(equal(first[name], second[name]) for name in first)
+    return first.keys() == second.keys() and all(equal(first[name], second[name])
+                                                  for name in first)
 
 
 def _dedupe(path: Path, rows: list[Row], key: tuple[str, ...]) -> list[Row]:
@@ -228,7 +230,7 @@ def _dedupe(path: Path, rows: list[Row], key: tuple[str, ...]) -> list[Row]:
     for row in rows:
         row_key = tuple(row[name] for name in key)
         if row_key in seen:
-            if not _same(seen[row_key], row):
+            if not same_row(seen[row_key], row):
                 described = ", ".join(f"{name}={row[name]}" for name in key)
                 raise UserError(f"{path}: two different rows for {described}; keep one")
             continue

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mabcq.report.context import Context
+from mabcq.report.load import same_row
 from mabcq.report.tables import (
     bootstrap_ci,
     interval,
@@ -26,6 +27,7 @@ from mabcq.report.tables import (
     method_label,
     number,
     order_tasks,
+    rows_by_seed,
     summarize,
     task_label,
 )
@@ -186,7 +188,7 @@ def _controls(ctx: Context) -> list[tuple[str, bool | None]]:
                         for method in ("mabcq-vdterm1", REFERENCE))
         shared = sorted(set(ours) & set(theirs))
         same = all(ours[seed].keys() == theirs[seed].keys()
-                   and all(_same_row(ours[seed][u], theirs[seed][u]) for u in ours[seed])
+                   and all(same_row(ours[seed][u], theirs[seed][u]) for u in ours[seed])
                    for seed in shared) if shared else None
         controls.append((f"{task_label(CONTROL_TASK)}: mabcq-vdterm1's {name} rows equal "
                          f"mabcq's exactly, every evaluation ({len(shared)} paired seeds)", same))
@@ -209,14 +211,6 @@ def _rows_by_seed(source: list[dict], task: str, method: str) -> dict[int, dict[
             rows.setdefault(row["seed"], {})[row["updates"]] = {
                 key: value for key, value in row.items() if key != "method"}
     return rows
-
-
-def _same_row(first: dict, second: dict) -> bool:
-    def equal(a: object, b: object) -> bool:
-        both_nan = isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)
-        return a == b or both_nan
-
-    return first.keys() == second.keys() and all(equal(first[k], second[k]) for k in first)
 
 
 def _in_regime(ctx: Context, method: str) -> bool:
@@ -299,15 +293,10 @@ def _answer(ctx: Context, final: dict, controls: list[tuple[str, bool | None]],
 
 def _mechanism(ctx: Context, variant: str, task: str) -> str:
     """The diagnostics the design names for an option's mechanism, the variant beside MABCQ."""
+    final = rows_by_seed(ctx.results.diagnostics or [])
+
     def final_mean(method: str, column: str) -> float:
-        last: dict[int, dict] = {}
-        for row in ctx.results.diagnostics or []:
-            if row["task"] == task and row["method"] == method and (
-                    row["seed"] not in last or row["updates"] > last[row["seed"]]["updates"]):
-                last[row["seed"]] = row
-        values = [row.get(column, math.nan) for row in last.values()]
-        values = [value for value in values if math.isfinite(value)]
-        return float(np.mean(values)) if values else math.nan
+        return summarize([row[column] for row in final.get((task, method), {}).values()]).mean
 
     return f"{task_label(task)}: " + ", ".join(
         f"{label} {number(final_mean(variant, column), 3)} (MABCQ "
