@@ -40,8 +40,8 @@ class Shared:
 def _grid(out: Path) -> dict[str, Any]:
     path = out / "grid.json"
     if not path.is_file():
-        raise UserError(f"{path}: not found (run `mabcq reproduce --out {out}` once, even with "
-                        "--until in the past, so that the grid's request is recorded)")
+        raise UserError(f"{path}: not found (run `mabcq reproduce --out {out}` once, with "
+                        "--stop-after 1s to train nothing, so that the grid's request is recorded)")
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as error:
