@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 import struct
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 
 from mabcq.cli import main
 from mabcq.errors import UserError
+from mabcq.grid.cells import collect
 from mabcq.report.build import build_report
 from mabcq.report.tables import bootstrap_ci, iqm, stratified_bootstrap_iqm_ci
 
@@ -360,3 +362,25 @@ def test_weight_diagnostics_table_shows_every_weighted_method(tmp_path: Path) ->
         row = next(line for line in section.splitlines() if f"| {method} |" in line)
         assert "| 1.000 |" in row and "| 8.50 |" in row and "| 0.375 |" in row
     assert "| BCQ |" not in section
+
+
+@pytest.mark.parametrize("content, problem", [("[1, 2]", "expected a grid record, got JSON list"),
+                                              ('{"preset": ', "not a readable grid record")])
+def test_a_bad_grid_json_is_one_line_naming_it(tmp_path: Path, content: str, problem: str,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    results = make_results(tmp_path / "results")
+    (results / "grid.json").write_text(content)
+    assert main(["report", str(results), "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("mabcq: error: ") and "\n" not in error
+    assert str(results / "grid.json") in error and problem in error
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_truncated_cell_file_is_named_when_the_csvs_are_rebuilt(tmp_path: Path) -> None:
+    cell = tmp_path / "cells" / "hopper-3x1" / "mabcq" / "seed_0.json"
+    cell.parent.mkdir(parents=True)
+    cell.write_text('{"task": "hopper-3x1", "rows": [')
+    with pytest.raises(UserError, match=re.escape(f"{cell}: not a readable cell record")):
+        collect(tmp_path)
+    assert not (tmp_path / "returns.csv").exists()

@@ -16,6 +16,7 @@ from typing import Any
 
 from mabcq.errors import UserError
 from mabcq.util import atomic
+from mabcq.util.jsonfile import read_json_object
 
 # The appendix's Swimmer runs on the low-quality recipe (early + intermediate, no expert).
 TASK_RECIPES = {"swimmer-2x1": "low"}
@@ -101,7 +102,8 @@ def differing_cells(first: Path, second: Path) -> list[str]:
     that only one of them holds: how a smoke grid of two commits (or 1 and N workers) is
     compared before a pinned grid's commit moves (docs/reproduce.md)."""
     def numbers(out: Path) -> dict[str, str]:
-        return {str(path.relative_to(out)): json.dumps(cell_numbers(json.loads(path.read_text())))
+        return {str(path.relative_to(out)):
+                json.dumps(cell_numbers(read_json_object(path, "cell record")))
                 for path in sorted((out / "cells").glob("*/*/seed_*.json"))}
 
     ours, theirs = numbers(first), numbers(second)
@@ -110,7 +112,8 @@ def differing_cells(first: Path, second: Path) -> list[str]:
 
 def read_cells(out: Path) -> list[dict[str, Any]]:
     """Every finished cell under OUT/cells, in path order."""
-    return [json.loads(path.read_text()) for path in sorted((out / "cells").glob("*/*/*.json"))]
+    return [read_json_object(path, "cell record")
+            for path in sorted((out / "cells").glob("*/*/*.json"))]
 
 
 def collect(out: Path) -> dict[str, int]:
@@ -184,7 +187,7 @@ def check_recipes(out: Path, task: str, recipe: str, cells: set[tuple[str, int]]
     for method, seed in sorted(cells):
         path = cell_path(out, task, method, seed)
         if path.is_file():
-            held = json.loads(path.read_text()).get("recipe") or recipe_of(task)
+            held = read_json_object(path, "cell record").get("recipe") or recipe_of(task)
             if held != recipe:
                 raise UserError(f"{path}: this cell was trained on {held} data, not {recipe}; "
                                 f"give this grid another --out (or leave out {method})")

@@ -16,6 +16,7 @@ from mabcq.errors import UserError
 from mabcq.grid.cells import cell_numbers, cell_path, collect
 from mabcq.grid.groups import group_name
 from mabcq.learners.registry import family_of
+from mabcq.util.jsonfile import read_json_object
 
 # grid.json's entries that decide a cell's numbers besides its task, method and seed: one value
 # for the grid, or one per task and family ("task/family" keys; batch_size: "family" keys).
@@ -42,10 +43,7 @@ def _grid(out: Path) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"{path}: not found (run `mabcq reproduce --out {out}` once, with "
                         "--stop-after 1s to train nothing, so that the grid's request is recorded)")
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise UserError(f"{path}: unreadable grid record ({error})") from None
+    return read_json_object(path, "grid record")
 
 
 def _setting(grid: dict[str, Any], name: str, task: str, method: str) -> Any:
@@ -55,13 +53,6 @@ def _setting(grid: dict[str, Any], name: str, task: str, method: str) -> Any:
         return value
     family = family_of(method).name
     return value.get(family if name == "batch_size" else f"{task}/{family}")
-
-
-def _read_cell(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise UserError(f"{path}: unreadable cell ({error})") from None
 
 
 def _shareable(held: Path, source: Path, dest: Path, grids: tuple[dict, dict], task: str,
@@ -77,7 +68,7 @@ def _shareable(held: Path, source: Path, dest: Path, grids: tuple[dict, dict], t
         raise UserError(f"{held}: {source} and {dest} ask this cell with different settings ("
                         + ", ".join(f"{key} {a!r} vs {b!r}" for key, a, b in differ)
                         + "): not the same cell")
-    cell = _read_cell(held)
+    cell = read_json_object(held, "cell record")
     recipe = _setting(grids[1], "recipes", task, method)
     if cell.get("recipe") != recipe:
         raise UserError(f"{held}: trained on {cell.get('recipe')} data, {dest} asks {recipe}")
@@ -127,7 +118,7 @@ def share_cells(source: Path, dest: Path, commit: str, methods: tuple[str, ...] 
                 cell = _shareable(held, source, dest, grids, task, method, commit)
                 name = f"{task}/{method}/seed_{seed}"
                 if mine.is_file():
-                    same = cell_numbers(_read_cell(mine)) == cell_numbers(cell)
+                    same = cell_numbers(read_json_object(mine, "cell record")) == cell_numbers(cell)
                     (done.equal if same else done.differing).append(name)
                     continue
                 done.copied.append(name)

@@ -9,7 +9,6 @@ ignored, so a writer may add columns without breaking the report.
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 
 from mabcq.errors import UserError
 from mabcq.grid.cells import WEIGHT_DIAGNOSTICS
+from mabcq.util.jsonfile import read_json_object
 
 Row = dict[str, Any]
 
@@ -89,15 +89,7 @@ def load_results(directory: Path) -> Results:
 
 def read_grid(path: Path) -> dict[str, Any] | None:
     """grid.json as a dict, or None when it is not there."""
-    if not path.exists():
-        return None
-    try:
-        grid = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise UserError(f"{path}: not readable JSON ({error})") from None
-    if not isinstance(grid, dict):
-        raise UserError(f"{path}: expected a JSON object, got {type(grid).__name__}")
-    return grid
+    return read_json_object(path, "grid record") if path.exists() else None
 
 
 def read_table(path: Path) -> list[Row] | None:
