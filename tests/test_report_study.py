@@ -180,3 +180,176 @@ def test_last_three_evaluations_measure():
             for u, r in ((4, 40.0), (1, 10.0), (3, 30.0), (2, 20.0))]
     assert per_seed(rows, "final") == {("t", "m"): {0: 40.0}}
     assert per_seed(rows, "last3") == {("t", "m"): {0: float(np.mean([20.0, 30.0, 40.0]))}}
+
+
+def paired_table(text: str, title: str) -> str:
+    start = text.index(f"Paired differences, {title}")
+    return text[start:text.index("An option helps", start)]
+
+
+def test_an_effect_is_at_least_ten_percent_of_mabcqs_mean_absolute_final_return(tmp_path):
+    """MABCQ's final return on Hopper is -1000 at every seed, so the threshold is 100 (10% of its
+    mean |final return|): +105 helps, +95 is too small, whatever the CI. Earlier evaluations of
+    MABCQ sit at -10 000, so the last-three measure would have a threshold of ~700 of its own:
+    its verdicts must use the final return's."""
+    lifts = {"mabcq-vdterm1": 105.0, "mabcq-tnclip": 95.0}
+
+    def returns_of(task, method, seed, updates):
+        if task != "hopper-3x1" or method == "bcq":
+            return base(task, seed, updates)
+        level = -1000.0 if updates == UPDATES[-1] else -10_000.0
+        return level + lifts.get(method, 0.0) + (0.0 if method == "mabcq" else (-1) ** seed)
+
+    text = section(write(tmp_path, returns_of))
+    for title in ("final return", "mean of the last 3 evaluations"):
+        table = paired_table(text, title)
+        assert "| Hopper 3x1 | mabcq-vdterm1 | 105.2 [" in table and "] | helps |" in table
+        tnclip = next(line for line in table.splitlines() if "| mabcq-tnclip |" in line
+                      and "Hopper" in line)
+        assert "| 95.2 [" in tnclip and "| no effect shown |" in tnclip
+
+
+def test_paired_cis_are_95_percent_from_10000_resamples_of_numpy_seed_0():
+    variant = {seed: 100.0 + value for seed, value in enumerate((10.0, 5.0, 30.0, -4.0, 17.0))}
+    other = {seed: 100.0 for seed in range(5)}
+    result = paired(variant, other, threshold=1.0)
+    differences = [10.0, 5.0, 30.0, -4.0, 17.0]
+    assert (result.ci_low, result.ci_high) == bootstrap_ci(differences, resamples=10_000,
+                                                           confidence=0.95, seed=0)
+    for other_settings in ({"confidence": 0.9}, {"seed": 1}, {"resamples": 1000}):
+        assert bootstrap_ci(differences, **other_settings) != (result.ci_low, result.ci_high)
+
+
+def no_option_helps(task, method, seed, updates):
+    exact = method == "mabcq" or (task, method) == ("halfcheetah-2x3", "mabcq-vdterm1")
+    noise = 0.0 if exact else ((seed * 7 + len(method)) % 5 - 2) * 2.0
+    return base(task, seed, updates) + noise + (60.0 if method == "bcq" else 0.0)
+
+
+def regime_with(in_range=0.99, at_clip=0.1, early_at_clip=0.1, only=None, at_10000=None):
+    """Diagnostics in the paper's regime but for what is given: EARLY_AT_CLIP before 10^4
+    updates, and IN_RANGE / AT_CLIP from 10^4 on for the methods in ONLY (all when None),
+    AT_10000 at 10^4 updates exactly when given.
+    On HalfCheetah mabcq-vdterm1 is mabcq (the control)."""
+    def diagnostics_of(task, method, seed, updates):
+        same = "mabcq" if (task, method) == ("halfcheetah-2x3", "mabcq-vdterm1") else method
+        chosen = only is None or same in only
+        return {"lambda_tn_data_in_paper_range": in_range if chosen else 0.5,
+                "lambda_vd_at_clip": (early_at_clip if updates < 10_000 else
+                                      at_10000 if at_10000 is not None and updates == 10_000
+                                      else at_clip if chosen else 0.9),
+                "terminal_share": 0.0 if task == "halfcheetah-2x3" else 0.01}
+    return diagnostics_of
+
+
+@pytest.mark.parametrize("diagnostics, answer", [
+    (regime_with(early_at_clip=0.9), "**Data or method**"),  # before 10^4 does not count
+    (regime_with(at_10000=0.9), "no weighted variant is in the paper's regime"),  # 10^4 does
+    (regime_with(at_clip=0.49), "**Data or method**"),
+    (regime_with(at_clip=0.5), "no weighted variant is in the paper's regime"),
+    (regime_with(in_range=0.95), "**Data or method**"),
+    (regime_with(in_range=0.94), "no weighted variant is in the paper's regime"),
+    (regime_with(only=("mabcq",)), "the weights are in the regime the paper describes for MABCQ ("),
+    (regime_with(only=("mabcq-tnnorm",)), "describes for mabcq-tnnorm (λtn in range for at "
+                                          "least 99.0%, λvd at a clip for at most 10.0%)"),
+])
+def test_the_regime_condition_reads_every_evaluation_from_10000_updates_on(
+        tmp_path, diagnostics, answer):
+    text = section(write(tmp_path, no_option_helps, diagnostics_of=diagnostics))
+    assert answer in text, text[text.index("### The answer"):]
+
+
+def test_the_regime_needs_all_three_tasks(tmp_path):
+    out = write(tmp_path, no_option_helps, diagnostics_of=regime_with())
+    out = without(out, "diagnostics.csv", lambda row: row["task"] == "halfcheetah-2x3"
+                  and row["updates"] != "5000")  # the control keeps its terminal_share rows
+    text = section(out)
+    assert "No answer yet: the regime the method answer needs cannot be checked for MABCQ" in text
+
+
+def test_the_data_or_method_answer_gives_the_numbers_it_rests_on(tmp_path):
+    text = section(write(tmp_path, no_option_helps))
+    answer = text[text.index("**Data or method**"):]
+    assert "(minus BCQ, final return: MABCQ Hopper 3x1 -60.0 [-62.4, -57.6]" in answer
+    assert "MABCQ (λtn in range for at least 99.0%, λvd at a clip for at most 10.0%)" in answer
+
+
+@pytest.mark.parametrize("lifted, answer", [
+    ({"hopper-3x1"}, "**No answer by the design's rules**: some option helps on Hopper 3x1 but"),
+    ({"hopper-3x1", "walker2d-2x3"}, "**The estimator** (answer 1): mabcq-tnclip helps"),
+])
+def test_the_estimator_needs_both_terminal_tasks(tmp_path, lifted, answer):
+    def returns_of(task, method, seed, updates):
+        lift = 500.0 if method == "mabcq-tnclip" and task in lifted else 0.0
+        return no_option_helps(task, method, seed, updates) + lift
+
+    text = section(write(tmp_path, returns_of))
+    assert answer in text, text[text.index("### The answer"):]
+
+
+def test_the_estimator_must_not_be_below_bcq(tmp_path):
+    def returns_of(task, method, seed, updates):  # helps vs MABCQ, yet 1000 below BCQ on Hopper
+        lift = 500.0 if method == "mabcq-tnclip" and task != "halfcheetah-2x3" else 0.0
+        bcq = 1500.0 if task == "hopper-3x1" else 0.0
+        exact = method in ("mabcq", "mabcq-tnclip") or (
+            (task, method) == ("halfcheetah-2x3", "mabcq-vdterm1"))
+        return base(task, seed, updates) + lift + (bcq if method == "bcq" else 0.0) + (
+            0.0 if exact else (-1) ** seed)
+
+    text = section(write(tmp_path, returns_of))
+    assert "**The estimator**" not in text
+    assert "some option helps on Hopper 3x1 and Walker 2x3 but not as the estimator" in text
+
+
+@pytest.mark.parametrize("ahead_on, method_answer", [(1, True), (2, False)])
+def test_the_method_answer_needs_not_above_bcq_on_two_of_three_tasks(
+        tmp_path, ahead_on, method_answer):
+    ahead = TASKS[-ahead_on:]  # HalfCheetah first, then Walker
+
+    def returns_of(task, method, seed, updates):
+        bcq = -60.0 if task in ahead else 60.0
+        return no_option_helps(task, method, seed, updates) - 60.0 * (method == "bcq") + (
+            bcq if method == "bcq" else 0.0)
+
+    text = section(write(tmp_path, returns_of))
+    assert ("**Data or method**" in text) == method_answer, text[text.index("### The answer"):]
+    assert ("MABCQ or an option is above BCQ on two or more tasks" in text) != method_answer
+
+
+@pytest.mark.parametrize("seeds, answered", [(range(1), False), (range(2), True)])
+def test_the_answer_comes_at_two_seeds(tmp_path, seeds, answered):
+    text = section(write(tmp_path, no_option_helps, seeds=seeds))
+    assert ("**Data or method**" in text) == answered
+    assert ("No answer yet: cells with fewer than 2 seeds" in text) != answered
+
+
+def test_comparisons_need_two_paired_seeds_not_two_seeds_per_cell(tmp_path):
+    out = write(tmp_path, no_option_helps, seeds=range(4))
+    out = without(out, "returns.csv", lambda row: row["task"] == "walker2d-2x3" and (
+        (row["method"] == "mabcq-relguard" and row["seed"] in "01")
+        or (row["method"] == "mabcq" and row["seed"] in "23")))
+    text = section(out)
+    assert ("No answer yet: comparisons with fewer than 2 paired seeds: Walker 2x3 "
+            "mabcq-relguard − MABCQ (0)") in text
+
+
+@pytest.mark.parametrize("broken, control", [
+    (lambda task, method, seed, updates: {"weight_ess": 0.5}
+     if (task, method) == ("halfcheetah-2x3", "mabcq-vdterm1") else {},
+     "mabcq-vdterm1's diagnostics rows equal mabcq's exactly, every evaluation (5 paired "
+     "seeds): **fails**"),
+    (lambda task, method, seed, updates: {"terminal_share": 0.001}
+     if (task, method, seed) == ("halfcheetah-2x3", "mabcq-combined", 3) else {},
+     "HalfCheetah 2x3: terminal_share is 0 (90 evaluations): **fails**"),
+    (lambda task, method, seed, updates: {"terminal_share": 0.0}
+     if (task, method, updates) == ("walker2d-2x3", "mabcq", 15000) else {},
+     "Walker 2x3: terminal_share > 0 (90 evaluations): **fails**"),
+])
+def test_each_failing_control_is_a_defect(tmp_path, broken, control):
+    regime = regime_with()
+
+    def diagnostics_of(task, method, seed, updates):
+        return {**regime(task, method, seed, updates), **broken(task, method, seed, updates)}
+
+    text = section(write(tmp_path, no_option_helps, diagnostics_of=diagnostics_of))
+    assert control in text and "**A defect, not an answer**" in text

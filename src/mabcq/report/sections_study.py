@@ -213,22 +213,33 @@ def _rows_by_seed(source: list[dict], task: str, method: str) -> dict[int, dict[
     return rows
 
 
-def _in_regime(ctx: Context, method: str) -> bool:
-    """The weights as the paper describes them, on every task and evaluation from 10^4 updates on
-    (means over seeds): lambda_tn in [0.2, 1.4] for >= 95% of own-data samples and
-    lambda_vd at a clip for under half the batch."""
+def _regime(ctx: Context, method: str) -> tuple[float, float]:
+    """METHOD's weights against the paper's regime, over every evaluation from 10^4 updates on
+    of the three study tasks (means over seeds at each point): (the smallest share of own-data
+    samples with lambda_tn in [0.2, 1.4], the largest share of the batch with lambda_vd at a
+    clip). NaN where a task has no such evaluation or a column was not measured."""
     by_point: dict[tuple[str, int], list[tuple[float, float]]] = {}
     for row in ctx.results.diagnostics or []:
-        if row["method"] == method and row["updates"] >= REGIME_AFTER:
+        if (row["method"] == method and row["task"] in STUDY_TASKS
+                and row["updates"] >= REGIME_AFTER):
             by_point.setdefault((row["task"], row["updates"]), []).append(
-                (row["lambda_tn_data_in_paper_range"], row.get("lambda_vd_at_clip", math.nan)))
-    if not by_point:
-        return False
-    for values in by_point.values():
-        in_range, at_clip = (float(np.mean(column)) for column in zip(*values, strict=True))
-        if not (in_range >= REGIME_TN_IN_RANGE and at_clip < REGIME_VD_AT_CLIP):
-            return False  # NaN (not measured) fails too
-    return True
+                (row.get("lambda_tn_data_in_paper_range", math.nan),
+                 row.get("lambda_vd_at_clip", math.nan)))
+    if {task for task, _ in by_point} != set(STUDY_TASKS):
+        return math.nan, math.nan
+    means = [tuple(float(np.mean(column)) for column in zip(*values, strict=True))
+             for values in by_point.values()]
+    in_range, at_clip = zip(*means, strict=True)
+    if not all(map(math.isfinite, in_range + at_clip)):
+        return math.nan, math.nan
+    return min(in_range), max(at_clip)
+
+
+def _in_regime(extremes: tuple[float, float]) -> bool:
+    """lambda_tn in [0.2, 1.4] for >= 95% of own-data samples and lambda_vd at a clip for under
+    half the batch, at every point `_regime` read (NaN: not measured, so not shown)."""
+    in_range, at_clip = extremes
+    return in_range >= REGIME_TN_IN_RANGE and at_clip < REGIME_VD_AT_CLIP
 
 
 def _answer(ctx: Context, final: dict, controls: list[tuple[str, bool | None]],
@@ -245,10 +256,14 @@ def _answer(ctx: Context, final: dict, controls: list[tuple[str, bool | None]],
                         + "). The options' numbers above cannot be read until it is explained.",
                         ""]
     short = [f"{task_label(t)} {method_label(m)} ({n})" for (t, m), n in seeds.items() if n < 2]
+    thin = [f"{task_label(t)} {method_label(v)} − {method_label(o)} ({result.n})"
+            for (t, v, o), result in final.items() if result.n < 2]
     unchecked = [text for text, ok in controls if ok is None]
-    if short or unchecked:
+    if short or thin or unchecked:
         return lines + ["No answer yet: " + "; ".join(
             ([f"cells with fewer than 2 seeds: {', '.join(short)}"] if short else [])
+            + ([f"comparisons with fewer than 2 paired seeds: {', '.join(thin)}"]
+               if thin and not short else [])
             + ([f"controls not checked yet: {'; '.join(unchecked)}"] if unchecked else []))
             + ".", ""]
     terminal, tasks = TERMINAL_TASKS, STUDY_TASKS
@@ -268,18 +283,30 @@ def _answer(ctx: Context, final: dict, controls: list[tuple[str, bool | None]],
     weighted = (REFERENCE, *VARIANTS)
     not_ahead = all(sum(not final[(t, v, BASELINE)].above_zero for t in tasks) >= 2
                     for v in weighted)
-    regime = [v for v in weighted if _in_regime(ctx, v)]
+    extremes = {v: _regime(ctx, v) for v in weighted}
+    regime = [v for v in weighted if _in_regime(extremes[v])]
+    unmeasured = [method_label(v) for v in weighted if math.isnan(extremes[v][0])]
+    if not helped and not_ahead and not regime and unmeasured:
+        return lines + ["No answer yet: the regime the method answer needs cannot be checked "
+                        f"for {', '.join(unmeasured)} (no diagnostics from {REGIME_AFTER} "
+                        "updates on for every study task, or a column not measured).", ""]
     if not helped and not_ahead and regime:
         return lines + [
             "**Data or method** (answers 2 or 3; this study cannot tell them apart): no option "
             "helps on Hopper or Walker2d, MABCQ and every option are not above BCQ on at least "
-            "two of the three tasks, and the weights are in the regime the paper describes for "
-            + ", ".join(method_label(v) for v in regime) + " (λtn in [0.2, 1.4] for at least "
-            f"{REGIME_TN_IN_RANGE:.0%} of own-data samples, λvd at a clip for under half the "
-            f"batch, at every evaluation from {REGIME_AFTER} updates on). The follow-up that "
-            "would separate data from method: the same variants on the `low` recipe and on "
-            "datasets whose behavior policies miscoordinate more (e.g. a larger share of the "
-            "mixed intermediate/expert parts).", ""]
+            "two of the three tasks (minus BCQ, final return: " + "; ".join(
+                f"{method_label(v)} " + ", ".join(
+                    f"{task_label(t)} {_difference_text(final[(t, v, BASELINE)])}"
+                    for t in tasks) for v in weighted)
+            + "), and the weights are in the regime the paper describes for " + ", ".join(
+                f"{method_label(v)} (λtn in range for at least {extremes[v][0]:.1%}, λvd at a "
+                f"clip for at most {extremes[v][1]:.1%})" for v in regime)
+            + f" (the regime: λtn in [0.2, 1.4] for at least {REGIME_TN_IN_RANGE:.0%} of "
+            "own-data samples, λvd at a clip for under half the batch, at every evaluation from "
+            f"{REGIME_AFTER} updates on, seed means). The follow-up that would separate data "
+            "from method: the same variants on the `low` recipe and on datasets whose behavior "
+            "policies miscoordinate more (e.g. a larger share of the mixed intermediate/expert "
+            "parts).", ""]
     reasons = []
     if helped:
         reasons.append("some option helps on " + " and ".join(helped) + " but not as the "
