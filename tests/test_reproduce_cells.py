@@ -50,7 +50,7 @@ def test_estimates_from_measured_cells_else_defaults():
     cell, cost = Cell("t", "mabcq", 3), CellCost("bcq", 2, 1000, 2, 200)
     default = estimate_cell(cell, cost, [], "paper", 1, cpu=True)
     assert default.source.startswith("default") and default.seconds == pytest.approx(
-        40.0 + 1000 * 2 * 5.7 / 1000 + 2 * 3.0)
+        40.0 + 1000 * 2 * 10.8 / 1000 + 2 * 3.0)
     assert estimate_cell(cell, cost, [], "paper", 1, cpu=False).seconds is None
     row = {"task": "t", "methods": "mabcq", "family": "bcq", "workers": 1, "updates": 500,
            "agents": 2, "evaluations": 1, "train_s": 50.0, "eval_s": 4.0, "actual_s": 64.0}

@@ -49,11 +49,13 @@ def order_cells(cells: Iterable[Cell], tasks: Sequence[str],
 
 # Defaults when no finished cell of the grid measures it: ms per agent-update, pretraining
 # and training averaged, of a BCQ-family cell in one single-threaded worker while another
-# worker runs (MEASURED.md, 2026-12-03: 13.4 ms per HalfCheetah update (2 agents) in training,
-# the VAE/G1/G2 pretraining ~0.43 of that (the Hopper paper run: 1370 s for 2 x 10^4 + 5 x 10^4
-# updates); quick: results/quick-cpu/timing.csv x 1.74 for one thread); other families scaled by
-# their step's cost relative to BCQ's (quick-cpu timing.csv, docs/learners.md).
-DEFAULT_MS_PER_AGENT_UPDATE = {"paper": 5.7, "quick": 1.5, "smoke": 0.5}
+# worker runs. paper: the median of the paper grid's first 12 BCQ-family cells on this
+# project's 2-core AMD EPYC (AVX2; results/paper/timing.csv at 3e774ae: train_s / updates /
+# agents, 7.6-16.8 over HalfCheetah, Hopper and Walker), 1.9x the 5.7 that MEASURED.md's
+# benchmark on an AVX-512 machine of that kind gave; quick: results/quick-cpu/timing.csv x 1.74
+# for one thread. Other families scaled by their step's cost relative to BCQ's (quick-cpu
+# timing.csv, docs/learners.md).
+DEFAULT_MS_PER_AGENT_UPDATE = {"paper": 10.8, "quick": 1.5, "smoke": 0.5}
 FAMILY_COST = {"bcq": 1.0, "td3bc": 1.0, "cql": 18.0, "ddpg": 0.22, "behavior": 0.53}
 # Seconds per evaluation (all its episodes and diagnostics) and per cell start-up (process,
 # imports, dataset load, compile or compilation-cache read).
