@@ -169,6 +169,9 @@ CORPUS: dict[str, tuple[list[str], str]] = {
     "reproduce-out-is-file": (["reproduce", "--out", "{file}"], "--out"),
     "reproduce-data-root-under-file": (["reproduce", "--data-root", "{file}/d"], "--data-root"),
     "reproduce-unknown-preset": (["reproduce", "--preset", "x"], "invalid choice: 'x'"),
+    "reproduce-commit-not-hex": (["reproduce", "--allow-commits", "3e774ae,main"],
+                                 "'main' in '3e774ae,main': must be a commit of 7 to 40 hex"),
+    "reproduce-commit-too-short": (["reproduce", "--allow-commits", "3e77"], "--allow-commits"),
     # report
     "report-results-missing": (["report", "nope"], "nope: no such directory"),
     "report-results-is-file": (["report", "{file}"], "is a file, not a directory"),

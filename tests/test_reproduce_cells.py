@@ -205,6 +205,47 @@ def test_shared_cells_are_finished_cells_to_the_grid_that_receives_them(one_work
     assert differing_cells(out, other) == []
 
 
+def test_a_grid_holding_cells_of_other_code_is_refused_unless_allowed(one_worker, data_root,
+                                                                      tmp_path, capsys):
+    """One grid, one commit: a call from other code adds nothing to it, with one line naming the
+    commit to run from, until --allow-commits names that commit."""
+    out = tmp_path / "out"
+    shutil.copytree(one_worker[0], out, ignore=shutil.ignore_patterns("runs"))
+    moved = out / "cells" / "hopper-3x1" / "ddpg" / "seed_1.json"
+    cell = json.loads(moved.read_text())
+    cell["provenance"]["code"]["commit"] = "0123456789abcdef0123456789abcdef01234567"
+    moved.write_text(json.dumps(cell))
+    before = {path: path.read_bytes() for path in out.rglob("*") if path.is_file()}
+    assert main([*GRID, "--out", str(out), "--data-root", str(data_root)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("mabcq: error: ") and "\n" not in error
+    assert "1 finished cell(s) were trained at other code (0123456789ab: 1" in error
+    assert "--allow-commits 0123456789ab" in error and str(moved) in error
+    assert {path: path.read_bytes() for path in out.rglob("*") if path.is_file()} == before
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main([*GRID, "--out", str(out), "--data-root", str(data_root),
+                     "--allow-commits", "0123456"]) == 0
+    assert "2 cells done, 0 to run" in printed.getvalue()
+
+
+def test_check_code_reads_every_cell_and_skips_outside_git(tmp_path):
+    from mabcq.errors import UserError
+    from mabcq.grid.cells import check_code
+
+    cell = tmp_path / "cells" / "t" / "m" / "seed_0.json"
+    cell.parent.mkdir(parents=True)
+    cell.write_text(json.dumps({"rows": []}))  # made before cells recorded their code
+    with pytest.raises(UserError, match="other code \\(unknown: 1"):
+        check_code(tmp_path, "f" * 40)
+    check_code(tmp_path, "unknown")  # an installed wheel: nothing to compare
+    cell.write_text(json.dumps({"provenance": {"code": {"commit": "f" * 40}}}))
+    check_code(tmp_path, "f" * 40)
+    check_code(tmp_path, "e" * 40, allowed=("fffffff",))
+    with pytest.raises(UserError, match="--allow-commits ffffffffffff"):
+        check_code(tmp_path, "e" * 40, allowed=("eeeeeee",))
+
+
 def test_a_worker_dies_with_its_driver(tmp_path):
     """A SIGKILLed driver leaves no worker writing on: the next call resumes its cell."""
     pid_file, worker_script = tmp_path / "worker.pid", tmp_path / "worker.py"

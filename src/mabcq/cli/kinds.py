@@ -119,6 +119,16 @@ non_negative_number = number(minimum=0.0)
 positive_number = number(above=0.0)
 
 
+def _commit(text: str) -> str:
+    """A git commit or its prefix: 7 to 40 hex digits (lower-cased, as git writes them)."""
+    if not re.fullmatch(r"[0-9a-fA-F]{7,40}", text):
+        raise argparse.ArgumentTypeError(f"must be a commit of 7 to 40 hex digits, got {text!r}")
+    return text.lower()
+
+
+commit_list = comma_list(_kind("a commit", _commit), "commits (7+ hex digits)", "3e774ae")
+
+
 def _user_error_to_argument(check: Callable[[str], Any], text: str) -> Any:
     try:
         return check(text)

@@ -68,6 +68,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "own, the default on a CPU with the local backend) or group (a task's "
                         "methods of one family and their seeds together, the default on a GPU "
                         "and with Ray)")
+    parser.add_argument("--allow-commits", type=kinds.commit_list, default=(),
+                        metavar="COMMITS",
+                        help="comma-separated commits (7+ hex digits) whose finished cells may "
+                        "stay in --out beside this code's; without it a grid holding cells of "
+                        "other code is refused (one grid, one commit: give it once a smoke grid "
+                        "of both commits is bitwise equal, docs/reproduce.md)")
     parser.add_argument("--workers", type=kinds.positive_int,
                         help="with --unit cell: cells at once, each a single-threaded process "
                         "pinned to its own core (default 1; the numbers do not depend on it)")
@@ -161,7 +167,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
     split = reproduce(grid, out, args.data_root, progress=not args.no_progress,
                       overrides=overrides, data_jobs=args.data_jobs or os.cpu_count() or 1,
                       ray_options=ray_options, unit=unit, workers=args.workers or 1,
-                      deadline=deadline)
+                      deadline=deadline, allowed_commits=args.allow_commits)
     # train/eval: the groups finished in this call, over all their attempts (a group resumed
     # from a killed call counts its earlier time too), so they may exceed this call's wall time
     print(f"{split['cells']} cells finished in {out}; this call: data {split['data_s']:.0f} s, "

@@ -182,6 +182,31 @@ def behavior_path(out: Path, task: str, recipe: str) -> Path:
     return out / "cells" / task / f"behavior{suffix}.json"
 
 
+def check_code(out: Path, ours: str, allowed: tuple[str, ...] = ()) -> None:
+    """A grid's cells come from one implementation (docs/reproduce.md, "A pinned checkout"):
+    refuse to add to OUT while it holds finished cells trained at a commit other than OURS
+    (this code's, util.provenance.code_version) and not ALLOWED (commit prefixes, given once a
+    smoke grid of both commits is bitwise equal). OURS "unknown" (not a git checkout) checks
+    nothing; a cell without provenance counts as commit "unknown"."""
+    if ours == "unknown":
+        return
+    others: dict[str, list[Path]] = {}
+    for path in sorted((out / "cells").glob("*/*/seed_*.json")):
+        code = (read_json_object(path, "cell record").get("provenance") or {}).get("code") or {}
+        commit = str(code.get("commit") or "unknown")
+        if commit != ours and not any(commit.startswith(prefix) for prefix in allowed):
+            others.setdefault(commit, []).append(path)
+    if others:
+        commit, paths = max(others.items(), key=lambda item: len(item[1]))
+        count = sum(len(paths) for paths in others.values())
+        raise UserError(
+            f"{out}: {count} finished cell(s) were trained at other code ({commit[:12]}: "
+            f"{len(paths)}, e.g. {paths[0]}), this code is at {ours[:12]}; one grid comes from "
+            f"one commit: run from a checkout at {commit[:12]} (docs/reproduce.md, \"A pinned "
+            "checkout\"), give another --out, or, once a smoke grid of both commits is bitwise "
+            f"equal (scripts/compare_grids.py), pass --allow-commits {commit[:12]}")
+
+
 def check_recipes(out: Path, task: str, recipe: str, cells: set[tuple[str, int]]) -> None:
     """A finished cell of another recipe is never counted as this grid's: refuse, naming it."""
     for method, seed in sorted(cells):

@@ -25,19 +25,31 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mabcq.grid.cells import behavior_path, behavior_rows, cell_path, check_recipes, collect
+from mabcq.grid.cells import (
+    behavior_path,
+    behavior_rows,
+    cell_path,
+    check_code,
+    check_recipes,
+    collect,
+)
 from mabcq.grid.groups import Grid, GroupJob, ensure_datasets, group_name, groups
 from mabcq.grid.record import grid_record
 from mabcq.util import atomic
+from mabcq.util.provenance import code_version
 
 
 def reproduce(grid: Grid, out: Path, data_root: Path, progress: bool = True,
               overrides: dict[str, Any] | None = None, data_jobs: int = 1,
               ray_options: Any = None, unit: str = "group", workers: int = 1,
-              deadline: float | None = None) -> dict[str, Any]:
+              deadline: float | None = None,
+              allowed_commits: tuple[str, ...] = ()) -> dict[str, Any]:
     """Run every missing cell of `grid` into OUT; returns the wall split in seconds, the cell
     count, the groups that failed (`failed`: ray_backend.Failure) and the cells left at the
     deadline (`left`).
+
+    allowed_commits: commits (prefixes) whose finished cells may stay beside this code's in OUT
+    (grid.cells.check_code).
 
     ray_options: None trains here: unit "cell" as (task, method, seed) cells in `workers`
     single-threaded worker processes, none started that cannot finish by `deadline` (epoch
@@ -51,6 +63,7 @@ def reproduce(grid: Grid, out: Path, data_root: Path, progress: bool = True,
     overrides = dict(overrides or {})
     split: dict[str, Any] = {"data_s": 0.0, "train_s": 0.0, "eval_s": 0.0}
     started = time.perf_counter()
+    check_code(out, code_version()["commit"], allowed_commits)  # one implementation per grid
     for task in grid.tasks:  # a finished cell of another recipe stops the grid before any work
         check_recipes(out, task, grid.recipe_for(task),
                       {(method, seed) for method in grid.task_methods(task)
