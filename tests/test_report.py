@@ -384,3 +384,19 @@ def test_a_truncated_cell_file_is_named_when_the_csvs_are_rebuilt(tmp_path: Path
     with pytest.raises(UserError, match=re.escape(f"{cell}: not a readable cell record")):
         collect(tmp_path)
     assert not (tmp_path / "returns.csv").exists()
+
+
+def test_estimates_are_compared_with_what_the_cells_took(tmp_path: Path) -> None:
+    results = make_results(tmp_path / "results")
+    header = ["task", "group", "methods", "seeds", "agents", "device", "ms_per_update",
+              "train_s", "eval_s", "data_s", "workers", "estimate_s", "actual_s"]
+    cells = [("mabcq", 100.0, 150.0), ("bcq", 100.0, 50.0), ("mabcq-no-tn", 200.0, 220.0),
+             ("ddpg", 10.0, 5.0), ("behavior", "", 30.0)]  # no estimate: not compared
+    write_csv(results / "timing.csv", header,
+              [["hopper-3x1", f"{method}_seeds0", method, 1, 3, "cpu", 5.0, 1.0, 1.0, 0.0, 1,
+                estimate, actual] for method, estimate, actual in cells])
+    text = build_report(results, tmp_path / "out").report.read_text()
+    assert "| bcq | 3 | 1.10 | 0.50-1.50 |" in text  # 1.5, 0.5, 1.1: the median of the family
+    estimates = text[text.index("The command's estimates"):]
+    estimates = estimates[:estimates.index("\n\n", estimates.index("| family |"))]
+    assert "| ddpg | 1 | 0.50 | 0.50-0.50 |" in estimates and "| behavior |" not in estimates

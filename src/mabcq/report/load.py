@@ -45,6 +45,7 @@ OPTIONAL: dict[str, dict[str, str]] = {
     "returns.csv": {"recipe": "opt_str"},
     "diagnostics.csv": {"lambda_vd_at_clip": "opt_float", "recipe": "opt_str",
                         **{name: "opt_float" for name in WEIGHT_DIAGNOSTICS}},
+    "timing.csv": {"estimate_s": "opt_float", "actual_s": "opt_float"},
 }
 
 # The columns that identify one row; two rows with one key must agree (a resumed writer may

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from mabcq.learners.registry import family_of
 from mabcq.paper import TASK_OPTIMISM
 from mabcq.report.context import Context, main_tasks
 from mabcq.report.figures import Line, Panel, plot_panels
@@ -117,7 +118,26 @@ def table7(ctx: Context) -> list[str]:
         "agent-update = ms / (methods x seeds x agents), averages of that shared step, not "
         "separately measured times. Compare with the paper only as an order of magnitude "
         "(other hardware, other batching). Stage split: seconds spent training, evaluating in "
-        "the simulator and loading data for the group.", ""]
+        "the simulator and loading data for the group.", ""] + _estimates(timing)
+
+
+def _estimates(timing: list[dict]) -> list[str]:
+    """How honest the command's estimates were: each worker cell's actual seconds (process start
+    to cell file) over what the plan said before it started (timing.csv's actual_s,
+    estimate_s), per method family; a cell resumed from a checkpoint compares its last call."""
+    ratios: dict[str, list[float]] = {}
+    for row in timing:
+        estimate, actual = row.get("estimate_s", math.nan), row.get("actual_s", math.nan)
+        if math.isfinite(estimate) and math.isfinite(actual) and estimate > 0:
+            family = family_of(row["methods"].split("+")[0]).name
+            ratios.setdefault(family, []).append(actual / estimate)
+    if not ratios:
+        return []
+    rows = [(family, str(len(values)), number(float(np.median(values)), 2),
+             f"{min(values):.2f}-{max(values):.2f}") for family, values in sorted(ratios.items())]
+    return ["The command's estimates against what the cells took (actual / estimate, per "
+            "learner family; above 1: the cell took longer than estimated):", ""] + \
+        markdown_table(("family", "cells", "median", "range"), rows) + [""]
 
 
 def _mean_column(rows: list[dict], column: str) -> tuple[float, int]:
