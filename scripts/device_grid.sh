@@ -8,7 +8,15 @@
 # archives what finished; exit 124 then means "call again": the same command resumes (finished
 # cells skipped, the group in flight from its checkpoint, datasets reused while the machine is
 # warm; a fresh machine rebuilds them from the shipped policies, the same bytes).
+# The machine gets a copy of the working tree without .git, so the code's commit is declared:
+# check out the grid's pinned commit in the session's tree first and pass it,
+#   MABCQ_CODE_COMMIT=<pinned commit> bash scripts/device_grid.sh TASKS
+# (every cell records it; `mabcq reproduce` refuses a grid holding cells of another commit).
 set -uo pipefail
+: "${MABCQ_CODE_COMMIT:?set MABCQ_CODE_COMMIT to the pinned commit of the grid (docs/reproduce.md)}"
+[[ "$MABCQ_CODE_COMMIT" =~ ^[0-9a-fA-F]{40}$ ]] || {
+    echo "device_grid: error: MABCQ_CODE_COMMIT must be a full 40-digit commit" >&2; exit 2; }
+export MABCQ_CODE_COMMIT
 tasks="$1"; shift
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/site .whl/*.whl || exit 1

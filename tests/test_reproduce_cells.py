@@ -295,3 +295,28 @@ def test_a_cell_far_past_the_deadline_is_stopped_and_left_to_resume(tmp_path, mo
     outcome = reproduce_pool.Outcome()
     grid._reap(job, outcome, Failure)
     assert outcome.left == [job.cell] and outcome.failed == [] and outcome.finished == 0
+
+
+def test_code_version_outside_git_is_the_declared_commit_or_unknown(tmp_path, monkeypatch):
+    from mabcq.util.provenance import code_version
+
+    here = code_version()  # this checkout: git's own answer, whatever is declared
+    monkeypatch.setenv("MABCQ_CODE_COMMIT", "A" * 40)
+    assert code_version()["commit"] == here["commit"] != "a" * 40
+    assert code_version(tmp_path) == {"commit": "a" * 40, "dirty": None, "dirty_paths": [],
+                                      "declared": "MABCQ_CODE_COMMIT"}
+    monkeypatch.delenv("MABCQ_CODE_COMMIT")
+    assert code_version(tmp_path) == {"commit": "unknown", "dirty": None, "dirty_paths": []}
+
+
+def test_device_grid_needs_the_declared_commit(tmp_path):
+    script = Path(__file__).resolve().parents[1] / "scripts" / "device_grid.sh"
+    env = {key: value for key, value in os.environ.items() if key != "MABCQ_CODE_COMMIT"}
+    for declared, message in ((None, "set MABCQ_CODE_COMMIT to the pinned commit of the grid"),
+                              ("3e774ae", "must be a full 40-digit commit")):
+        result = subprocess.run(["bash", str(script), "hopper-3x1"], cwd=tmp_path, text=True,
+                                capture_output=True, timeout=60,
+                                env={**env, **({"MABCQ_CODE_COMMIT": declared} if declared
+                                               else {})})
+        assert result.returncode != 0 and message in result.stderr
+        assert list(tmp_path.iterdir()) == []  # nothing installed, run or written

@@ -78,14 +78,17 @@ def _cpu_model() -> str:
 def code_version(source: Path | None = None) -> dict[str, Any]:
     """The git commit of the checkout the running mabcq was imported from, and whether its code
     (src/, pyproject.toml) differs from that commit: what a result must name to be traced back to
-    one implementation. {"commit": "unknown", ...} outside a git checkout (an installed wheel).
-    dirty_paths lists up to 20 changed or untracked paths of the code."""
+    one implementation. Outside a git checkout (an installed wheel, a lent machine's copy of the
+    working tree) the commit is what MABCQ_CODE_COMMIT declares, else "unknown", and dirty is
+    None (not known). dirty_paths lists up to 20 changed or untracked paths of the code."""
     root = (source or Path(__file__).resolve().parents[2])
     try:
         commit = _git(root, "rev-parse", "HEAD").strip()
         status = _git(root, "status", "--porcelain", "--", "src", "pyproject.toml")
     except (OSError, subprocess.SubprocessError):
-        return {"commit": "unknown", "dirty": None, "dirty_paths": []}
+        declared = os.environ.get("MABCQ_CODE_COMMIT", "").strip().lower()
+        return {"commit": declared or "unknown", "dirty": None, "dirty_paths": [],
+                **({"declared": "MABCQ_CODE_COMMIT"} if declared else {})}
     paths = [line[3:] for line in status.splitlines() if line.strip()]
     return {"commit": commit, "dirty": bool(paths), "dirty_paths": paths[:20]}
 
