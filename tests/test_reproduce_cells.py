@@ -87,6 +87,7 @@ def test_deadline_flags_parse():
     (["--workers", "0"], "--workers: must be an integer >= 1"),
     (["--unit", "group", "--workers", "2"], "--workers needs --unit cell"),
     (["--unit", "group", "--stop-after", "1h"], "--stop-after needs --unit cell"),
+    (["--unit", "group", "--plan"], "--plan needs --unit cell"),
 ])
 def test_bad_cell_flags(tmp_path, capsys, flags, message):
     code = main(["reproduce", "--preset", "smoke", "--tasks", "hopper-3x1",
@@ -203,6 +204,23 @@ def test_shared_cells_are_finished_cells_to_the_grid_that_receives_them(one_work
         assert main([*GRID, "--out", str(other), "--data-root", str(data_root)]) == 0
     assert "2 cells done, 0 to run" in printed.getvalue() and "start " not in printed.getvalue()
     assert differing_cells(out, other) == []
+
+
+def test_plan_prints_what_is_left_and_writes_nothing(one_worker, data_root, tmp_path, capsys):
+    out = tmp_path / "out"
+    shutil.copytree(one_worker[0], out, ignore=shutil.ignore_patterns("runs"))
+    (out / "cells" / "hopper-3x1" / "ddpg" / "seed_1.json").unlink()
+    before = {path: path.read_bytes() for path in out.rglob("*") if path.is_file()}
+    empty_data = tmp_path / "no-data"
+    assert main([*GRID, "--out", str(out), "--data-root", str(empty_data), "--plan",
+                 "--stop-after", "1h"]) == 0
+    printed = capsys.readouterr().out
+    assert "1 cells done, 1 to run with 1 worker(s)" in printed
+    assert "hopper-3x1 ddpg seed 1" in printed and "+ dataset build ~" in printed
+    assert "measured: 1 finished cell(s) of hopper-3x1 ddpg" in printed
+    assert "about 1 of 1 cells fit" in printed
+    assert {path: path.read_bytes() for path in out.rglob("*") if path.is_file()} == before
+    assert not empty_data.exists()  # no dataset built
 
 
 def test_a_grid_holding_cells_of_other_code_is_refused_unless_allowed(one_worker, data_root,

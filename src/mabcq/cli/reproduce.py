@@ -68,6 +68,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "own, the default on a CPU with the local backend) or group (a task's "
                         "methods of one family and their seeds together, the default on a GPU "
                         "and with Ray)")
+    parser.add_argument("--plan", action="store_true",
+                        help="with --unit cell: print the cells left in their order, each "
+                        "with its estimate, the totals and (with a deadline) what fits, then "
+                        "stop; nothing is trained, built or written")
     parser.add_argument("--allow-commits", type=kinds.commit_list, default=(),
                         metavar="COMMITS",
                         help="comma-separated commits (7+ hex digits) whose finished cells may "
@@ -122,7 +126,8 @@ def resolve_unit(args: argparse.Namespace) -> str:
         unit = "cell" if jax.default_backend() == "cpu" else "group"
     elif unit == "auto":
         unit = "group"
-    given = [flag for flag, value in (("--workers", args.workers),
+    given = [flag for flag, value in (("--plan", args.plan or None),
+                                      ("--workers", args.workers),
                                       ("--stop-after", args.stop_after),
                                       ("--until", args.until)) if value is not None]
     if given and (unit != "cell" or args.backend != "local"):
@@ -161,9 +166,16 @@ def run_reproduce(args: argparse.Namespace) -> int:
                 eps_sweep=args.eps_sweep, recipe=args.recipe)
     overrides = {name: getattr(args, name) for name in ("updates", "eval_every", "eval_episodes")
                  if getattr(args, name) is not None}
-    enable_compilation_cache()
     import os
 
+    if args.plan:
+        from mabcq.grid.reproduce import print_plan
+
+        print_plan(grid, out, args.data_root, overrides,
+                   data_jobs=args.data_jobs or os.cpu_count() or 1, workers=args.workers or 1,
+                   deadline=deadline, allowed_commits=args.allow_commits)
+        return 0
+    enable_compilation_cache()
     split = reproduce(grid, out, args.data_root, progress=not args.no_progress,
                       overrides=overrides, data_jobs=args.data_jobs or os.cpu_count() or 1,
                       ray_options=ray_options, unit=unit, workers=args.workers or 1,

@@ -63,11 +63,7 @@ def reproduce(grid: Grid, out: Path, data_root: Path, progress: bool = True,
     overrides = dict(overrides or {})
     split: dict[str, Any] = {"data_s": 0.0, "train_s": 0.0, "eval_s": 0.0}
     started = time.perf_counter()
-    check_code(out, code_version()["commit"], allowed_commits)  # one implementation per grid
-    for task in grid.tasks:  # a finished cell of another recipe stops the grid before any work
-        check_recipes(out, task, grid.recipe_for(task),
-                      {(method, seed) for method in grid.task_methods(task)
-                       for seed in grid.seeds})
+    check_out(grid, out, allowed_commits)
     if ray_options is None and unit == "cell":
         return _reproduce_cells(grid, out, data_root, progress, overrides, data_jobs, workers,
                                 deadline, split, started)
@@ -106,6 +102,32 @@ def reproduce(grid: Grid, out: Path, data_root: Path, progress: bool = True,
     split["failed"] = failures
     split["left"] = []
     return split
+
+
+def check_out(grid: Grid, out: Path, allowed_commits: tuple[str, ...] = ()) -> None:
+    """Before any work: OUT's finished cells come from this code (or ALLOWED_COMMITS) and
+    from the recipes this grid asks for; else UserError."""
+    check_code(out, code_version()["commit"], allowed_commits)  # one implementation per grid
+    for task in grid.tasks:
+        check_recipes(out, task, grid.recipe_for(task),
+                      {(method, seed) for method in grid.task_methods(task)
+                       for seed in grid.seeds})
+
+
+def print_plan(grid: Grid, out: Path, data_root: Path, overrides: dict[str, Any] | None = None,
+               data_jobs: int = 1, workers: int = 1, deadline: float | None = None,
+               allowed_commits: tuple[str, ...] = ()) -> int:
+    """What reproduce() with unit "cell" would run: the same checks, then the cells left in
+    their order, each with its estimate, the totals and what fits before DEADLINE; nothing is
+    trained, built or written. Returns the number of cells left."""
+    from mabcq.grid.pool import CellGrid
+
+    check_out(grid, out, allowed_commits)
+    cells = CellGrid(grid, out, data_root, dict(overrides or {}), {}, False, data_jobs,
+                     workers, deadline)
+    left = cells.missing()
+    cells.print_plan(left)
+    return len(left)
 
 
 def _reproduce_cells(grid: Grid, out: Path, data_root: Path, progress: bool,
