@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 
-from mabcq.learners.registry import family_of
 from mabcq.paper import TASK_OPTIMISM
 from mabcq.report.context import Context, main_tasks
 from mabcq.report.figures import Line, Panel, plot_panels
@@ -15,6 +14,7 @@ from mabcq.report.paper import TABLE5_EXTRAPOLATION, TABLE7_HARDWARE, TABLE7_MS
 from mabcq.report.tables import (
     curves,
     eps_of,
+    family_name,
     in_main_grid,
     interval,
     markdown_table,
@@ -129,7 +129,7 @@ def _estimates(timing: list[dict]) -> list[str]:
     for row in timing:
         estimate, actual = row.get("estimate_s", math.nan), row.get("actual_s", math.nan)
         if math.isfinite(estimate) and math.isfinite(actual) and estimate > 0:
-            family = family_of(row["methods"].split("+")[0]).name
+            family = family_name(row["methods"].split("+")[0]) or "other"
             ratios.setdefault(family, []).append(actual / estimate)
     if not ratios:
         return []
