@@ -121,7 +121,7 @@ def one_worker(data_root, tmp_path_factory):
     reproduce_pool.estimate_cell = first_fits
     try:
         stopped = main([*GRID, "--out", str(out), "--data-root", str(data_root),
-                        "--stop-after", "1h"])
+                        "--stop-after", "1h", "--workers", "1"])
     finally:
         reproduce_pool.estimate_cell = real
     first = out / "cells" / "hopper-3x1" / "ddpg" / "seed_0.json"
@@ -130,7 +130,7 @@ def one_worker(data_root, tmp_path_factory):
                   "mtime": first.stat().st_mtime_ns}
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        rerun = main([*GRID, "--out", str(out), "--data-root", str(data_root)])
+        rerun = main([*GRID, "--out", str(out), "--data-root", str(data_root), "--workers", "1"])
     return out, stopped, after_stop, rerun, printed.getvalue()
 
 
@@ -213,7 +213,7 @@ def test_plan_prints_what_is_left_and_writes_nothing(one_worker, data_root, tmp_
     before = {path: path.read_bytes() for path in out.rglob("*") if path.is_file()}
     empty_data = tmp_path / "no-data"
     assert main([*GRID, "--out", str(out), "--data-root", str(empty_data), "--plan",
-                 "--stop-after", "1h"]) == 0
+                 "--stop-after", "1h", "--workers", "1"]) == 0
     printed = capsys.readouterr().out
     assert "1 cells done, 1 to run with 1 worker(s)" in printed
     assert "hopper-3x1 ddpg seed 1" in printed and "+ dataset build ~" in printed
@@ -338,3 +338,14 @@ def test_device_grid_needs_the_declared_commit(tmp_path):
                                                else {})})
         assert result.returncode != 0 and message in result.stderr
         assert list(tmp_path.iterdir()) == []  # nothing installed, run or written
+
+
+def test_default_workers_is_one_per_usable_core(tmp_path, capsys):
+    from mabcq.cli.reproduce import default_workers
+
+    cores = len(os.sched_getaffinity(0))
+    assert default_workers() == cores
+    assert main(["reproduce", "--preset", "smoke", "--tasks", "hopper-3x1", "--seeds", "0",
+                 "--out", str(tmp_path / "o"), "--data-root", str(tmp_path / "d"),
+                 "--plan"]) == 0
+    assert f"to run with {cores} worker(s)" in capsys.readouterr().out
