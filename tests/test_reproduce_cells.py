@@ -341,7 +341,7 @@ def test_device_grid_needs_the_declared_commit(tmp_path):
 
 
 def test_default_workers_is_one_per_usable_core(tmp_path, capsys):
-    from mabcq.cli.reproduce import default_workers
+    from mabcq.grid.pool import default_workers
 
     cores = len(os.sched_getaffinity(0))
     assert default_workers() == cores

@@ -138,16 +138,6 @@ def resolve_unit(args: argparse.Namespace) -> str:
     return unit
 
 
-def default_workers() -> int:
-    """--workers when not given: one per core this process may use. Two single-threaded cells
-    on a 2-core CPU ran at ~1.9x the cells per hour of one, with the same numbers bitwise
-    (docs/reproduce.md, "On a CPU")."""
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-        os.cpu_count() or 1)
-
-
 def deadline_of(args: argparse.Namespace, now: float) -> float | None:
     """The earlier of now + --stop-after and the next --until, as epoch seconds."""
     from mabcq.grid.plan import next_occurrence
@@ -179,20 +169,21 @@ def run_reproduce(args: argparse.Namespace) -> int:
                  if getattr(args, name) is not None}
     import os
 
+    from mabcq.grid.pool import default_workers
+
+    data_jobs = args.data_jobs or os.cpu_count() or 1
+    workers = args.workers or default_workers()
     if args.plan:
         from mabcq.grid.reproduce import print_plan
 
-        print_plan(grid, out, args.data_root, overrides,
-                   data_jobs=args.data_jobs or os.cpu_count() or 1,
-                   workers=args.workers or default_workers(),
+        print_plan(grid, out, args.data_root, overrides, data_jobs=data_jobs, workers=workers,
                    deadline=deadline, allowed_commits=args.allow_commits)
         return 0
     enable_compilation_cache()
     split = reproduce(grid, out, args.data_root, progress=not args.no_progress,
-                      overrides=overrides, data_jobs=args.data_jobs or os.cpu_count() or 1,
-                      ray_options=ray_options, unit=unit,
-                      workers=args.workers or default_workers(),
-                      deadline=deadline, allowed_commits=args.allow_commits)
+                      overrides=overrides, data_jobs=data_jobs, ray_options=ray_options,
+                      unit=unit, workers=workers, deadline=deadline,
+                      allowed_commits=args.allow_commits)
     # train/eval: the groups finished in this call, over all their attempts (a group resumed
     # from a killed call counts its earlier time too), so they may exceed this call's wall time
     print(f"{split['cells']} cells finished in {out}; this call: data {split['data_s']:.0f} s, "

@@ -34,16 +34,24 @@ from mabcq.grid.plan import (
     order_cells,
     overrun_allowance,
 )
+from mabcq.util.provenance import usable_cores
 
 POLL_S = 0.2
+
+
+def default_workers() -> int:
+    """--workers when not given: one per core this process may use. Two single-threaded cells
+    on a 2-core CPU ran at ~1.9x the cells per hour of one, with the same numbers bitwise
+    (docs/reproduce.md, "On a CPU")."""
+    return len(usable_cores()) or os.cpu_count() or 1
 
 
 def worker_cores(workers: int) -> list[int | None]:
     """The core of each worker slot: the cores this process may run on (taskset), one per
     worker, shared round-robin when there are more workers than cores."""
-    if not hasattr(os, "sched_getaffinity"):
+    cores = usable_cores()
+    if not cores:
         return [None] * workers
-    cores = sorted(os.sched_getaffinity(0))
     return [cores[index % len(cores)] for index in range(workers)]
 
 

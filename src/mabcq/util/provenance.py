@@ -98,9 +98,13 @@ def _git(root: Path, *args: str) -> str:
                           text=True, timeout=30).stdout
 
 
+def usable_cores() -> list[int]:
+    """The cores this process may run on (`taskset` limits them); [] where the OS cannot say."""
+    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+
+
 def cell_provenance(threads: str) -> dict[str, Any]:
     """What a grid cell records about how it was made: code version, library versions, device
     (with `threads`, e.g. "one thread" in a pinned worker) and the process's cores."""
-    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     return {"code": code_version(), "versions": library_versions(RESULT_LIBRARIES),
-            "device": f"{device_name()}, {threads}", "cores": cores}
+            "device": f"{device_name()}, {threads}", "cores": usable_cores()}
