@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "mabcq.cli.reproduce",
     "mabcq.cli.decentralized",
     "mabcq.cli.report",
+    "mabcq.cli.acting",
 )
 
 # Exit code of a command whose stdout was closed by its reader (128 + SIGPIPE's number 13).

@@ -59,6 +59,33 @@ def cell_path(out: Path, task: str, method: str, seed: int) -> Path:
     return out / "cells" / task / method / f"seed_{seed}.json"
 
 
+def policy_files(results_dir: Path, task: str, method: str, seed: int, n_agents: int
+                 ) -> list[Path] | None:
+    """The agent files of (task, method, seed) in RESULTS/runs/<task>/*/policies/ (the first
+    group that has them all), or None."""
+    runs = results_dir / "runs" / task
+    if not runs.is_dir():
+        return None
+    for group in sorted(path for path in runs.iterdir() if path.is_dir()):
+        files = group_policy_files(group, method, seed, n_agents)
+        if files is not None:
+            return files
+    return None
+
+
+def group_policy_files(run_dir: Path, method: str, seed: int, n_agents: int
+                       ) -> list[Path] | None:
+    """The agent files of (method, seed) in one group's run dir, or None when any is missing:
+    a group of several methods keeps policies/<method>/seed_<s>/, a group of one
+    policies/seed_<s>/ (the group's name is its methods joined by '+', then _seeds...)."""
+    methods = run_dir.name.rsplit("_seeds", 1)[0].split("+")
+    if method not in methods:
+        return None
+    base = run_dir / "policies" / (method if len(methods) > 1 else "") / f"seed_{seed}"
+    files = [base / f"agent_{agent}.msgpack" for agent in range(n_agents)]
+    return files if all(path.is_file() for path in files) else None
+
+
 def write_cells(out: Path, task: str, run_dir: Path, summary: dict[str, Any],
                 timing: dict[str, Any], recipe: str) -> None:
     """Split a finished group's metrics.csv into one cell file per (method, seed)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from mabcq.report import sections_acting as acting
 from mabcq.report import sections_diagnostics as diagnostics
 from mabcq.report import sections_families as families
 from mabcq.report import sections_returns as returns
@@ -26,7 +27,7 @@ FIGURE_FILES = ("fig2_learning_curves.png", "fig3_value_difference.png",
 SECTIONS = (returns.table6, returns.figure2, diagnostics.figure3, diagnostics.table5,
             diagnostics.table7, returns.figure5, returns.figure4, families.figure6,
             families.td3bc_table, diagnostics.lambda_table, diagnostics.weight_diagnostics_table,
-            study.study_section)
+            acting.acting_section, study.study_section)
 
 
 @dataclass(frozen=True)

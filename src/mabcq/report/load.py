@@ -34,9 +34,12 @@ SCHEMAS: dict[str, dict[str, str]] = {
                         "lambda_tn_data_in_paper_range": "opt_float",
                         "critic_loss": "opt_float", "q_mean": "opt_float"},
     "timing.csv": {"task": "str", "group": "str", "methods": "str", "seeds": "count",
-                   "agents": "positive", "device": "str", "ms_per_update": "float",
+                   "agents": "positive", "device": "str", "ms_per_update": "opt_float",
                    "train_s": "opt_float", "eval_s": "opt_float", "data_s": "opt_float"},
     "behavior.csv": {"task": "str", "level": "str", "step": "opt_int", "return": "float"},
+    "acting.csv": {"task": "str", "method": "str", "seed": "int", "updates": "int",
+                   "variant": "str", "episodes": "positive", "return": "float",
+                   "length": "float", "reproduces": "opt_str"},
 }
 
 # Columns read when present (newer writers); absent ones read as not applicable (NaN, or None
@@ -55,6 +58,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "diagnostics.csv": ("task", "method", "seed", "updates"),
     "timing.csv": ("task", "group"),
     "behavior.csv": ("task", "level", "step"),
+    "acting.csv": ("task", "method", "seed", "updates", "variant"),
 }
 
 GRID_FILE = "grid.json"
@@ -70,6 +74,7 @@ class Results:
     timing: list[Row] | None
     behavior: list[Row] | None
     grid: dict[str, Any] | None
+    acting: list[Row] | None = None  # `mabcq acting` (the policy taken apart), when run
 
 
 def load_results(directory: Path) -> Results:
@@ -85,6 +90,7 @@ def load_results(directory: Path) -> Results:
         timing=read_table(directory / "timing.csv"),
         behavior=read_table(directory / "behavior.csv"),
         grid=read_grid(directory / GRID_FILE),
+        acting=read_table(directory / "acting.csv"),
     )
 
 

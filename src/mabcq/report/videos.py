@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mabcq.errors import UserError
+from mabcq.grid.cells import policy_files
 from mabcq.report.context import Context
 from mabcq.report.tables import method_label, order_tasks, task_label
 
@@ -25,24 +26,6 @@ CLIP_SECONDS = 10.0
 CLIP_SIZE = (480, 360)  # MP4 frames; the GIF is GIF_WIDTH wide (mabcq.video)
 VIDEO_DIR = "videos"
 CLIP_SEED = 0  # the evaluation seed of every clip: the same start for every policy
-
-
-def policy_files(results_dir: Path, task: str, method: str, seed: int, n_agents: int
-                 ) -> list[Path] | None:
-    """The agent files of (task, method, seed) in RESULTS/runs/<task>/*/policies/: a group of
-    several methods keeps policies/<method>/seed_<s>/, a group of one policies/seed_<s>/."""
-    runs = results_dir / "runs" / task
-    if not runs.is_dir():
-        return None
-    for group in sorted(path for path in runs.iterdir() if path.is_dir()):
-        methods = group.name.rsplit("_seeds", 1)[0].split("+")
-        if method not in methods:
-            continue
-        base = group / "policies" / (method if len(methods) > 1 else "") / f"seed_{seed}"
-        files = [base / f"agent_{agent}.msgpack" for agent in range(n_agents)]
-        if all(path.is_file() for path in files):
-            return files
-    return None
 
 
 def _seeds(ctx: Context, task: str, method: str) -> list[int]:
