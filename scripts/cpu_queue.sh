@@ -3,7 +3,9 @@
 # seed 0 (every task and method: the first complete picture), then issue 19's study
 # (docs/study.md), then the grid's seeds 1-4. Each stage resumes where the last call stopped
 # (finished cells skipped, a cell in flight from its checkpoint); cells that both runs ask for are
-# trained once and copied with scripts/share_cells.py. Run from the main checkout:
+# trained once and copied with scripts/share_cells.py. After each stage, `mabcq acting` re-runs
+# the new cells' final evaluations with parts of the policy switched off (acting.csv, main's
+# code). Run from the main checkout:
 #   bash scripts/cpu_queue.sh HH:MM [PINNED_WORKTREE]      (default worktree: ../grid)
 # Exit 0: the whole queue is done; 3: stopped at the deadline (commit results/, call again);
 # anything else: a stage failed (its output is in the log). Output: $LOG (default
@@ -51,7 +53,15 @@ stage() {  # NAME, then reproduce's arguments: 0 done, else stop the queue with 
     reproduce "${@:2}" --stop-after "${left}s"
     local status=$?
     say "$1: exit $status"
+    acting "$2"
     return "$status"
+}
+acting() {  # OUT: `mabcq acting` on the stage's new cells, with main's code (a diagnostic of
+    # the cells' policies, never the grid's numbers); at most ACTING_S seconds (a stopped call
+    # keeps every cell it finished); its exit code is logged, it never stops the queue
+    (cd "$main_tree" && PYTHONPATH="$main_tree/src" timeout "${ACTING_S:-600}" "$python" \
+        -m mabcq acting "$main_tree/$1" --no-progress) 2>&1 | tee -a "$log"
+    say "acting $1: exit ${PIPESTATUS[0]}"
 }
 
 record() {  # OUT, reproduce's flags: write OUT/grid.json for the whole request, train nothing

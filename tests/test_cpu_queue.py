@@ -14,6 +14,7 @@ FAKE = """#!/usr/bin/env bash
 echo "$PWD|$*" >> "$CALLS"
 case "$*" in
   *share_cells.py*) exit 0 ;;
+  *"-m mabcq acting "*) exit "${ACTING_EXIT:-0}" ;;
   *--stop-after\\ 1s*) out="$(echo "$*" | sed 's/.*--out \\([^ ]*\\).*/\\1/')"
      mkdir -p "$out" && echo '{}' > "$out/grid.json"; exit 3 ;;
   *results/study*) exit "${STUDY_EXIT:-0}" ;;
@@ -55,7 +56,9 @@ def queue(tmp_path):
 
 
 def step(what: str) -> str:
-    """A call's kind: which stage or which copy."""
+    """A call's kind: which stage, which copy, or which acting diagnostic."""
+    if "-m mabcq acting " in what:
+        return "acting " + what.split("-m mabcq acting ")[1].split()[0].split("/results/")[1]
     if "share_cells.py" in what:
         source, dest = what.split("share_cells.py ")[1].split()[:2]
         return f"share {source} -> {dest}" + (" (named methods)" if "--methods" in what else "")
@@ -70,8 +73,11 @@ def test_the_stages_run_in_the_queue_order(queue):
     assert code == 0
     assert [step(what) for _, what in calls] == [
         "paper seeds 0,1,2,3,4 (record only)", "study seeds 0,1,2,3,4 (record only)",
-        "paper seeds 0", "share results/paper -> results/study (named methods)",
-        "study seeds 0,1,2,3,4", "share results/study -> results/paper", "paper seeds 0,1,2,3,4"]
+        "paper seeds 0", "acting paper", "share results/paper -> results/study (named methods)",
+        "study seeds 0,1,2,3,4", "acting study", "share results/study -> results/paper",
+        "paper seeds 0,1,2,3,4", "acting paper"]
+    acting = [(where, what) for where, what in calls if "-m mabcq acting" in what]
+    assert all(where == "main" and "--no-progress" in what for where, what in acting)
     reproduce = [(where, what) for where, what in calls if "reproduce" in what]
     assert all(where == "grid" and "--preset paper" in what and "--workers 2" in what
                for where, what in reproduce)  # the pinned worktree's code trains
@@ -87,11 +93,17 @@ RECORDS = ["paper seeds 0,1,2,3,4 (record only)", "study seeds 0,1,2,3,4 (record
 
 
 @pytest.mark.parametrize("env, code, ran", [
-    ({"SEED0_EXIT": "3"}, 3, [*RECORDS, "paper seeds 0"]),
-    ({"STUDY_EXIT": "3"}, 3, [*RECORDS, "paper seeds 0",
+    ({"SEED0_EXIT": "3"}, 3, [*RECORDS, "paper seeds 0", "acting paper"]),
+    ({"STUDY_EXIT": "3"}, 3, [*RECORDS, "paper seeds 0", "acting paper",
                               "share results/paper -> results/study (named methods)",
-                              "study seeds 0,1,2,3,4"]),
-    ({"SEED0_EXIT": "5"}, 5, [*RECORDS, "paper seeds 0"]),  # a failure keeps its own code
+                              "study seeds 0,1,2,3,4", "acting study"]),
+    # a failure keeps its own code; the acting diagnostic's own failure stops nothing
+    ({"SEED0_EXIT": "5"}, 5, [*RECORDS, "paper seeds 0", "acting paper"]),
+    ({"ACTING_EXIT": "1"}, 0, [*RECORDS, "paper seeds 0", "acting paper",
+                               "share results/paper -> results/study (named methods)",
+                               "study seeds 0,1,2,3,4", "acting study",
+                               "share results/study -> results/paper", "paper seeds 0,1,2,3,4",
+                               "acting paper"]),
 ])
 def test_a_stage_stopped_or_failed_stops_the_queue(queue, env, code, ran):
     run = queue[0]
