@@ -53,14 +53,16 @@ stage() {  # NAME, then reproduce's arguments: 0 done, else stop the queue with 
     reproduce "${@:2}" --stop-after "${left}s"
     local status=$?
     say "$1: exit $status"
-    acting "$2"
+    acting "$2" "$([ "$2" = results/paper ] && echo results/study || echo results/paper)"
     return "$status"
 }
-acting() {  # OUT: `mabcq acting` on the stage's new cells, with main's code (a diagnostic of
-    # the cells' policies, never the grid's numbers); at most ACTING_S seconds (a stopped call
-    # keeps every cell it finished); its exit code is logged, it never stops the queue
+acting() {  # OUT OTHER: `mabcq acting` on OUT's new cells (policies in OUT's runs/, or OTHER's
+    # for cells copied in), with main's code: a diagnostic of the cells' policies, never the
+    # grid's numbers; at most ACTING_S seconds (a stopped call keeps every cell it finished);
+    # its exit code is logged, it never stops the queue
     (cd "$main_tree" && PYTHONPATH="$main_tree/src" timeout "${ACTING_S:-600}" "$python" \
-        -m mabcq acting "$main_tree/$1" --no-progress) 2>&1 | tee -a "$log"
+        -m mabcq acting "$main_tree/$1" --runs-from "$main_tree/$2" --no-progress) 2>&1 |
+        tee -a "$log"
     say "acting $1: exit ${PIPESTATUS[0]}"
 }
 

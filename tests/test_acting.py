@@ -108,6 +108,10 @@ def test_cells_without_their_runs_are_named(acted, tmp_path):
     assert all("no run dir" in line for line in skipped)
     summary = run_acting(bare)
     assert summary.done == [] and not (bare / "acting.csv").exists()
+    # Cells copied from another grid find their policies in its runs/ (--runs-from).
+    cells, skipped = find_cells(bare, runs_from=[grid])
+    assert len(cells) == 2 and skipped == []
+    assert all(cell.run_dir.is_relative_to(grid) for cell in cells)
 
 
 def test_a_foreign_acting_file_is_one_clear_error(tmp_path):

@@ -26,6 +26,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="only these tasks (comma-separated; default: every task)")
     parser.add_argument("--methods", type=kinds.method_list, metavar="LIST",
                         help="only these methods (default: every BCQ-family method)")
+    parser.add_argument("--runs-from", type=kinds.existing_dir, action="append", default=[],
+                        metavar="DIR", help="another results directory whose runs/ holds the "
+                        "policies of cells copied into RESULTS (scripts/share_cells.py); "
+                        "repeatable")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(handler=_acting)
 
@@ -37,7 +41,7 @@ def _acting(args: argparse.Namespace) -> int:
 
     have = {(row["task"], row["method"], int(row["seed"]), int(row["updates"]))
             for row in read_acting(args.results / ACTING_FILE)}
-    cells, _ = find_cells(args.results, args.tasks, args.methods)
+    cells, _ = find_cells(args.results, args.tasks, args.methods, args.runs_from)
     todo = sum((cell.task, cell.method, cell.seed, cell.update) not in have for cell in cells)
     with tqdm(total=todo, unit="cell", disable=args.no_progress) as bar:
         started = []
@@ -48,7 +52,7 @@ def _acting(args: argparse.Namespace) -> int:
             started.append(cell)
             bar.set_description(f"{cell.task} {cell.method} seed {cell.seed}")
 
-        summary = run_acting(args.results, args.tasks, args.methods, on_cell)
+        summary = run_acting(args.results, args.tasks, args.methods, on_cell, args.runs_from)
         bar.update(len(started) - bar.n)
     print(f"{args.results / ACTING_FILE}: {len(summary.done)} cell(s) re-run, "
           f"{summary.kept} already there")

@@ -54,9 +54,12 @@ def _final_row(cell: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def find_cells(out: Path, tasks: Sequence[str] | None = None,
-               methods: Sequence[str] | None = None) -> tuple[list[ActingCell], list[str]]:
+               methods: Sequence[str] | None = None, runs_from: Sequence[Path] = ()
+               ) -> tuple[list[ActingCell], list[str]]:
     """The finished cells of OUT (optionally only these tasks and methods) whose method is of
-    the BCQ family, and one line for each such cell that cannot be re-run here."""
+    the BCQ family, and one line for each such cell that cannot be re-run here. A cell's run dir
+    is OUT/runs/<task>/<group>, else the first of runs_from's (results directories a cell may
+    have been copied from, scripts/share_cells.py) that has it."""
     from mabcq.learners.registry import family_of
 
     cells, skipped = [], []
@@ -71,7 +74,10 @@ def find_cells(out: Path, tasks: Sequence[str] | None = None,
         if family.module != "mabcq.learners.bcq":
             continue
         final = _final_row(cell)
-        run_dir = out / "runs" / task / str(cell.get("group", ""))
+        run_dirs = [root / "runs" / task / str(cell.get("group", ""))
+                    for root in (out, *runs_from)]
+        run_dir = next((path for path in run_dirs if (path / "config.json").is_file()),
+                       run_dirs[0])
         if final is None:
             skipped.append(f"{task} {method} seed {seed}: the cell has no evaluation row")
         elif not (run_dir / "config.json").is_file():
@@ -133,15 +139,16 @@ def _cell_policies(cell: ActingCell) -> tuple[Any, list[Any], dict[str, Any]] | 
 
 def run_acting(out: Path, tasks: Sequence[str] | None = None,
                methods: Sequence[str] | None = None,
-               on_cell: Callable[[ActingCell], None] | None = None) -> ActingSummary:
+               on_cell: Callable[[ActingCell], None] | None = None,
+               runs_from: Sequence[Path] = ()) -> ActingSummary:
     """Re-run every finished BCQ-family cell of OUT not yet in OUT/acting.csv (training.acting);
-    on_cell(cell) is called before each one (a progress bar)."""
+    on_cell(cell) is called before each one (a progress bar); runs_from: as in find_cells."""
     from mabcq.training.acting import evaluate_variants
 
     path = out / ACTING_FILE
     rows = read_acting(path)
     have = {(row["task"], row["method"], int(row["seed"]), int(row["updates"])) for row in rows}
-    cells, skipped = find_cells(out, tasks, methods)
+    cells, skipped = find_cells(out, tasks, methods, runs_from)
     summary = ActingSummary(skipped=skipped)
     for cell in cells:
         if (cell.task, cell.method, cell.seed, cell.update) in have:
