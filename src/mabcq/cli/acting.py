@@ -37,13 +37,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _acting(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from mabcq.grid.acting import ACTING_FILE, find_cells, read_acting, run_acting
+    from mabcq.grid.acting import ACTING_FILE, pending_cells, run_acting
 
-    have = {(row["task"], row["method"], int(row["seed"]), int(row["updates"]))
-            for row in read_acting(args.results / ACTING_FILE)}
-    cells, _ = find_cells(args.results, args.tasks, args.methods, args.runs_from)
-    todo = sum((cell.task, cell.method, cell.seed, cell.update) not in have for cell in cells)
-    with tqdm(total=todo, unit="cell", disable=args.no_progress) as bar:
+    todo, _ = pending_cells(args.results, args.tasks, args.methods, args.runs_from)
+    with tqdm(total=len(todo), unit="cell", disable=args.no_progress) as bar:
         started = []
 
         def on_cell(cell) -> None:  # called as each cell starts: the one before it is done

@@ -137,6 +137,18 @@ def _cell_policies(cell: ActingCell) -> tuple[Any, list[Any], dict[str, Any]] | 
     return task, policies, config
 
 
+def pending_cells(out: Path, tasks: Sequence[str] | None = None,
+                  methods: Sequence[str] | None = None, runs_from: Sequence[Path] = ()
+                  ) -> tuple[list[ActingCell], ActingSummary]:
+    """The cells of find_cells that OUT/acting.csv does not hold yet, and a summary that counts
+    the ones it holds and names the ones that cannot run."""
+    have = {(row["task"], row["method"], int(row["seed"]), int(row["updates"]))
+            for row in read_acting(out / ACTING_FILE)}
+    cells, skipped = find_cells(out, tasks, methods, runs_from)
+    todo = [cell for cell in cells if (cell.task, cell.method, cell.seed, cell.update) not in have]
+    return todo, ActingSummary(kept=len(cells) - len(todo), skipped=skipped)
+
+
 def run_acting(out: Path, tasks: Sequence[str] | None = None,
                methods: Sequence[str] | None = None,
                on_cell: Callable[[ActingCell], None] | None = None,
@@ -147,13 +159,8 @@ def run_acting(out: Path, tasks: Sequence[str] | None = None,
 
     path = out / ACTING_FILE
     rows = read_acting(path)
-    have = {(row["task"], row["method"], int(row["seed"]), int(row["updates"])) for row in rows}
-    cells, skipped = find_cells(out, tasks, methods, runs_from)
-    summary = ActingSummary(skipped=skipped)
+    cells, summary = pending_cells(out, tasks, methods, runs_from)
     for cell in cells:
-        if (cell.task, cell.method, cell.seed, cell.update) in have:
-            summary.kept += 1
-            continue
         if on_cell is not None:
             on_cell(cell)
         loaded = _cell_policies(cell)
