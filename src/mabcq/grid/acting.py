@@ -105,7 +105,9 @@ def read_acting(path: Path) -> list[dict[str, str]]:
 
 
 def _write_acting(path: Path, rows: list[dict[str, Any]]) -> None:
-    order = {name: index for index, name in enumerate(("policy", "g1", "argmax", "perturb"))}
+    from mabcq.training.acting import VARIANTS
+
+    order = {name: index for index, name in enumerate(VARIANTS)}
     rows = sorted(rows, key=lambda row: (row["task"], row["method"], int(row["seed"]),
                                          int(row["updates"]), order.get(row["variant"], 9)))
     buffer = io.StringIO()

@@ -18,8 +18,9 @@ from mabcq.report.tables import (
     summarize,
     task_label,
 )
+from mabcq.training.acting import VARIANTS
 
-ACTING_VARIANTS = ("policy", "g1", "argmax", "perturb")
+ACTING_VARIANTS = tuple(VARIANTS)  # policy, g1, argmax, perturb
 WHAT = "the BCQ policy taken apart"
 
 
