@@ -1,5 +1,6 @@
 """scripts/cpu_queue.sh: the CPU's queue runs its stages in order (the grid's seed 0, the study
-with the grid's cells shared in, the grid's other seeds with the study's shared back) and stops
+with the grid's cells shared in, the grid's other seeds with the study's shared back, Swimmer,
+the eps sweep; `mabcq acting` after each) and stops
 the queue with a stage's exit code; checked with a stand-in interpreter that records its calls."""
 
 import datetime as dt
@@ -64,7 +65,9 @@ def step(what: str) -> str:
         return f"share {source} -> {dest}" + (" (named methods)" if "--methods" in what else "")
     out = "study" if "results/study" in what else "paper"
     seeds = what.split("--seeds ")[1].split()[0]
-    return f"{out} seeds {seeds}" + (" (record only)" if "--stop-after 1s" in what else "")
+    extra = " swimmer" if "--tasks swimmer-2x1" in what else ""
+    extra += " eps sweep" if "--eps-sweep" in what else ""
+    return f"{out}{extra} seeds {seeds}" + (" (record only)" if "--stop-after 1s" in what else "")
 
 
 def test_the_stages_run_in_the_queue_order(queue):
@@ -75,11 +78,12 @@ def test_the_stages_run_in_the_queue_order(queue):
         "paper seeds 0,1,2,3,4 (record only)", "study seeds 0,1,2,3,4 (record only)",
         "paper seeds 0", "acting paper", "share results/paper -> results/study (named methods)",
         "study seeds 0,1,2,3,4", "acting study", "share results/study -> results/paper",
-        "paper seeds 0,1,2,3,4", "acting paper"]
+        "paper seeds 0,1,2,3,4", "acting paper", "paper swimmer seeds 0,1,2,3,4", "acting paper",
+        "paper eps sweep seeds 0,1,2,3,4", "acting paper"]
     acting = [(where, what) for where, what in calls if "-m mabcq acting" in what]
     assert all(where == "main" and "--no-progress" in what for where, what in acting)
     assert [what.split("--runs-from ")[1].split()[0].rsplit("/", 1)[1] for _, what in acting] \
-        == ["study", "paper", "study"]  # each looks for copied cells' policies in the other
+        == ["study", "paper", "study", "study", "study"]  # each looks for copied cells' policies in the other
     reproduce = [(where, what) for where, what in calls if "reproduce" in what]
     assert all(where == "grid" and "--preset paper" in what and "--workers 2" in what
                for where, what in reproduce)  # the pinned worktree's code trains
@@ -105,7 +109,8 @@ RECORDS = ["paper seeds 0,1,2,3,4 (record only)", "study seeds 0,1,2,3,4 (record
                                "share results/paper -> results/study (named methods)",
                                "study seeds 0,1,2,3,4", "acting study",
                                "share results/study -> results/paper", "paper seeds 0,1,2,3,4",
-                               "acting paper"]),
+                               "acting paper", "paper swimmer seeds 0,1,2,3,4", "acting paper",
+                               "paper eps sweep seeds 0,1,2,3,4", "acting paper"]),
 ])
 def test_a_stage_stopped_or_failed_stops_the_queue(queue, env, code, ran):
     run = queue[0]
