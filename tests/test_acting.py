@@ -134,3 +134,56 @@ def test_report_shows_the_table_and_the_reproduction_check(acted, tmp_path):
     cells = [cell.strip() for cell in line.strip("|").split("|")]
     assert cells[3] == f"{value[('bcq', 'policy')]:.1f} ± 0.0"
     assert cells[8] == f"{value[('bcq', 'policy')] - value[('bcq', 'argmax')]:.1f} ± 0.0"
+
+
+def _policy_files(grid: Path, method: str) -> list[str]:
+    base = grid / "runs" / TASK / "mabcq+bcq_seeds0" / "policies" / method / "seed_0"
+    return [str(base / f"agent_{agent}.msgpack") for agent in range(3)]
+
+
+def test_policy_acting_changes_n_and_phi_only_and_phi_zero_keeps_g1s_samples(grid):
+    import jax
+
+    from mabcq.learners import common
+    from mabcq.learners.export import load_policy
+
+    policy = load_policy(_policy_files(grid, "bcq")[0])
+    plain = policy.acting(candidates=3, perturbation_scale=0.0)
+    assert (plain.config.n_candidates, plain.config.perturbation_scale) == (3, 0.0)
+    assert plain.config.gamma == policy.config.gamma and policy.config.n_candidates == 10
+    kept = policy.acting()
+    assert (kept.config.n_candidates, kept.config.perturbation_scale) == (10, 0.05)
+    states = jax.random.normal(jax.random.PRNGKey(0), (16, policy.state_dim))
+    key = jax.random.PRNGKey(1)
+    params = plain.agent_state.params
+    candidates, _ = plain.learner._candidates(params, states, key)
+    sampled = common.sample_from_vae(common.make_vae(plain.config, plain.action_dim),
+                                     params["vae1"], states, key, plain.config.latent_clip, 3)
+    assert bool((candidates == sampled).all())  # Phi = 0: xi moves no action
+    moved, _ = policy.acting(candidates=3).learner._candidates(params, states, key)
+    assert not bool((moved == sampled).all())  # the policy's own Phi does
+    for bad in ({"candidates": 0}, {"perturbation_scale": -0.1},
+                {"perturbation_scale": float("nan")}):
+        with pytest.raises(UserError):
+            policy.acting(**bad)
+
+
+def test_evaluate_with_candidates_and_perturbation(grid, tmp_path, capsys):
+    import jax
+
+    from mabcq.learners.export import Policy
+    from mabcq.learners.registry import learner_config, make_learner
+
+    files = _policy_files(grid, "bcq")
+    assert main(["evaluate", TASK, "--policies", *files, "--episodes", "1",
+                 "--candidates", "1", "--perturbation", "0"]) == 0
+    assert "acting: 1 candidate(s) from G1, perturbation range 0" in capsys.readouterr().out
+    config = learner_config("ddpg", hidden_sizes=(8, 8))
+    ddpg = make_learner("ddpg", config)
+    state = ddpg.init(jax.random.PRNGKey(0), 11, 1)
+    path = tmp_path / "ddpg.msgpack"
+    Policy.from_agent_state("ddpg", config, state).save(path)
+    assert main(["evaluate", TASK, "--policies", *[str(path)] * 3, "--candidates", "2"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(f"mabcq: error: {path}: a ddpg policy draws no candidates")
+    assert len(error.splitlines()) == 1

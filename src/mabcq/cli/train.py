@@ -87,6 +87,14 @@ def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
                         help="simulator and action seed")
     parser.add_argument("--max-steps", type=kinds.positive_int, default=None,
                         help="step limit per episode")
+    acting = parser.add_argument_group(
+        "acting (BCQ-family policies; docs/report.md, `mabcq acting`)")
+    acting.add_argument("--candidates", type=kinds.positive_int, default=None, metavar="N",
+                        help="actions drawn from G1 per state (default: the policy's own, 10; "
+                             "1: no choice by the critic)")
+    acting.add_argument("--perturbation", type=kinds.non_negative_number, default=None,
+                        metavar="PHI", help="the perturbation's range, times the action bound "
+                        "(default: the policy's own, 0.05; 0: no xi)")
     add_video_arguments(parser)
     parser.set_defaults(handler=run_evaluate)
 
@@ -221,7 +229,19 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from mabcq.envs.tasks import get_task
 
     task = get_task(args.task)
-    result = evaluate(task.name, args.policies, args.episodes, seed=args.seed,
+    policies = list(args.policies)
+    if args.candidates is not None or args.perturbation is not None:
+        from mabcq.learners.export import load_policy
+
+        policies = []
+        for path in args.policies:
+            try:
+                policies.append(load_policy(path).acting(args.candidates, args.perturbation))
+            except UserError as error:
+                raise UserError(f"{path}: {error}") from None
+        print(f"acting: {policies[0].config.n_candidates} candidate(s) from G1, perturbation "
+              f"range {policies[0].config.perturbation_scale:g}")
+    result = evaluate(task.name, policies, args.episodes, seed=args.seed,
                       max_steps=args.max_steps, video=video)
     returns = result.episode_returns
     print(f"{task.name}: {len(args.policies)} independently loaded policies, "

@@ -8,6 +8,7 @@ file + os.replace).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,6 +116,32 @@ class Policy:
         return cls(method=method, config=config, state_dim=state_dim, action_dim=action_dim,
                    metadata=dict(metadata or {}), learner=learner, agent_state=acting_state,
                    seed=seed)
+
+    def acting(self, candidates: int | None = None,
+               perturbation_scale: float | None = None) -> Policy:
+        """This policy with BCQ's way of acting changed, parameters shared (nothing retrains):
+        `candidates` actions drawn from G1 per state (n; 1: no choice by the critic) and the
+        perturbation's range `perturbation_scale` (Phi, times max_action; 0: no xi). None keeps
+        the policy's own. For taking a BCQ-family policy apart (`mabcq acting`, `mabcq evaluate
+        --candidates/--perturbation`); a policy of another family has neither: UserError."""
+        from mabcq.learners.bcq import BCQLearner
+
+        if not isinstance(self.learner, BCQLearner):
+            raise UserError(f"a {self.method} policy draws no candidates from G1 and has no "
+                            "perturbation; --candidates and --perturbation apply to BCQ-family "
+                            "policies (mabcq, bcq, ...)")
+        changes: dict[str, Any] = {}
+        if candidates is not None:
+            if int(candidates) < 1:
+                raise UserError(f"candidates must be at least 1, got {candidates}")
+            changes["n_candidates"] = int(candidates)
+        if perturbation_scale is not None:
+            if not 0.0 <= float(perturbation_scale) < float("inf"):
+                raise UserError(f"perturbation_scale must be a finite number >= 0, got "
+                                f"{perturbation_scale}")
+            changes["perturbation_scale"] = float(perturbation_scale)
+        return Policy.from_agent_state(self.method, dataclasses.replace(self.config, **changes),
+                                       self.agent_state, self.metadata, self.seed)
 
     @property
     def agent(self) -> int | None:
