@@ -82,8 +82,9 @@ def test_the_stages_run_in_the_queue_order(queue):
         "paper eps sweep seeds 0,1,2,3,4", "acting paper"]
     acting = [(where, what) for where, what in calls if "-m mabcq acting" in what]
     assert all(where == "main" and "--no-progress" in what for where, what in acting)
+    # each looks for copied cells' policies in the other
     assert [what.split("--runs-from ")[1].split()[0].rsplit("/", 1)[1] for _, what in acting] \
-        == ["study", "paper", "study", "study", "study"]  # each looks for copied cells' policies in the other
+        == ["study", "paper", "study", "study", "study"]
     reproduce = [(where, what) for where, what in calls if "reproduce" in what]
     assert all(where == "grid" and "--preset paper" in what and "--workers 2" in what
                for where, what in reproduce)  # the pinned worktree's code trains
