@@ -8,7 +8,9 @@ cells, and the grid the study's: docs/study.md, "Execution").
 Copies every cell of SOURCE that DEST lacks, of DEST's grid.json tasks and seeds and its methods
 (or --methods), when both grids ask it with the same settings, it holds DEST's recipe and it
 was trained at SHA (the pinned commit) from a clean checkout (mabcq.grid.share). Cells both
-hold are compared bitwise, never overwritten.
+hold are compared bitwise, never overwritten. A cell of another kind on either side (trained in
+a group, as a lent GPU trains, or with other library versions) is listed, neither copied nor
+compared.
 Exit 0: done; 1: some cell both hold has different numbers (listed); 2: bad input (one line).
 """
 
@@ -39,9 +41,12 @@ def main(argv: list[str]) -> int:
         return 2
     for name in done.differing:
         print(f"differs: {name}")
+    for line in done.apart:
+        print(f"apart (neither copied nor compared): {line}")
     verb = "would copy" if args.dry_run else "copied"
     print(f"{verb} {len(done.copied)} cell(s) from {args.source} to {args.dest}; "
-          f"{len(done.equal)} held by both, equal bitwise; {len(done.differing)} differ")
+          f"{len(done.equal)} held by both, equal bitwise; {len(done.differing)} differ; "
+          f"{len(done.apart)} of another kind")
     return 1 if done.differing else 0
 
 

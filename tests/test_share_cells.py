@@ -122,10 +122,8 @@ def test_other_settings_are_not_the_same_cell(tmp_path, change, message):
     ({"commit": "0" * 40}, "trained at 000000000000, not 3e774ae"),
     ({"dirty": True}, "local changes"),
     ({"recipe": "low"}, "trained on low data, .* asks paper"),
-    ({"group": "mabcq+bcq_seeds0-1"}, "trained in group 'mabcq\\+bcq_seeds0-1' with other cells"),
     ({"every": 10000}, "evaluated at updates \\[10000, 20000, 30000\\]...\\[50000\\], not every "
                        "5000 up to 50000"),
-    ({"versions": {"jax": "0.4.30", "mabcq": "0.1.0"}}, "other library versions"),
 ])
 def test_a_cell_of_other_code_or_data_is_refused(tmp_path, kind, message):
     paper = grid(tmp_path / "paper", ["hopper-3x1"], ["mabcq"])
@@ -134,6 +132,33 @@ def test_a_cell_of_other_code_or_data_is_refused(tmp_path, kind, message):
     with pytest.raises(UserError, match=message):
         share_cells(paper, study, PIN[:7])
     assert read_cells(study) == []
+
+
+GPU = {"group": "mabcq+bcq_seeds0-1", "versions": {"jax": "0.11.2", "mabcq": "not installed"},
+       "dirty": None}  # a lent machine's cell: trained in a group, other versions, declared code
+
+
+@pytest.mark.parametrize("kind, why", [
+    ({"group": "mabcq+bcq_seeds0-1"}, "trained in group 'mabcq+bcq_seeds0-1' with other cells"),
+    ({"versions": {"jax": "0.4.30", "mabcq": "0.1.0"}}, "trained with other library versions"),
+    (GPU, "trained in group"),
+])
+def test_a_cell_of_another_kind_is_neither_copied_nor_compared(tmp_path, kind, why):
+    paper = grid(tmp_path / "paper", ["hopper-3x1"], ["mabcq"])
+    study = grid(tmp_path / "study", ["hopper-3x1"], ["mabcq"])
+    cell(paper, "hopper-3x1", "mabcq", 0, **kind)
+    cell(paper, "hopper-3x1", "mabcq", 1)
+    done = share_cells(paper, study, PIN[:7])
+    assert done.copied == ["hopper-3x1/mabcq/seed_1"] and done.differing == []
+    assert len(done.apart) == 1 and done.apart[0].startswith("hopper-3x1/mabcq/seed_0: " + why)
+    assert [row["seed"] for row in read_cells(study)] == [1]
+    # the other way: DEST holds the other kind, SOURCE the cell trained alone; never compared
+    mine = cell(study, "hopper-3x1", "mabcq", 0, value=7.0)
+    back = share_cells(study, paper, PIN)
+    assert back.differing == [] and back.equal == ["hopper-3x1/mabcq/seed_1"]
+    assert back.apart[0].startswith("hopper-3x1/mabcq/seed_0: ") and mine.is_file()
+    assert json.loads(cell_path(paper, "hopper-3x1", "mabcq", 0).read_text())["group"] == \
+        kind.get("group", "mabcq_seeds0")
 
 
 def run_script(*args):

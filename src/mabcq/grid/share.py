@@ -3,7 +3,9 @@ directories have in common (same task, method, seed, recipe, settings and code c
 to the other, so that a study reusing the main grid's methods (docs/study.md) trains none of
 them twice. A cell trains its (task, method, seed) alone in its own process, so the same cell
 asked by two grids is the same computation; where both already hold it, its numbers must be
-equal bitwise (cells.cell_numbers), and a difference is reported, never overwritten."""
+equal bitwise (cells.cell_numbers), and a difference is reported, never overwritten. A cell of
+another kind (trained in a group, as a GPU trains, or with other library versions) is no such
+computation: it stays in its own grid, neither copied nor compared (`other_kind`)."""
 
 from __future__ import annotations
 
@@ -30,12 +32,14 @@ GROUP_SETTINGS = ("recipes", "updates", "transitions_per_agent", "batch_size")
 
 @dataclass
 class Shared:
-    """What share_cells did: cells copied, cells both held with equal numbers, and cells both
-    held with different numbers (a reproducibility failure to look into)."""
+    """What share_cells did: cells copied, cells both held with equal numbers, cells both
+    held with different numbers (a reproducibility failure to look into), and cells of another
+    kind (other_kind: a GPU's group, other versions) neither copied nor compared."""
 
     copied: list[str] = field(default_factory=list)
     equal: list[str] = field(default_factory=list)
     differing: list[str] = field(default_factory=list)
+    apart: list[str] = field(default_factory=list)  # "name: why" (other_kind), left alone
 
 
 def _grid(out: Path) -> dict[str, Any]:
@@ -55,6 +59,20 @@ def _setting(grid: dict[str, Any], name: str, task: str, method: str) -> Any:
     return value.get(family if name == "batch_size" else f"{task}/{family}")
 
 
+def other_kind(cell: dict[str, Any], versions: Any) -> str | None:
+    """Why CELL is not the computation a cell of this grid is, though the same (task, method,
+    seed) and settings: trained in a group with other cells (one compiled step, equal only to
+    float tolerance; a GPU's `--unit group`), or with other library versions than VERSIONS (a
+    lent machine's). Such a cell is its own grid's, never copied for another's nor compared
+    bitwise with one; None when it is the same kind."""
+    if cell.get("group") != group_name((cell.get("method"),), (cell.get("seed"),)):
+        return f"trained in group {cell.get('group')!r} with other cells, not alone"
+    provenance = cell.get("provenance") or {}
+    if provenance.get("versions") != versions:
+        return f"trained with other library versions ({provenance.get('versions')})"
+    return None
+
+
 def _shareable(held: Path, source: Path, dest: Path, grids: tuple[dict, dict], task: str,
                method: str, commit: str) -> dict[str, Any]:
     """SOURCE's cell at HELD, once it is known to be the cell DEST asks for; else UserError."""
@@ -72,19 +90,14 @@ def _shareable(held: Path, source: Path, dest: Path, grids: tuple[dict, dict], t
     recipe = _setting(grids[1], "recipes", task, method)
     if cell.get("recipe") != recipe:
         raise UserError(f"{held}: trained on {cell.get('recipe')} data, {dest} asks {recipe}")
-    if cell.get("group") != group_name((method,), (cell.get("seed"),)):
-        raise UserError(f"{held}: trained in group {cell.get('group')!r} with other cells (one "
-                        "compiled step: equal only to float tolerance), not alone as a cell")
     every, updates = (_setting(grids[1], key, task, method) for key in ("eval_every", "updates"))
     evaluated = [int(row["update"]) for row in cell.get("rows", [])]
     if evaluated != list(range(every, updates + 1, every)):
         raise UserError(f"{held}: evaluated at updates {evaluated[:3]}...{evaluated[-1:]}, not "
                         f"every {every} up to {updates} as {dest} asks")
-    provenance = cell.get("provenance") or {}
-    if provenance.get("versions") != grids[1].get("versions"):
-        raise UserError(f"{held}: trained with other library versions than {dest}'s grid "
-                        f"({provenance.get('versions')} vs {grids[1].get('versions')})")
-    code = provenance.get("code") or {}
+    if other_kind(cell, grids[1].get("versions")):
+        return cell  # never copied (share_cells), so its code is not checked either
+    code = (cell.get("provenance") or {}).get("code") or {}
     if code.get("dirty") is not False:
         raise UserError(f"{held}: trained from a checkout with local changes (or records no "
                         f"code); it cannot stand for {dest}'s cell")
@@ -101,7 +114,8 @@ def share_cells(source: Path, dest: Path, commit: str, methods: tuple[str, ...] 
     shows the grid's ablations), provided both grids ask that cell with the same settings
     (SETTINGS, GROUP_SETTINGS), the cell holds DEST's recipe, and it was trained at COMMIT from
     a clean checkout. A copy records `provenance.copied_from`; DEST's CSVs are rebuilt after a
-    copy. Cells both hold are compared (cell_numbers), never overwritten."""
+    copy. Cells both hold are compared (cell_numbers), never overwritten; a cell of another
+    kind on either side (other_kind) is listed in `apart`, neither copied nor compared."""
     from mabcq.training.logs import write_json_atomic
 
     if len(commit) < 7:
@@ -117,9 +131,16 @@ def share_cells(source: Path, dest: Path, commit: str, methods: tuple[str, ...] 
                     continue
                 cell = _shareable(held, source, dest, grids, task, method, commit)
                 name = f"{task}/{method}/seed_{seed}"
-                if mine.is_file():
-                    same = cell_numbers(read_json_object(mine, "cell record")) == cell_numbers(cell)
+                theirs = read_json_object(mine, "cell record") if mine.is_file() else None
+                versions = (cell.get("provenance") or {}).get("versions")
+                apart = other_kind(cell, grids[1].get("versions")) or (
+                    theirs is not None and other_kind(theirs, versions))
+                if apart:
+                    done.apart.append(f"{name}: {apart}")
+                elif theirs is not None:
+                    same = cell_numbers(theirs) == cell_numbers(cell)
                     (done.equal if same else done.differing).append(name)
+                if apart or theirs is not None:
                     continue
                 done.copied.append(name)
                 copies.append((mine, {**cell, "provenance": {**cell["provenance"],
