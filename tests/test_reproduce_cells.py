@@ -327,17 +327,54 @@ def test_code_version_outside_git_is_the_declared_commit_or_unknown(tmp_path, mo
     assert code_version(tmp_path) == {"commit": "unknown", "dirty": None, "dirty_paths": []}
 
 
-def test_device_grid_needs_the_declared_commit(tmp_path):
+def test_device_grid_needs_the_pinned_tree(tmp_path):
     script = Path(__file__).resolve().parents[1] / "scripts" / "device_grid.sh"
-    env = {key: value for key, value in os.environ.items() if key != "MABCQ_CODE_COMMIT"}
-    for declared, message in ((None, "set MABCQ_CODE_COMMIT to the pinned commit of the grid"),
-                              ("3e774ae", "must be a full 40-digit commit")):
+    for commit, message in ((None, "no .pin/COMMIT (run scripts/device_pin.sh here"),
+                            ("3e774ae", ".pin/COMMIT must hold a full 40-digit commit")):
+        if commit:
+            (tmp_path / ".pin").mkdir(exist_ok=True)
+            (tmp_path / ".pin" / "COMMIT").write_text(commit + "\n")
         result = subprocess.run(["bash", str(script), "hopper-3x1"], cwd=tmp_path, text=True,
-                                capture_output=True, timeout=60,
-                                env={**env, **({"MABCQ_CODE_COMMIT": declared} if declared
-                                               else {})})
-        assert result.returncode != 0 and message in result.stderr
-        assert list(tmp_path.iterdir()) == []  # nothing installed, run or written
+                                capture_output=True, timeout=60)
+        assert result.returncode == 2 and message in result.stderr
+        assert sorted(path.name for path in tmp_path.rglob("*")) == (
+            [".pin", "COMMIT"] if commit else [])  # nothing installed, run or written
+
+
+def test_device_pin_copies_the_pinned_code(tmp_path):
+    """scripts/device_pin.sh in a small git repository: .pin holds the pinned commit's code and
+    COMMIT, not the shipped policies (the machine copies those from the tree), and refuses when
+    the tree's policies are not the pin's."""
+    script = Path(__file__).resolve().parents[1] / "scripts" / "device_pin.sh"
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(script, tmp_path / "scripts")
+    shipped = tmp_path / "src" / "mabcq" / "behavior" / "shipped"
+    shipped.mkdir(parents=True)
+    (shipped / "policy.msgpack").write_bytes(b"weights")
+    (tmp_path / "src" / "mabcq" / "code.py").write_text("PINNED = True\n")
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                              cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "pin")
+    pin = git("rev-parse", "HEAD").strip()
+    (tmp_path / "src" / "mabcq" / "code.py").write_text("PINNED = False\n")  # main moved on
+    result = subprocess.run(["bash", "scripts/device_pin.sh", pin[:9]], cwd=tmp_path, text=True,
+                            capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / ".pin" / "COMMIT").read_text().strip() == pin
+    assert (tmp_path / ".pin" / "src" / "mabcq" / "code.py").read_text() == "PINNED = True\n"
+    assert not (tmp_path / ".pin" / "src" / "mabcq" / "behavior" / "shipped").exists()
+    assert "/.pin/" in (tmp_path / ".git" / "info" / "exclude").read_text().split()
+    assert git("status", "--porcelain", "--", ".pin") == ""
+    (shipped / "policy.msgpack").write_bytes(b"other weights")
+    refused = subprocess.run(["bash", "scripts/device_pin.sh", pin], cwd=tmp_path, text=True,
+                             capture_output=True, timeout=60)
+    assert refused.returncode == 2 and "differs from" in refused.stderr
 
 
 def test_default_workers_is_one_per_usable_core(tmp_path, capsys):
