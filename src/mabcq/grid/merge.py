@@ -77,7 +77,7 @@ def merge_cells(source: Path, out: Path, commit: str, dry_run: bool = False) -> 
         mine = out / "cells" / path.relative_to(source / "cells")
         if not mine.is_file():
             behaviors.append((mine, path.read_bytes()))
-        elif json.loads(path.read_bytes()) != json.loads(mine.read_bytes()):
+        elif _json(path) != _json(mine):
             done.behavior_differs.append(str(path.relative_to(source / "cells")))
     if (copies or behaviors) and not dry_run:
         from mabcq.training.logs import write_json_atomic
@@ -88,3 +88,10 @@ def merge_cells(source: Path, out: Path, commit: str, dry_run: bool = False) -> 
             atomic.write_bytes(mine, data)
         collect(out)
     return done
+
+
+def _json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_bytes())
+    except (OSError, ValueError) as error:
+        raise UserError(f"{path}: not readable JSON ({error})") from None
