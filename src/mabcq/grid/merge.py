@@ -76,6 +76,7 @@ def merge_cells(source: Path, out: Path, commit: str, dry_run: bool = False) -> 
     for path in sorted((source / "cells").glob("*/behavior*.json")):
         mine = out / "cells" / path.relative_to(source / "cells")
         if not mine.is_file():
+            _json(path)
             behaviors.append((mine, path.read_bytes()))
         elif _json(path) != _json(mine):
             done.behavior_differs.append(str(path.relative_to(source / "cells")))
