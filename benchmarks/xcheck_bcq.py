@@ -19,6 +19,8 @@ comparison (mean +- std over seeds at each update count). Three subcommands:
     python benchmarks/xcheck_bcq.py ours hopper-3x1 --data runs/data/paper/hopper-3x1/paper \
         --seeds 0,1,2 --steps 20000 --eval-every 5000 --variant default --out results/xcheck
     python benchmarks/xcheck_bcq.py table results/xcheck
+    # d3rlpy's saved models taken apart as `mabcq acting` takes ours (G1 alone, no xi, ...)
+    python benchmarks/xcheck_bcq.py d3rlpy-acting halfcheetah-2x3 --seeds 0,1,2 --step 20000
 
 d3rlpy lives in the optional side environment of benchmarks/setup_d3rlpy_venv.sh (never in the
 core). Batches for d3rlpy are drawn uniformly with replacement from the file's rows, as d3rlpy's
@@ -84,6 +86,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             sub.add_argument("--diagnostic-states", type=int, default=1000,
                              help="states for the value diagnostics (the paper preset's 10^4 "
                              "cost CPU time and do not change the returns compared here)")
+    acting = commands.add_parser("d3rlpy-acting", help="re-run d3rlpy's saved models' "
+                                 "evaluation with parts of its policy switched off")
+    acting.add_argument("task")
+    acting.add_argument("--seeds", default="0,1,2", help="comma-separated, trained already")
+    acting.add_argument("--step", type=int, default=20_000, help="the saved update count")
+    acting.add_argument("--episodes", type=int, default=10, help="as the training's evaluation")
+    acting.add_argument("--out", default="results/xcheck", help="results root")
+    acting.add_argument("--work", default="runs/xcheck", help="where d3rlpy's models are")
     table = commands.add_parser("table", help="print the comparison as a markdown table")
     table.add_argument("out", nargs="?", default="results/xcheck")
     return parser.parse_args(argv)
@@ -219,6 +229,59 @@ def evaluate_d3rlpy(options: dict[str, Any]) -> None:
     print(f"wrote {path}")
 
 
+# mabcq.training.acting's variants on d3rlpy's BCQ: (candidates n, perturbation kept)
+D3RLPY_ACTING = {"policy": (10, True), "g1": (1, False), "argmax": (10, False),
+                 "perturb": (1, True)}
+
+
+def d3rlpy_acting(args: argparse.Namespace) -> None:
+    """d3rlpy's saved models at --step, evaluated as its training's evaluation did (same torch
+    seed before the models are made, same start states) with its acting switched per
+    D3RLPY_ACTING: n candidates from its VAE, and its perturbation's scale kept or set to 0
+    (DeterministicResidualPolicy._scale). `policy` must equal the recorded return exactly."""
+    import numpy as np
+    import torch
+
+    from mabcq.envs.rollout import run_episodes
+    from mabcq.envs.tasks import get_task
+    from mabcq.training.evaluation import evaluation_env_seed
+
+    torch.set_num_threads(1)
+    task = get_task(args.task)
+    for seed in (int(value) for value in args.seeds.split(",")):
+        recorded_path = Path(args.out) / task.name / f"d3rlpy-d3rlpy-seed{seed}.json"
+        recorded = {e["updates"]: e["return_mean"]
+                    for e in json.loads(recorded_path.read_text())["evaluations"]}
+        work = Path(args.work) / task.name / f"seed{seed}"
+        for variant, (candidates, perturb) in D3RLPY_ACTING.items():
+            torch.manual_seed(seed * 7919 + args.step)
+            policies = []
+            for agent in range(task.n_agents):
+                algo = d3rlpy_algo(task.state_dim, task.agent_action_dim(agent))
+                algo.load_model(str(work / f"agent_{agent}" / f"step_{args.step}.d3"))
+                algo.impl._n_action_samples = candidates
+                if not perturb:
+                    algo.impl._modules.policy._scale = 0.0
+                policies.append(lambda states, algo=algo: np.asarray(
+                    algo.predict(np.asarray(states, np.float32)), np.float64))
+            rollout = run_episodes(task, policies, args.episodes,
+                                   seed=evaluation_env_seed(seed, args.step),
+                                   num_envs=min(8, args.episodes))
+            summary = episode_summary(args.step, rollout.episode_returns,
+                                      rollout.episode_lengths)
+            extra = {"candidates": candidates, "perturbation": perturb,
+                     "recorded_return": recorded.get(args.step)}
+            if variant == "policy":
+                extra["reproduced"] = summary["return_mean"] == recorded.get(args.step)
+            path = write_result(Path(args.out), task.name, "d3rlpy", f"acting-{variant}", seed,
+                                [summary], extra)
+            print(f"d3rlpy {task.name} seed {seed} step {args.step} {variant}: return "
+                  f"{summary['return_mean']:.1f}"
+                  + (f" (recorded {recorded.get(args.step):.1f}, reproduced: "
+                     f"{extra['reproduced']})" if variant == "policy" else "")
+                  + f" -> {path}", flush=True)
+
+
 def episode_summary(step: int, returns: Any, lengths: Any) -> dict[str, Any]:
     returns = [float(value) for value in returns]
     return {"updates": step, "return_mean": statistics.fmean(returns),
@@ -268,7 +331,8 @@ def print_table(out: Path) -> None:
         runs: dict[str, dict[int, list[float]]] = {}
         for path in sorted(task_dir.glob("*.json")):
             payload = json.loads(path.read_text())
-            name = payload["side"] if payload["side"] == "d3rlpy" else f"ours {payload['variant']}"
+            name = (f"{payload['side']} {payload['variant']}"
+                    if payload["variant"] != payload["side"] else payload["side"])
             for evaluation in payload["evaluations"]:
                 runs.setdefault(name, {}).setdefault(evaluation["updates"], []).append(
                     evaluation["return_mean"])
@@ -299,6 +363,8 @@ def main(argv: list[str] | None = None) -> None:
         train_d3rlpy(args)
     elif args.command == "ours":
         train_ours(args)
+    elif args.command == "d3rlpy-acting":
+        d3rlpy_acting(args)
     else:
         print_table(Path(args.out))
 
