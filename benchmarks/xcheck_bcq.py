@@ -336,7 +336,8 @@ def print_table(out: Path) -> None:
             for evaluation in payload["evaluations"]:
                 runs.setdefault(name, {}).setdefault(evaluation["updates"], []).append(
                     evaluation["return_mean"])
-        names = sorted(runs, key=lambda n: (n != "d3rlpy", n != "ours default", n))
+        names = sorted(runs, key=lambda n: (not n.startswith("d3rlpy"), n != "d3rlpy",
+                                            n != "ours default", n))
         steps = sorted({step for per_step in runs.values() for step in per_step})
         print(f"\n{task_dir.name}: return, mean +- std over seeds (n)\n")
         print("| updates | " + " | ".join(names) + " |")
