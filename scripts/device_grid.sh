@@ -23,12 +23,12 @@ MABCQ_CODE_COMMIT="$(cat .pin/COMMIT)"
 [[ "$MABCQ_CODE_COMMIT" =~ ^[0-9a-fA-F]{40}$ ]] || {
     echo "device_grid: error: .pin/COMMIT must hold a full 40-digit commit" >&2; exit 2; }
 export MABCQ_CODE_COMMIT GIT_DIR=/nonexistent-device-copy
-tasks="$1"; shift
+tasks="${1:?usage: device_grid.sh TASKS [more mabcq reproduce flags]}"; shift
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/site .whl/*.whl || exit 1
 [ -d .pin/src/mabcq/behavior/shipped ] || cp -a src/mabcq/behavior/shipped .pin/src/mabcq/behavior/ \
     || exit 1
-export PYTHONPATH=/tmp/site:.pin/src XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
+export PYTHONPATH="/tmp/site:$PWD/.pin/src" XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
 export MABCQ_JAX_CACHE=/tmp/mabcq-jax-cache
 out=results/paper  # the committed cells of other tasks are kept and skipped
 echo "device_grid: pin ${MABCQ_CODE_COMMIT:0:12}, tasks $tasks, $(nvidia-smi --query-gpu=name \
