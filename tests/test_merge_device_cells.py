@@ -97,7 +97,15 @@ def test_a_dry_run_and_bad_input(here_and_device, tmp_path):
     broken.write_text(json.dumps({"task": "hopper-3x1", "method": "ddpg", "seed": 2}))
     with pytest.raises(UserError, match="lacks group, provenance, rows, timing"):
         merge_cells(device, here, PIN)
-    assert not cell_path(here, "hopper-3x1", "mabcq", 1).exists()  # all checked, none written
+    assert not cell_path(here, "hopper-3x1", "bcq", 1).exists()  # all checked, none written
+    broken.unlink()
+    other = json.loads(cell_path(device, "hopper-3x1", "mabcq", 1).read_text())
+    other["provenance"]["code"] = {"commit": "f" * 40, "dirty": None,
+                                   "declared": "MABCQ_CODE_COMMIT"}
+    cell_path(device, "hopper-3x1", "mabcq", 1).write_text(json.dumps(other))
+    with pytest.raises(UserError, match="declares commit ffffffffffff, not 3e774ae89924"):
+        merge_cells(device, here, PIN)
+    assert not cell_path(here, "hopper-3x1", "bcq", 1).exists()
 
 
 def test_script_exit_codes(here_and_device):

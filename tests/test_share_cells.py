@@ -161,6 +161,17 @@ def test_a_cell_of_another_kind_is_neither_copied_nor_compared(tmp_path, kind, w
         kind.get("group", "mabcq_seeds0")
 
 
+def test_a_cell_of_another_kind_with_other_settings_is_still_refused(tmp_path):
+    paper = grid(tmp_path / "paper", ["hopper-3x1"], ["mabcq"])
+    study = grid(tmp_path / "study", ["hopper-3x1"], ["mabcq"])
+    cell(paper, "hopper-3x1", "mabcq", 0, recipe="low", **GPU)
+    with pytest.raises(UserError, match="trained on low data"):
+        share_cells(paper, study, PIN)
+    cell(paper, "hopper-3x1", "mabcq", 0, every=10000, **GPU)
+    with pytest.raises(UserError, match="not every 5000 up to 50000"):
+        share_cells(paper, study, PIN)
+
+
 def run_script(*args):
     return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)],
                           capture_output=True, text=True)

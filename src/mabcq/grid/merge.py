@@ -8,9 +8,10 @@ CSVs. Only the new cells belong to the grid: this copies the cells OUT lacks, ne
 one (a task's behavior file only where OUT has none), and rebuilds the CSVs from OUT's cells
 (cells.collect).
 
-The machine's copy of the tree has no git history of ours, so a cell cannot learn its commit
-there; the pinned commit is declared (`provenance.code`: commit, `dirty` None, `declared`) and
-what the machine recorded, if anything, is kept beside it as `recorded_commit`.
+The machine's copy of the tree has no git history of ours (one there named a commit that did not
+run), so a cell's commit is declared: `provenance.code` gets the pin (commit, `dirty` None,
+`declared`), and what the machine recorded, if other, is kept as `recorded_commit`. A cell that
+itself declares another commit (code that reads MABCQ_CODE_COMMIT) is refused: it ran other code.
 """
 
 from __future__ import annotations
@@ -69,8 +70,12 @@ def merge_cells(source: Path, out: Path, commit: str, dry_run: bool = False) -> 
             raise UserError(f"{path}: not a finished cell (it lacks "
                             f"{', '.join(sorted(REQUIRED - cell.keys()))})")
         provenance = cell["provenance"]
+        code = provenance.get("code") or {}
+        if code.get("declared") and str(code.get("commit", "")).lower() != commit:
+            raise UserError(f"{path}: declares commit {str(code.get('commit'))[:12]}, not "
+                            f"{commit[:12]}: it ran other code than the pin")
         copies.append((mine, {**cell, "provenance": {
-            **provenance, "code": declared_code(provenance.get("code") or {}, commit)}}))
+            **provenance, "code": declared_code(code, commit)}}))
         done.copied.append(name)
     behaviors = []  # a task's dataset returns: OUT's where it has them, else the machine's
     for path in sorted((source / "cells").glob("*/behavior*.json")):

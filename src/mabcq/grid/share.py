@@ -59,13 +59,13 @@ def _setting(grid: dict[str, Any], name: str, task: str, method: str) -> Any:
     return value.get(family if name == "batch_size" else f"{task}/{family}")
 
 
-def other_kind(cell: dict[str, Any], versions: Any) -> str | None:
+def other_kind(cell: dict[str, Any], versions: Any, method: str, seed: int) -> str | None:
     """Why CELL is not the computation a cell of this grid is, though the same (task, method,
     seed) and settings: trained in a group with other cells (one compiled step, equal only to
     float tolerance; a GPU's `--unit group`), or with other library versions than VERSIONS (a
     lent machine's). Such a cell is its own grid's, never copied for another's nor compared
     bitwise with one; None when it is the same kind."""
-    if cell.get("group") != group_name((cell.get("method"),), (cell.get("seed"),)):
+    if cell.get("group") != group_name((method,), (seed,)):
         return f"trained in group {cell.get('group')!r} with other cells, not alone"
     provenance = cell.get("provenance") or {}
     if provenance.get("versions") != versions:
@@ -95,7 +95,7 @@ def _shareable(held: Path, source: Path, dest: Path, grids: tuple[dict, dict], t
     if evaluated != list(range(every, updates + 1, every)):
         raise UserError(f"{held}: evaluated at updates {evaluated[:3]}...{evaluated[-1:]}, not "
                         f"every {every} up to {updates} as {dest} asks")
-    if other_kind(cell, grids[1].get("versions")):
+    if other_kind(cell, grids[1].get("versions"), method, cell.get("seed")):
         return cell  # never copied (share_cells), so its code is not checked either
     code = (cell.get("provenance") or {}).get("code") or {}
     if code.get("dirty") is not False:
@@ -133,8 +133,8 @@ def share_cells(source: Path, dest: Path, commit: str, methods: tuple[str, ...] 
                 name = f"{task}/{method}/seed_{seed}"
                 theirs = read_json_object(mine, "cell record") if mine.is_file() else None
                 versions = (cell.get("provenance") or {}).get("versions")
-                apart = other_kind(cell, grids[1].get("versions")) or (
-                    theirs is not None and other_kind(theirs, versions))
+                apart = other_kind(cell, grids[1].get("versions"), method, seed) or (
+                    theirs is not None and other_kind(theirs, versions, method, seed))
                 if apart:
                     done.apart.append(f"{name}: {apart}")
                 elif theirs is not None:
