@@ -80,10 +80,10 @@ def merge_cells(source: Path, out: Path, commit: str, dry_run: bool = False) -> 
     behaviors = []  # a task's dataset returns: OUT's where it has them, else the machine's
     for path in sorted((source / "cells").glob("*/behavior*.json")):
         mine = out / "cells" / path.relative_to(source / "cells")
+        data, value = _json(path)
         if not mine.is_file():
-            _json(path)
-            behaviors.append((mine, path.read_bytes()))
-        elif _json(path) != _json(mine):
+            behaviors.append((mine, data))
+        elif value != _json(mine)[1]:
             done.behavior_differs.append(str(path.relative_to(source / "cells")))
     if (copies or behaviors) and not dry_run:
         from mabcq.training.logs import write_json_atomic
@@ -96,8 +96,10 @@ def merge_cells(source: Path, out: Path, commit: str, dry_run: bool = False) -> 
     return done
 
 
-def _json(path: Path) -> Any:
+def _json(path: Path) -> tuple[bytes, Any]:
+    """PATH's bytes and their JSON value, read once; UserError naming PATH if unreadable."""
     try:
-        return json.loads(path.read_bytes())
+        data = path.read_bytes()
+        return data, json.loads(data)
     except (OSError, ValueError) as error:
         raise UserError(f"{path}: not readable JSON ({error})") from None

@@ -74,8 +74,9 @@ def other_kind(cell: dict[str, Any], versions: Any, method: str, seed: int) -> s
 
 
 def _shareable(held: Path, source: Path, dest: Path, grids: tuple[dict, dict], task: str,
-               method: str, commit: str) -> dict[str, Any]:
-    """SOURCE's cell at HELD, once it is known to be the cell DEST asks for; else UserError."""
+               method: str, seed: int, commit: str) -> tuple[dict[str, Any], str | None]:
+    """SOURCE's cell at HELD, once it is known to be the cell DEST asks for, and why it is of
+    another kind (other_kind; None when it is not); else UserError."""
     if _setting(grids[1], "recipes", task, method) is None:
         raise UserError(f"{dest / 'grid.json'}: no settings recorded for {task}'s "
                         f"{family_of(method).name} methods, so {method}'s cell cannot be checked")
@@ -95,8 +96,9 @@ def _shareable(held: Path, source: Path, dest: Path, grids: tuple[dict, dict], t
     if evaluated != list(range(every, updates + 1, every)):
         raise UserError(f"{held}: evaluated at updates {evaluated[:3]}...{evaluated[-1:]}, not "
                         f"every {every} up to {updates} as {dest} asks")
-    if other_kind(cell, grids[1].get("versions"), method, cell.get("seed")):
-        return cell  # never copied (share_cells), so its code is not checked either
+    apart = other_kind(cell, grids[1].get("versions"), method, seed)
+    if apart:
+        return cell, apart  # never copied (share_cells), so its code is not checked either
     code = (cell.get("provenance") or {}).get("code") or {}
     if code.get("dirty") is not False:
         raise UserError(f"{held}: trained from a checkout with local changes (or records no "
@@ -104,7 +106,7 @@ def _shareable(held: Path, source: Path, dest: Path, grids: tuple[dict, dict], t
     if not str(code.get("commit", "")).lower().startswith(commit.lower()):
         raise UserError(f"{held}: trained at {str(code.get('commit'))[:12]}, not {commit}; it "
                         f"cannot stand for {dest}'s cell")
-    return cell
+    return cell, None
 
 
 def share_cells(source: Path, dest: Path, commit: str, methods: tuple[str, ...] = (),
@@ -129,12 +131,12 @@ def share_cells(source: Path, dest: Path, commit: str, methods: tuple[str, ...] 
                 mine = cell_path(dest, task, method, seed)
                 if not held.is_file():
                     continue
-                cell = _shareable(held, source, dest, grids, task, method, commit)
+                cell, apart = _shareable(held, source, dest, grids, task, method, seed, commit)
                 name = f"{task}/{method}/seed_{seed}"
                 theirs = read_json_object(mine, "cell record") if mine.is_file() else None
                 versions = (cell.get("provenance") or {}).get("versions")
-                apart = other_kind(cell, grids[1].get("versions"), method, seed) or (
-                    theirs is not None and other_kind(theirs, versions, method, seed))
+                apart = apart or (theirs is not None
+                                  and other_kind(theirs, versions, method, seed))
                 if apart:
                     done.apart.append(f"{name}: {apart}")
                 elif theirs is not None:
