@@ -195,31 +195,46 @@ def train_d3rlpy(args: argparse.Namespace) -> None:
     subprocess.run(command, check=True)
 
 
-def evaluate_d3rlpy(options: dict[str, Any]) -> None:
+def d3rlpy_rollout(task: Any, work: Path, seed: int, step: int, episodes: int,
+                   candidates: int | None = None, perturb: bool = True) -> dict[str, Any]:
+    """The saved models of WORK at STEP run together from the training's evaluation start
+    states, with the torch seed set before the models are made (their init draws from it);
+    CANDIDATES (d3rlpy's n) and PERTURB (its perturbation's scale kept, or 0) change its acting,
+    None and True leave the model as trained."""
     import numpy as np
     import torch
 
     from mabcq.envs.rollout import run_episodes
-    from mabcq.envs.tasks import get_task
     from mabcq.training.evaluation import evaluation_env_seed
+
+    torch.manual_seed(seed * 7919 + step)
+    policies = []
+    for agent in range(task.n_agents):
+        algo = d3rlpy_algo(task.state_dim, task.agent_action_dim(agent))
+        algo.load_model(str(work / f"agent_{agent}" / f"step_{step}.d3"))
+        if candidates is not None:
+            algo.impl._n_action_samples = candidates
+        if not perturb:
+            algo.impl._modules.policy._scale = 0.0
+        policies.append(lambda states, algo=algo: np.asarray(
+            algo.predict(np.asarray(states, np.float32)), np.float64))
+    rollout = run_episodes(task, policies, episodes, seed=evaluation_env_seed(seed, step),
+                           num_envs=min(8, episodes))
+    return episode_summary(step, rollout.episode_returns, rollout.episode_lengths)
+
+
+def evaluate_d3rlpy(options: dict[str, Any]) -> None:
+    import torch
+
+    from mabcq.envs.tasks import get_task
 
     torch.set_num_threads(1)
     task = get_task(options["task"])
     work = Path(options["work_dir"])
     evaluations = []
     for step in range(options["eval_every"], options["steps"] + 1, options["eval_every"]):
-        torch.manual_seed(options["seed"] * 7919 + step)
-        policies = []
-        for agent in range(task.n_agents):
-            algo = d3rlpy_algo(task.state_dim, task.agent_action_dim(agent))
-            algo.load_model(str(work / f"agent_{agent}" / f"step_{step}.d3"))
-            policies.append(lambda states, algo=algo: np.asarray(
-                algo.predict(np.asarray(states, np.float32)), np.float64))
-        rollout = run_episodes(task, policies, options["episodes"],
-                               seed=evaluation_env_seed(options["seed"], step),
-                               num_envs=min(8, options["episodes"]))
-        evaluations.append(episode_summary(step, rollout.episode_returns,
-                                           rollout.episode_lengths))
+        evaluations.append(d3rlpy_rollout(task, work, options["seed"], step,
+                                          options["episodes"]))
         print(f"d3rlpy {task.name} seed {options['seed']} step {step}: return "
               f"{evaluations[-1]['return_mean']:.1f}", flush=True)
     path = write_result(Path(options["out"]), task.name, "d3rlpy", "d3rlpy", options["seed"],
@@ -239,12 +254,9 @@ def d3rlpy_acting(args: argparse.Namespace) -> None:
     seed before the models are made, same start states) with its acting switched per
     D3RLPY_ACTING: n candidates from its VAE, and its perturbation's scale kept or set to 0
     (DeterministicResidualPolicy._scale). `policy` must equal the recorded return exactly."""
-    import numpy as np
     import torch
 
-    from mabcq.envs.rollout import run_episodes
     from mabcq.envs.tasks import get_task
-    from mabcq.training.evaluation import evaluation_env_seed
 
     torch.set_num_threads(1)
     task = get_task(args.task)
@@ -254,21 +266,8 @@ def d3rlpy_acting(args: argparse.Namespace) -> None:
                     for e in json.loads(recorded_path.read_text())["evaluations"]}
         work = Path(args.work) / task.name / f"seed{seed}"
         for variant, (candidates, perturb) in D3RLPY_ACTING.items():
-            torch.manual_seed(seed * 7919 + args.step)
-            policies = []
-            for agent in range(task.n_agents):
-                algo = d3rlpy_algo(task.state_dim, task.agent_action_dim(agent))
-                algo.load_model(str(work / f"agent_{agent}" / f"step_{args.step}.d3"))
-                algo.impl._n_action_samples = candidates
-                if not perturb:
-                    algo.impl._modules.policy._scale = 0.0
-                policies.append(lambda states, algo=algo: np.asarray(
-                    algo.predict(np.asarray(states, np.float32)), np.float64))
-            rollout = run_episodes(task, policies, args.episodes,
-                                   seed=evaluation_env_seed(seed, args.step),
-                                   num_envs=min(8, args.episodes))
-            summary = episode_summary(args.step, rollout.episode_returns,
-                                      rollout.episode_lengths)
+            summary = d3rlpy_rollout(task, work, seed, args.step, args.episodes, candidates,
+                                     perturb)
             extra = {"candidates": candidates, "perturbation": perturb,
                      "recorded_return": recorded.get(args.step)}
             if variant == "policy":
