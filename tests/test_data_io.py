@@ -43,6 +43,25 @@ def test_round_trip_keeps_arrays_and_metadata(tmp_path: Path) -> None:
     assert "package_version" in loaded.metadata
 
 
+def test_content_hash_follows_the_arrays_not_the_file_or_metadata(tmp_path: Path) -> None:
+    import dataclasses
+
+    original = _dataset(1)
+    loaded = load_agent_dataset(save_agent_dataset(original, tmp_path / "a.h5"))
+    assert loaded.content_sha256() == original.content_sha256()
+    assert dataclasses.replace(original, metadata={}).content_sha256() == (
+        original.content_sha256())
+    rewards = original.rewards.copy()
+    rewards[7] = np.nextafter(rewards[7], np.float32(np.inf))  # one ulp
+    assert dataclasses.replace(original, rewards=rewards).content_sha256() != (
+        original.content_sha256())
+    terminals = original.terminals.copy()
+    terminals[3] = not terminals[3]
+    assert dataclasses.replace(original, terminals=terminals).content_sha256() != (
+        original.content_sha256())
+    assert _dataset(2).content_sha256() != original.content_sha256()
+
+
 def test_directory_is_sorted_and_checked_as_a_set(tmp_path: Path) -> None:
     save_dataset_dir([_dataset(2), _dataset(0), _dataset(1)], tmp_path)
     assert [d.metadata["agent"] for d in load_dataset_dir(tmp_path)] == [0, 1, 2]

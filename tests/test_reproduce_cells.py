@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from mabcq.cli import main
+from mabcq.data.io import load_dataset_dir
 from mabcq.grid import pool as reproduce_pool
 from mabcq.grid.cells import cell_numbers, differing_cells, read_cells
 from mabcq.grid.plan import (
@@ -30,6 +31,7 @@ from mabcq.grid.plan import (
     order_cells,
     parse_duration,
 )
+from mabcq.util.provenance import combined_sha256
 
 GRID = ["reproduce", "--tasks", "hopper-3x1", "--methods", "ddpg", "--seeds", "0,1",
         "--preset", "smoke", "--updates", "50", "--eval-every", "50", "--no-progress"]
@@ -149,8 +151,11 @@ def test_stop_after_exits_3_and_rerun_finishes_without_redoing(one_worker):
     assert len(rows) == 2 and all(",1,150,1," in row for row in rows)  # 100 pretrain + 50
 
 
-def test_cells_record_code_and_library_versions(one_worker):
+def test_cells_record_code_library_versions_flags_and_data(one_worker, data_root):
     out = one_worker[0]
+    datasets = load_dataset_dir(data_root / "smoke" / "hopper-3x1" / "paper")
+    data_hash = combined_sha256({f"agent_{index}": data.content_sha256()
+                                 for index, data in enumerate(datasets)})
     commit = subprocess.run(["git", "-C", str(Path(__file__).parents[1]), "rev-parse", "HEAD"],
                             capture_output=True, text=True).stdout.strip()
     for cell in read_cells(out):
@@ -160,6 +165,8 @@ def test_cells_record_code_and_library_versions(one_worker):
         assert {"jax", "flax", "optax", "mujoco", "numpy", "python"} <= set(
             provenance["versions"])
         assert provenance["device"].endswith("one thread") and len(provenance["cores"]) == 1
+        assert "--xla_cpu_multi_thread_eigen=false" in provenance["xla_flags"]  # the worker's
+        assert provenance["data_sha256"] == data_hash
 
 
 def test_two_workers_give_the_same_cells_bitwise(one_worker, data_root, tmp_path):

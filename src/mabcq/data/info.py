@@ -48,6 +48,7 @@ def dataset_summary(dataset: AgentDataset, path: Path) -> dict[str, Any]:
         "seed": meta.get("seed"), "package_version": meta.get("package_version"),
         "format_version": meta.get("format_version"), "versions": meta.get("versions"),
         "policies_sha256": meta.get("behavior", {}).get("policies_sha256"),
+        "content_sha256": dataset.content_sha256(),
     }
 
 
@@ -91,6 +92,7 @@ def format_summary(summary: dict[str, Any], dims: bool = True) -> str:
             f"{name} {version}" for name, version in summary["versions"].items()))
     if summary["policies_sha256"]:
         lines.append(f"  behavior policies sha256 {summary['policies_sha256']}")
+    lines.append(f"  content sha256 {summary['content_sha256']} (the arrays training reads)")
     rewards = summary["rewards"]
     lines.append(f"  rewards mean {rewards['mean']:.3f} std {rewards['std']:.3f} "
                  f"[{rewards['min']:.3f}, {rewards['max']:.3f}]")

@@ -8,6 +8,7 @@ the joint action, never the others'.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,3 +52,14 @@ class AgentDataset:
     @property
     def action_dim(self) -> int:
         return int(self.actions.shape[1])
+
+    def content_sha256(self) -> str:
+        """sha256 of what training reads (the six arrays' dtypes, shapes and bytes, in field
+        order), whatever file format carried them: two machines trained on the same data when
+        these agree (a grid cell records them, provenance["data_sha256"])."""
+        digest = hashlib.sha256()
+        for name in ARRAY_FIELDS:
+            array = np.ascontiguousarray(getattr(self, name))
+            digest.update(f"{name} {array.dtype.str} {array.shape}\n".encode())
+            digest.update(memoryview(array).cast("B"))
+        return digest.hexdigest()

@@ -161,12 +161,15 @@ def run_group(task: str, methods: Sequence[str], seeds: Sequence[int], grid: Gri
               ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Train one group (train_group) and read back what its cells are made of: the metrics
     rows, the summary, the timing.csv row and the provenance (code and library versions, device
-    with `threads`) of this process. Every backend calls this, so they write alike."""
+    with `threads`, XLA_FLAGS) of this process, with the data's content hash. Every backend
+    calls this, so they write alike."""
     from mabcq.envs.tasks import get_task
     from mabcq.training.logs import read_csv_rows
-    from mabcq.util.provenance import cell_provenance
+    from mabcq.util.provenance import cell_provenance, combined_sha256
 
     provenance = cell_provenance(threads)  # the code as imported, before the long training
+    provenance["data_sha256"] = combined_sha256(
+        {f"agent_{index}": data.content_sha256() for index, data in enumerate(datasets)})
     summary = train_group(task, methods, seeds, grid, datasets, run_dir, progress, overrides,
                           env_workers)
     rows = read_csv_rows(run_dir / "metrics.csv")

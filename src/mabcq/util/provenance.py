@@ -105,6 +105,8 @@ def usable_cores() -> list[int]:
 
 def cell_provenance(threads: str) -> dict[str, Any]:
     """What a grid cell records about how it was made: code version, library versions, device
-    (with `threads`, e.g. "one thread" in a pinned worker) and the process's cores."""
+    (with `threads`, e.g. "one thread" in a pinned worker), the process's cores and its
+    XLA_FLAGS (they can change the numbers: docs/reproduce.md, "CPU machines of two kinds")."""
     return {"code": code_version(), "versions": library_versions(RESULT_LIBRARIES),
-            "device": f"{device_name()}, {threads}", "cores": usable_cores()}
+            "device": f"{device_name()}, {threads}", "cores": usable_cores(),
+            "xla_flags": os.environ.get("XLA_FLAGS", "")}
