@@ -71,6 +71,30 @@ def test_estimates_from_measured_cells_else_defaults():
     assert estimate_build("t", 3, 10**6, 2, [{"task": "t", "data_s": 840.0}]) == 840.0
 
 
+def test_estimates_prefer_cells_measured_on_this_machine_kind():
+    cell, cost = Cell("t", "mabcq", 3), CellCost("bcq", 2, 1000, 2, 200)
+    base = {"task": "t", "methods": "mabcq", "family": "bcq", "workers": 1, "updates": 500,
+            "agents": 2, "evaluations": 1, "eval_s": 4.0}
+    amd = {**base, "device": "cpu: AMD EPYC (2 cores), one thread", "train_s": 50.0,
+           "actual_s": 64.0}
+    intel = {**base, "device": "cpu: Intel Xeon (2 cores), one thread", "train_s": 25.0,
+             "actual_s": 39.0}
+    here = estimate_cell(cell, cost, [amd, intel], "paper", 1, cpu=True,
+                         device="cpu: Intel Xeon (2 cores)")
+    assert here.seconds == pytest.approx(10.0 + 1000 * 0.05 + 2 * 4.0)
+    assert here.source == "measured: 1 finished cell(s) of t mabcq"
+    # this kind's family (another task, per agent) before another kind's own cells
+    kin = {**intel, "task": "u", "methods": "bcq", "agents": 4}
+    family = estimate_cell(cell, cost, [amd, kin], "paper", 1, cpu=True,
+                           device="cpu: Intel Xeon (2 cores)")
+    assert family.seconds == pytest.approx(10.0 + 1000 * 2 * 0.0125 + 2 * 4.0)
+    assert family.source == "measured: 1 finished bcq-family cell(s), per agent"
+    elsewhere = estimate_cell(cell, cost, [amd], "paper", 1, cpu=True,
+                              device="cpu: Intel Xeon (2 cores)")
+    assert elsewhere.seconds == pytest.approx(10.0 + 1000 * 0.1 + 2 * 4.0)
+    assert elsewhere.source.endswith("of t mabcq on another machine kind")
+
+
 def test_deadline_flags_parse():
     assert parse_duration("2h30m") == 9000 and parse_duration("45m") == 2700
     assert parse_duration("600s") == parse_duration("600") == 600

@@ -83,26 +83,40 @@ class CellCost:
 
 
 def estimate_cell(cell: Cell, cost: CellCost, history: Sequence[Mapping[str, Any]],
-                  preset: str, workers: int, cpu: bool, done_fraction: float = 0.0
-                  ) -> Estimate:
+                  preset: str, workers: int, cpu: bool, done_fraction: float = 0.0,
+                  device: str = "") -> Estimate:
     """Seconds `cell` will take in a worker (process start to cell file). history: timing rows
     of finished worker cells (timing.csv's columns); rows run with the same worker count are
     preferred; each row carries its learner `family`. done_fraction: the part of its updates a
-    checkpoint already holds."""
+    checkpoint already holds. device (util.provenance.device_name): cells measured on this
+    kind of machine come first, the cell's own (task, method) and then its family's, before
+    those of another kind (one grid can run on several: docs/reproduce.md)."""
     rows = [row for row in history if _number(row.get("workers")) and _number(row.get("updates"))
             and float(row["workers"]) > 0]  # cells of worker processes, not in-process groups
     same_workers = [row for row in rows if int(row["workers"]) == workers]
     rows = same_workers or rows
-    mine = [row for row in rows if row["task"] == cell.task and row["methods"] == cell.method]
-    family = [row for row in rows if row.get("family") == cost.family]
+    here = [row for row in rows if device and str(row.get("device", "")).startswith(device)]
+
+    def own(candidates: list) -> list:
+        return [row for row in candidates
+                if row["task"] == cell.task and row["methods"] == cell.method]
+
+    def kin(candidates: list) -> list:
+        return [row for row in candidates if row.get("family") == cost.family]
+
+    mine, family, where = own(here), kin(here), ""
+    if not mine and not family:  # none measured here: another kind's (none have a device "")
+        mine, family = own(rows), kin(rows)
+        where = " on another machine kind" if device else ""
     left = 1.0 - done_fraction
     if mine:
         per_update = _median(mine, lambda row: row["train_s"] / row["updates"])
-        source = f"measured: {len(mine)} finished cell(s) of {cell.task} {cell.method}"
+        source = f"measured: {len(mine)} finished cell(s) of {cell.task} {cell.method}{where}"
     elif family:
         per_update = cost.agents * _median(
             family, lambda row: row["train_s"] / row["updates"] / row["agents"])
-        source = f"measured: {len(family)} finished {cost.family}-family cell(s), per agent"
+        source = (f"measured: {len(family)} finished {cost.family}-family cell(s), per "
+                  f"agent{where}")
     elif cpu and preset in DEFAULT_MS_PER_AGENT_UPDATE:
         per_update = (cost.agents * DEFAULT_MS_PER_AGENT_UPDATE[preset]
                       * FAMILY_COST.get(cost.family, 1.0) / 1000.0)

@@ -123,7 +123,7 @@ class CellGrid:
     def estimate(self, cell: Cell) -> Estimate:
         """The cell's own seconds (its dataset build is build_estimate)."""
         return estimate_cell(cell, self.cost(cell), self.history, self.grid.preset,
-                             self.workers, self.cpu, self._done_fraction(cell))
+                             self.workers, self.cpu, self._done_fraction(cell), self.device)
 
     def build_estimate(self, task: str) -> float:
         """Seconds to build `task`'s datasets before its first cell; 0 when they are here."""
@@ -143,6 +143,13 @@ class CellGrid:
         import jax
 
         return jax.default_backend() == "cpu"
+
+    @functools.cached_property
+    def device(self) -> str:
+        """This machine in timing.csv's words, without the worker's thread note."""
+        from mabcq.util.provenance import device_name
+
+        return device_name()
 
     def _history(self) -> list[dict[str, Any]]:
         from mabcq.grid.cells import read_cells
