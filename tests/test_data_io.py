@@ -60,6 +60,8 @@ def test_content_hash_follows_the_arrays_not_the_file_or_metadata(tmp_path: Path
     assert dataclasses.replace(original, terminals=terminals).content_sha256() != (
         original.content_sha256())
     assert _dataset(2).content_sha256() != original.content_sha256()
+    empty = dataclasses.replace(original, observations=original.observations[:0])
+    assert len(empty.content_sha256()) == 64  # an empty array hashes too
 
 
 def test_directory_is_sorted_and_checked_as_a_set(tmp_path: Path) -> None:

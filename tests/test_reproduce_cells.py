@@ -93,6 +93,12 @@ def test_estimates_prefer_cells_measured_on_this_machine_kind():
                               device="cpu: Intel Xeon (2 cores)")
     assert elsewhere.seconds == pytest.approx(10.0 + 1000 * 0.1 + 2 * 4.0)
     assert elsewhere.source.endswith("of t mabcq on another machine kind")
+    # this kind's cells win over the worker count, and a longer name is another kind
+    two_workers = {**intel, "workers": 2}
+    longer = {**amd, "device": "cpu: Intel Xeon (2 cores) v2, one thread"}
+    kind_first = estimate_cell(cell, cost, [amd, longer, two_workers], "paper", 1, cpu=True,
+                               device="cpu: Intel Xeon (2 cores)")
+    assert kind_first.seconds == here.seconds and kind_first.source == here.source
 
 
 def test_deadline_flags_parse():

@@ -61,5 +61,5 @@ class AgentDataset:
         for name in ARRAY_FIELDS:
             array = np.ascontiguousarray(getattr(self, name))
             digest.update(f"{name} {array.dtype.str} {array.shape}\n".encode())
-            digest.update(memoryview(array).cast("B"))
+            digest.update(array.reshape(-1).view(np.uint8))  # no copy; empty arrays too
         return digest.hexdigest()

@@ -93,9 +93,16 @@ def estimate_cell(cell: Cell, cost: CellCost, history: Sequence[Mapping[str, Any
     those of another kind (one grid can run on several: docs/reproduce.md)."""
     rows = [row for row in history if _number(row.get("workers")) and _number(row.get("updates"))
             and float(row["workers"]) > 0]  # cells of worker processes, not in-process groups
-    same_workers = [row for row in rows if int(row["workers"]) == workers]
-    rows = same_workers or rows
-    here = [row for row in rows if device and str(row.get("device", "")).startswith(device)]
+
+    def same_workers_first(candidates: list) -> list:
+        return [row for row in candidates if int(row["workers"]) == workers] or candidates
+
+    def on_this_kind(row: Mapping[str, Any]) -> bool:  # "<device_name()>, <threads>"
+        recorded = str(row.get("device") or "")
+        return bool(device) and (recorded == device or recorded.startswith(device + ","))
+
+    here = same_workers_first([row for row in rows if on_this_kind(row)])
+    rows = same_workers_first(rows)
 
     def own(candidates: list) -> list:
         return [row for row in candidates
