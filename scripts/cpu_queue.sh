@@ -29,11 +29,11 @@ if [ -n "$(git -C "$grid_tree" status --porcelain -- src pyproject.toml)" ]; the
     exit 2
 fi
 export XLA_FLAGS="${XLA_FLAGS:+$XLA_FLAGS }--xla_cpu_multi_thread_eigen=false" OMP_NUM_THREADS=1
-# On a CPU with AVX-512 (the Intel Xeon kind), XLA's platform-dependent math parts the rollouts
-# from the AVX2 AMD EPYC kind that ran the grid's first cells (Hopper's dataset: mean return
-# 407.27 on Intel, 407.51 on AMD). With these flags the Intel kind built the AMD kind's datasets
-# exactly; training still rounds differently (docs/reproduce.md, "CPU machines of two kinds").
-# On an AVX2-only CPU they are left out, so that kind runs exactly as before.
+# On any CPU with AVX-512 (measured on the Intel Xeon kind), XLA's platform-dependent math
+# parts the rollouts from the AVX2 AMD EPYC kind that ran the grid's first cells (Hopper's
+# dataset: mean return 407.27 on Intel, 407.51 on AMD). With these flags the Intel kind built
+# the AMD kind's datasets exactly; training still rounds differently (docs/reproduce.md, "CPU
+# machines of two kinds"). On an AVX2-only CPU they are left out: that kind runs as before.
 if grep -q -w avx512f /proc/cpuinfo 2>/dev/null; then
     XLA_FLAGS="$XLA_FLAGS --xla_cpu_max_isa=AVX2 --xla_cpu_enable_platform_dependent_math=false"
 fi
