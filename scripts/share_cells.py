@@ -2,12 +2,13 @@
 for them, so that no cell is trained twice (the study reuses the main grid's mabcq and bcq
 cells, and the grid the study's: docs/study.md, "Execution").
 
-    PYTHONPATH=src python scripts/share_cells.py SOURCE DEST --commit SHA [--methods M,..]
-        [--dry-run]
+    PYTHONPATH=src python scripts/share_cells.py SOURCE DEST --commit SHA[,SHA..]
+        [--methods M,..] [--dry-run]
 
 Copies every cell of SOURCE that DEST lacks, of DEST's grid.json tasks and seeds and its methods
 (or --methods), when both grids ask it with the same settings, it holds DEST's recipe and it
-was trained at SHA (the pinned commit) from a clean checkout (mabcq.grid.share). Cells both
+was trained at one of the SHAs (the pinned commit, and earlier pins whose smoke grid was bitwise
+equal to it) from a clean checkout (mabcq.grid.share). Cells both
 hold are compared bitwise, never overwritten. A cell of another kind on either side (trained in
 a group, as a lent GPU trains, or with other library versions) is listed, neither copied nor
 compared.
@@ -18,6 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from mabcq.cli import kinds
 from mabcq.errors import UserError
 from mabcq.grid.share import share_cells
 
@@ -26,8 +28,9 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="share_cells.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("source", type=Path, help="results directory holding finished cells")
     parser.add_argument("dest", type=Path, help="results directory to copy them into")
-    parser.add_argument("--commit", required=True,
-                        help="the pinned commit both grids run from (7+ hex digits)")
+    parser.add_argument("--commit", required=True, type=kinds.commit_list,
+                        help="the pinned commit both grids run from (7+ hex digits), then any "
+                             "earlier pins the grids hold cells of, comma-separated")
     parser.add_argument("--methods", default="",
                         help="comma-separated methods to copy, also ones DEST's grid does not "
                              "train itself (default: the methods of DEST's grid.json)")

@@ -235,7 +235,7 @@ def test_shared_cells_are_finished_cells_to_the_grid_that_receives_them(one_work
     other.mkdir()
     for tree in (source, other):
         (tree / "grid.json").write_bytes((out / "grid.json").read_bytes())
-    assert len(share_cells(source, other, commit).copied) == 2
+    assert len(share_cells(source, other, (commit,)).copied) == 2
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         assert main([*GRID, "--out", str(other), "--data-root", str(data_root)]) == 0

@@ -57,7 +57,7 @@ def paper_and_study(tmp_path):
 
 def test_copies_only_the_cells_dest_asks_for_with_their_numbers(paper_and_study):
     paper, study = paper_and_study
-    done = share_cells(paper, study, PIN[:7])
+    done = share_cells(paper, study, (PIN[:7],))
     assert sorted(done.copied) == ["hopper-3x1/bcq/seed_0", "hopper-3x1/mabcq/seed_0"]
     assert done.equal == done.differing == []
     copied = read_cells(study)
@@ -69,7 +69,7 @@ def test_copies_only_the_cells_dest_asks_for_with_their_numbers(paper_and_study)
         assert ours["provenance"]["copied_from"] == str(paper)
         assert ours["provenance"]["code"]["commit"] == PIN
     assert len((study / "returns.csv").read_text().splitlines()) == 21  # rebuilt: 1 + 2 x 10
-    again = share_cells(paper, study, PIN)  # the second call copies nothing, compares both
+    again = share_cells(paper, study, (PIN,))  # the second call copies nothing, compares both
     assert again.copied == [] and sorted(again.equal) == sorted(done.copied)
 
 
@@ -77,19 +77,19 @@ def test_the_other_way_and_a_method_filter(paper_and_study):
     paper, study = paper_and_study
     cell(study, "hopper-3x1", "mabcq", 1)
     cell(study, "hopper-3x1", "mabcq-vdterm1", 1)
-    done = share_cells(study, paper, PIN)
+    done = share_cells(study, paper, (PIN,))
     assert done.copied == ["hopper-3x1/mabcq/seed_1"]  # paper does not ask for vdterm1
     assert not cell_path(paper, "hopper-3x1", "mabcq-vdterm1", 1).exists()
     cell(paper, "hopper-3x1", "mabcq-no-tn", 0)  # named: copied although study does not ask it
-    named = share_cells(paper, study, PIN, methods=("mabcq-no-tn",))
+    named = share_cells(paper, study, (PIN,), methods=("mabcq-no-tn",))
     assert named.copied == ["hopper-3x1/mabcq-no-tn/seed_0"]  # only DEST's tasks and seeds
     with pytest.raises(UserError, match="no settings recorded for hopper-3x1's ddpg methods"):
-        share_cells(paper, study, PIN, methods=("ddpg",))  # study records none of DDPG's
+        share_cells(paper, study, (PIN,), methods=("ddpg",))  # study records none of DDPG's
 
 
 def test_a_dry_run_writes_nothing(paper_and_study):
     paper, study = paper_and_study
-    assert len(share_cells(paper, study, PIN, dry_run=True).copied) == 2
+    assert len(share_cells(paper, study, (PIN,), dry_run=True).copied) == 2
     assert read_cells(study) == [] and not (study / "returns.csv").exists()
 
 
@@ -97,7 +97,7 @@ def test_a_cell_both_hold_is_compared_never_overwritten(paper_and_study):
     paper, study = paper_and_study
     mine = cell(study, "hopper-3x1", "mabcq", 0, value=1.5 + 1e-12)
     before = mine.read_bytes()
-    done = share_cells(paper, study, PIN)
+    done = share_cells(paper, study, (PIN,))
     assert done.differing == ["hopper-3x1/mabcq/seed_0"]
     assert done.copied == ["hopper-3x1/bcq/seed_0"]
     assert mine.read_bytes() == before
@@ -114,7 +114,7 @@ def test_other_settings_are_not_the_same_cell(tmp_path, change, message):
     study = grid(tmp_path / "study", ["hopper-3x1"], ["mabcq"], **change)
     cell(paper, "hopper-3x1", "mabcq", 0)
     with pytest.raises(UserError, match=message):
-        share_cells(paper, study, PIN)
+        share_cells(paper, study, (PIN,))
     assert read_cells(study) == []
 
 
@@ -130,7 +130,7 @@ def test_a_cell_of_other_code_or_data_is_refused(tmp_path, kind, message):
     study = grid(tmp_path / "study", ["hopper-3x1"], ["mabcq"])
     cell(paper, "hopper-3x1", "mabcq", 0, **kind)
     with pytest.raises(UserError, match=message):
-        share_cells(paper, study, PIN[:7])
+        share_cells(paper, study, (PIN[:7],))
     assert read_cells(study) == []
 
 
@@ -148,13 +148,13 @@ def test_a_cell_of_another_kind_is_neither_copied_nor_compared(tmp_path, kind, w
     study = grid(tmp_path / "study", ["hopper-3x1"], ["mabcq"])
     cell(paper, "hopper-3x1", "mabcq", 0, **kind)
     cell(paper, "hopper-3x1", "mabcq", 1)
-    done = share_cells(paper, study, PIN[:7])
+    done = share_cells(paper, study, (PIN[:7],))
     assert done.copied == ["hopper-3x1/mabcq/seed_1"] and done.differing == []
     assert len(done.apart) == 1 and done.apart[0].startswith("hopper-3x1/mabcq/seed_0: " + why)
     assert [row["seed"] for row in read_cells(study)] == [1]
     # the other way: DEST holds the other kind, SOURCE the cell trained alone; never compared
     mine = cell(study, "hopper-3x1", "mabcq", 0, value=7.0)
-    back = share_cells(study, paper, PIN)
+    back = share_cells(study, paper, (PIN,))
     assert back.differing == [] and back.equal == ["hopper-3x1/mabcq/seed_1"]
     assert back.apart[0].startswith("hopper-3x1/mabcq/seed_0: ") and mine.is_file()
     assert json.loads(cell_path(paper, "hopper-3x1", "mabcq", 0).read_text())["group"] == \
@@ -166,10 +166,29 @@ def test_a_cell_of_another_kind_with_other_settings_is_still_refused(tmp_path):
     study = grid(tmp_path / "study", ["hopper-3x1"], ["mabcq"])
     cell(paper, "hopper-3x1", "mabcq", 0, recipe="low", **GPU)
     with pytest.raises(UserError, match="trained on low data"):
-        share_cells(paper, study, PIN)
+        share_cells(paper, study, (PIN,))
     cell(paper, "hopper-3x1", "mabcq", 0, every=10000, **GPU)
     with pytest.raises(UserError, match="not every 5000 up to 50000"):
-        share_cells(paper, study, PIN)
+        share_cells(paper, study, (PIN,))
+
+
+NEW_PIN = "c" * 40  # a later pin whose smoke grid was bitwise equal to PIN's
+
+
+def test_cells_of_every_named_pin_are_copied_and_no_other(tmp_path):
+    paper = grid(tmp_path / "paper", ["hopper-3x1"], ["mabcq"], seeds=(0, 1, 2))
+    study = grid(tmp_path / "study", ["hopper-3x1"], ["mabcq"], seeds=(0, 1, 2))
+    cell(paper, "hopper-3x1", "mabcq", 0)
+    cell(paper, "hopper-3x1", "mabcq", 1, commit=NEW_PIN)
+    with pytest.raises(UserError, match=f"trained at cccccccccccc, not {PIN[:7]}; it"):
+        share_cells(paper, study, (PIN[:7],))
+    done = share_cells(paper, study, (NEW_PIN[:9], PIN[:7]))
+    assert done.copied == ["hopper-3x1/mabcq/seed_0", "hopper-3x1/mabcq/seed_1"]
+    cell(paper, "hopper-3x1", "mabcq", 2, commit="d" * 40)
+    with pytest.raises(UserError, match=f"not {NEW_PIN[:9]} or {PIN[:7]}; it"):
+        share_cells(paper, study, (NEW_PIN[:9], PIN[:7]))
+    with pytest.raises(UserError, match="at least 7 hex digits of each"):
+        share_cells(paper, study, (PIN, "3e77"))
 
 
 def run_script(*args):
@@ -186,13 +205,15 @@ def test_script_exit_codes(paper_and_study, tmp_path):
     assert ok.returncode == 0 and "copied 2 cell(s)" in ok.stdout, ok.stderr
     cell(study, "hopper-3x1", "mabcq", 1, value=9.0)
     cell(paper, "hopper-3x1", "mabcq", 1, value=8.0)
-    differ = run_script(paper, study, "--commit", PIN)
+    differ = run_script(paper, study, "--commit", f"{NEW_PIN},{PIN[:7].upper()}")
     assert differ.returncode == 1 and "differs: hopper-3x1/mabcq/seed_1" in differ.stdout
+    bad = run_script(paper, study, "--commit", f"{PIN},xyz")
+    assert bad.returncode == 2 and "must be a commit of 7 to 40 hex digits" in bad.stderr
 
 
 def test_a_refused_cell_stops_every_copy(paper_and_study):
     paper, study = paper_and_study
     cell(paper, "hopper-3x1", "mabcq", 1, dirty=True)  # checked after seed 0's good cells
     with pytest.raises(UserError, match="local changes"):
-        share_cells(paper, study, PIN)
+        share_cells(paper, study, (PIN,))
     assert read_cells(study) == [] and not (study / "returns.csv").exists()

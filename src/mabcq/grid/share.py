@@ -74,7 +74,8 @@ def other_kind(cell: dict[str, Any], versions: Any, method: str, seed: int) -> s
 
 
 def _shareable(held: Path, source: Path, dest: Path, grids: tuple[dict, dict], task: str,
-               method: str, seed: int, commit: str) -> tuple[dict[str, Any], str | None]:
+               method: str, seed: int, commits: tuple[str, ...]
+               ) -> tuple[dict[str, Any], str | None]:
     """SOURCE's cell at HELD, once it is known to be the cell DEST asks for, and why it is of
     another kind (other_kind; None when it is not); else UserError."""
     if _setting(grids[1], "recipes", task, method) is None:
@@ -103,25 +104,28 @@ def _shareable(held: Path, source: Path, dest: Path, grids: tuple[dict, dict], t
     if code.get("dirty") is not False:
         raise UserError(f"{held}: trained from a checkout with local changes (or records no "
                         f"code); it cannot stand for {dest}'s cell")
-    if not str(code.get("commit", "")).lower().startswith(commit.lower()):
-        raise UserError(f"{held}: trained at {str(code.get('commit'))[:12]}, not {commit}; it "
-                        f"cannot stand for {dest}'s cell")
+    if not str(code.get("commit", "")).lower().startswith(tuple(c.lower() for c in commits)):
+        raise UserError(f"{held}: trained at {str(code.get('commit'))[:12]}, not "
+                        f"{' or '.join(commits)}; it cannot stand for {dest}'s cell")
     return cell, None
 
 
-def share_cells(source: Path, dest: Path, commit: str, methods: tuple[str, ...] = (),
-                dry_run: bool = False) -> Shared:
+def share_cells(source: Path, dest: Path, commits: tuple[str, ...],
+                methods: tuple[str, ...] = (), dry_run: bool = False) -> Shared:
     """Copy into DEST every cell of SOURCE that DEST lacks among DEST's grid.json tasks and seeds
     and its methods (or METHODS, when given: also ones DEST does not train itself, as a study
     shows the grid's ablations), provided both grids ask that cell with the same settings
-    (SETTINGS, GROUP_SETTINGS), the cell holds DEST's recipe, and it was trained at COMMIT from
-    a clean checkout. A copy records `provenance.copied_from`; DEST's CSVs are rebuilt after a
-    copy. Cells both hold are compared (cell_numbers), never overwritten; a cell of another
-    kind on either side (other_kind) is listed in `apart`, neither copied nor compared."""
+    (SETTINGS, GROUP_SETTINGS), the cell holds DEST's recipe, and it was trained at one of
+    COMMITS (the grid's pins: its current one and any earlier one whose smoke grid was bitwise
+    equal to it, docs/reproduce.md) from a clean checkout. A copy records
+    `provenance.copied_from`; DEST's CSVs are rebuilt after a copy. Cells both hold are
+    compared (cell_numbers), never overwritten; a cell of another kind on either side
+    (other_kind) is listed in `apart`, neither copied nor compared."""
     from mabcq.training.logs import write_json_atomic
 
-    if len(commit) < 7:
-        raise UserError(f"--commit {commit!r}: give at least 7 hex digits of the pinned commit")
+    if not commits or any(len(commit) < 7 for commit in commits):
+        raise UserError(f"--commit {','.join(commits)!r}: give at least 7 hex digits of each "
+                        "pinned commit")
     grids = _grid(source), _grid(dest)
     done, copies = Shared(), []
     for task in grids[1]["tasks"]:  # every cell checked before any is written
@@ -131,7 +135,7 @@ def share_cells(source: Path, dest: Path, commit: str, methods: tuple[str, ...] 
                 mine = cell_path(dest, task, method, seed)
                 if not held.is_file():
                     continue
-                cell, apart = _shareable(held, source, dest, grids, task, method, seed, commit)
+                cell, apart = _shareable(held, source, dest, grids, task, method, seed, commits)
                 name = f"{task}/{method}/seed_{seed}"
                 theirs = read_json_object(mine, "cell record") if mine.is_file() else None
                 versions = (cell.get("provenance") or {}).get("versions")
