@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The CPU's queue, in its order, from the pinned worktree, until a deadline: the paper grid's
 # seed 0 (every task and method: the first complete picture), then issue 19's study
-# (docs/study.md), then the grid's seeds 1-4, then Swimmer (Figure 4) and the eps sweep
+# (docs/study.md; every task's seed 1 before the seeds 2-4, so that the study's answer, which
+# waits for two seeds of every design cell, comes first), then the grid's seeds 1-4, then Swimmer (Figure 4) and the eps sweep
 # (Figure 5). Each stage resumes where the last call stopped
 # (finished cells skipped, a cell in flight from its checkpoint); cells that both runs ask for are
 # trained once and copied with scripts/share_cells.py. After each stage, `mabcq acting` re-runs
 # the new cells' final evaluations with parts of the policy switched off (acting.csv, main's
 # code). Run from the main checkout:
 #   bash scripts/cpu_queue.sh HH:MM [PINNED_WORKTREE]      (default worktree: ../grid)
+# The grids keep the cells of earlier pins (EARLIER_PINS, below): each was moved from only once a
+# smoke grid of it and of the next pin were bitwise equal (docs/reproduce.md, "Pins").
 # Exit 0: the whole queue is done; 3: stopped at the deadline (commit results/, call again);
 # anything else: a stage failed (its output is in the log). Output: $LOG (default
 # /tmp/cpu_queue.log) and the terminal; for a run that outlives the terminal, start it with
@@ -38,21 +41,31 @@ if grep -q -w avx512f /proc/cpuinfo 2>/dev/null; then
     XLA_FLAGS="$XLA_FLAGS --xla_cpu_max_isa=AVX2 --xla_cpu_enable_platform_dependent_math=false"
 fi
 python="${PYTHON:-$main_tree/.venv/bin/python}"  # the venv both checkouts' code runs in
+# Earlier pins, comma-separated, whose cells stay in the grids beside the pin's own (reproduce's
+# --allow-commits) and may be copied between them (share_cells' --commit); the pin itself is
+# left out, so the list also holds while the worktree is still at one of them.
+pins="${EARLIER_PINS-3e774ae899244471ee9f3684c22ea04a9d7e9d7d}"
+earlier=()
+for pin in ${pins//,/ }; do
+    [[ "$commit" == "$pin"* ]] || earlier+=("$pin")
+done
+allow=()
+[ "${#earlier[@]}" -eq 0 ] || allow=(--allow-commits "$(IFS=,; echo "${earlier[*]}")")
+commits="$(IFS=,; echo "$commit${earlier[*]:+,${earlier[*]}}")"
 study_flags=(--tasks hopper-3x1,walker2d-2x3,halfcheetah-2x3
-             --methods mabcq,mabcq-vdterm1,mabcq-tnclip,mabcq-tnnorm,mabcq-relguard,mabcq-combined,bcq
-             --seeds 0,1,2,3,4)
+             --methods mabcq,mabcq-vdterm1,mabcq-tnclip,mabcq-tnnorm,mabcq-relguard,mabcq-combined,bcq)
 
 say() { echo "$(date +%T) cpu_queue: $*" | tee -a "$log"; }
 reproduce() {  # OUT, then reproduce's flags; returns its exit code
     local out="$1"; shift
     (cd "$grid_tree" && PYTHONPATH="$grid_tree/src" exec "$python" -m mabcq reproduce \
         --preset paper --out "$main_tree/$out" --data-root "$main_tree/runs/data" --workers 2 \
-        --no-progress "$@") 2>&1 | tee -a "$log"
+        --no-progress "${allow[@]}" "$@") 2>&1 | tee -a "$log"
     return "${PIPESTATUS[0]}"
 }
 share() {  # SOURCE DEST [--methods ...]
     PYTHONPATH="$main_tree/src" "$python" "$main_tree/scripts/share_cells.py" "$1" "$2" \
-        --commit "$commit" "${@:3}" 2>&1 | tee -a "$log"
+        --commit "$commits" "${@:3}" 2>&1 | tee -a "$log"
     return "${PIPESTATUS[0]}"
 }
 stage() {  # NAME, then reproduce's arguments: 0 done, else stop the queue with that code
@@ -85,10 +98,12 @@ record() {  # OUT, reproduce's flags: write OUT/grid.json for the whole request,
 # Both requests recorded first: a copy between the two grids is checked against them, and
 # covers every seed they ask for (stage 1 alone would record seed 0 only).
 record results/paper --seeds 0,1,2,3,4
-record results/study "${study_flags[@]}"
+record results/study "${study_flags[@]}" --seeds 0,1,2,3,4
 stage "paper grid, seed 0" results/paper --seeds 0 || exit $?
 share results/paper results/study --methods mabcq,mabcq-no-tn,mabcq-no-vd,bcq || exit $?
-stage "study (docs/study.md)" results/study "${study_flags[@]}" || exit $?
+stage "study (docs/study.md), seeds 0-1: two of every design cell" results/study \
+    "${study_flags[@]}" --seeds 0,1 || exit $?
+stage "study (docs/study.md)" results/study "${study_flags[@]}" --seeds 0,1,2,3,4 || exit $?
 share results/study results/paper || exit $?
 stage "paper grid, seeds 0-4" results/paper --seeds 0,1,2,3,4 || exit $?
 stage "Swimmer 2x1 on low-quality data (Figure 4)" results/paper --tasks swimmer-2x1 \

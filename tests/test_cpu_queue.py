@@ -77,14 +77,15 @@ def test_the_stages_run_in_the_queue_order(queue):
     assert [step(what) for _, what in calls] == [
         "paper seeds 0,1,2,3,4 (record only)", "study seeds 0,1,2,3,4 (record only)",
         "paper seeds 0", "acting paper", "share results/paper -> results/study (named methods)",
-        "study seeds 0,1,2,3,4", "acting study", "share results/study -> results/paper",
+        "study seeds 0,1", "acting study", "study seeds 0,1,2,3,4", "acting study",
+        "share results/study -> results/paper",
         "paper seeds 0,1,2,3,4", "acting paper", "paper swimmer seeds 0,1,2,3,4", "acting paper",
         "paper eps sweep seeds 0,1,2,3,4", "acting paper"]
     acting = [(where, what) for where, what in calls if "-m mabcq acting" in what]
     assert all(where == "main" and "--no-progress" in what for where, what in acting)
     # each looks for copied cells' policies in the other
     assert [what.split("--runs-from ")[1].split()[0].rsplit("/", 1)[1] for _, what in acting] \
-        == ["study", "paper", "study", "study", "study"]
+        == ["study", "paper", "paper", "study", "study", "study"]
     reproduce = [(where, what) for where, what in calls if "reproduce" in what]
     assert all(where == "grid" and "--preset paper" in what and "--workers 2" in what
                for where, what in reproduce)  # the pinned worktree's code trains
@@ -99,15 +100,42 @@ def test_the_stages_run_in_the_queue_order(queue):
 RECORDS = ["paper seeds 0,1,2,3,4 (record only)", "study seeds 0,1,2,3,4 (record only)"]
 
 
+def flag(calls, name: str, kind: str) -> list[str | None]:
+    """The value of NAME in each call of KIND (reproduce, share_cells); None where absent."""
+    return [what.split(f"{name} ")[1].split()[0] if f"{name} " in what else None
+            for _, what in calls if kind in what]
+
+
+def test_earlier_pins_are_allowed_and_shared_but_never_the_pin_itself(queue):
+    run, pin, main = queue
+    commit = subprocess.run(["git", "-C", str(pin), "rev-parse", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    code, calls = run(EARLIER_PINS=f"{'a' * 40},bbbbbbb")
+    assert code == 0
+    allowed = flag(calls, "--allow-commits", "reproduce")
+    assert len(allowed) == 8 and set(allowed) == {f"{'a' * 40},bbbbbbb"}
+    assert set(flag(calls, "--commit", "share_cells")) == {f"{commit},{'a' * 40},bbbbbbb"}
+    (main / "results" / "paper" / "grid.json").unlink()  # recorded again: a call more
+    code, calls = run(EARLIER_PINS=f"{commit[:9]},bbbbbbb")  # the pin among the earlier pins
+    assert code == 0
+    allowed = flag(calls, "--allow-commits", "reproduce")
+    assert len(allowed) == 7 and set(allowed) == {"bbbbbbb"}
+    assert set(flag(calls, "--commit", "share_cells")) == {f"{commit},bbbbbbb"}
+    code, calls = run(EARLIER_PINS=commit[:7])  # the worktree still at the only pin
+    assert code == 0 and set(flag(calls, "--allow-commits", "reproduce")) == {None}
+    assert set(flag(calls, "--commit", "share_cells")) == {commit}
+
+
 @pytest.mark.parametrize("env, code, ran", [
     ({"SEED0_EXIT": "3"}, 3, [*RECORDS, "paper seeds 0", "acting paper"]),
     ({"STUDY_EXIT": "3"}, 3, [*RECORDS, "paper seeds 0", "acting paper",
                               "share results/paper -> results/study (named methods)",
-                              "study seeds 0,1,2,3,4", "acting study"]),
+                              "study seeds 0,1", "acting study"]),
     # a failure keeps its own code; the acting diagnostic's own failure stops nothing
     ({"SEED0_EXIT": "5"}, 5, [*RECORDS, "paper seeds 0", "acting paper"]),
     ({"ACTING_EXIT": "1"}, 0, [*RECORDS, "paper seeds 0", "acting paper",
                                "share results/paper -> results/study (named methods)",
+                               "study seeds 0,1", "acting study",
                                "study seeds 0,1,2,3,4", "acting study",
                                "share results/study -> results/paper", "paper seeds 0,1,2,3,4",
                                "acting paper", "paper swimmer seeds 0,1,2,3,4", "acting paper",
