@@ -400,3 +400,33 @@ def test_estimates_are_compared_with_what_the_cells_took(tmp_path: Path) -> None
     estimates = text[text.index("The command's estimates"):]
     estimates = estimates[:estimates.index("\n\n", estimates.index("| family |"))]
     assert "| ddpg | 1 | 0.50 | 0.50-0.50 |" in estimates and "| behavior |" not in estimates
+
+
+def test_same_data_counts_the_dataset_hashes_of_each_tasks_cells(tmp_path: Path) -> None:
+    results = make_results(tmp_path / "results")
+
+    def cell(task: str, method: str, seed: int, digest: str | None, device: str) -> None:
+        path = results / "cells" / task / method / f"seed_{seed}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        provenance = {"device": device, **({"data_sha256": digest} if digest else {})}
+        path.write_text(json.dumps({"task": task, "method": method, "seed": seed,
+                                    "recipe": "paper", "provenance": provenance}))
+
+    no_cells = build_report(results, tmp_path / "none").report.read_text()
+    assert "### Same data" not in no_cells
+    cell("hopper-3x1", "mabcq", 0, None, "cpu: amd")  # made before cells recorded a hash
+    cell("hopper-3x1", "mabcq", 1, "a" * 64, "cpu: intel")
+    cell("hopper-3x1", "bcq", 1, "a" * 64, "cpu: amd")
+    cell("ant-4x2", "mabcq", 0, "b" * 64, "cpu: amd")
+    cell("ant-4x2", "bcq", 0, "c" * 64, "gpu")
+    cell("ant-4x2", "bcq", 1, "c" * 64, "gpu")
+    text = build_report(results, tmp_path / "out").report.read_text()
+    same = text[text.index("### Same data"):]
+    assert row_of(same, "Hopper 3x1", "paper", "2 of 3", "one dataset",
+                  "`aaaaaaaaaaaa`: 2 (cpu: amd, cpu: intel)")
+    assert row_of(same, "Ant 4x2", "paper", "3 of 3", "**2 datasets**",
+                  "`cccccccccccc`: 2 (gpu); `bbbbbbbbbbbb`: 1 (cpu: amd)")
+    assert "Cells of one task trained on different data" in same
+    (results / "cells" / "ant-4x2" / "bcq" / "seed_1.json").write_text("{")
+    with pytest.raises(UserError, match="seed_1.json: not a readable cell record"):
+        build_report(results, tmp_path / "bad")

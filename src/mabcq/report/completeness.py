@@ -89,4 +89,41 @@ def completeness(ctx: Context) -> list[str]:
     lines += markdown_table(("task", "method", "seeds finished", "finished", "missing",
                              "device"), rows)
     return lines + ["", "Planned: grid.json's tasks x methods x seeds; finished: the cells "
-                    "in returns.csv; device: timing.csv's, per group or cell.", ""]
+                    "in returns.csv; device: timing.csv's, per group or cell.", "",
+                    *same_data(ctx)]
+
+
+def same_data(ctx: Context) -> list[str]:
+    """Whether a task's cells trained on one dataset: the distinct `data_sha256` of the cells
+    that record it, per (task, recipe), with the devices that trained on each. Cells of two
+    machine kinds or a lent GPU stand beside each other in one table only on the same data
+    (docs/reproduce.md, "CPU machines of two kinds")."""
+    rows = ctx.results.data or []
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["task"], str(row["recipe"])), []).append(row)
+    table = []
+    for task in order_tasks({task for task, _ in groups}):
+        for recipe in sorted(recipe for group_task, recipe in groups if group_task == task):
+            cells = groups[(task, recipe)]
+            hashes: dict[str, list[dict[str, Any]]] = {}
+            for cell in cells:
+                if cell["data_sha256"]:
+                    hashes.setdefault(cell["data_sha256"], []).append(cell)
+            if not hashes:
+                continue
+            found = "; ".join(
+                f"`{digest[:12]}`: {len(held)} ({', '.join(sorted({c['device'] for c in held}))})"
+                for digest, held in sorted(hashes.items(), key=lambda item: -len(item[1])))
+            verdict = "one dataset" if len(hashes) == 1 else f"**{len(hashes)} datasets**"
+            table.append((task_label(task), recipe, f"{sum(map(len, hashes.values()))} of "
+                          f"{len(cells)}", verdict, found))
+    if not table:
+        return []
+    warning = (["> **Cells of one task trained on different data: their returns are not draws "
+                "of one experiment.**", ""] if any(row[3] != "one dataset" for row in table)
+               else [])
+    return ["### Same data", "", *warning, *markdown_table(
+        ("task", "recipe", "cells with a data hash", "verdict", "hash: cells (devices)"), table),
+        "", "The hash of the arrays each cell trained on (`provenance.data_sha256`; `mabcq data "
+        "info` prints a file's); cells made before cells recorded it are not counted.", ""]

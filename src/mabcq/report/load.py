@@ -75,6 +75,7 @@ class Results:
     behavior: list[Row] | None
     grid: dict[str, Any] | None
     acting: list[Row] | None = None  # `mabcq acting` (the policy taken apart), when run
+    data: list[Row] | None = None  # per cell file: the data hash and device it trained with
 
 
 def load_results(directory: Path) -> Results:
@@ -91,7 +92,25 @@ def load_results(directory: Path) -> Results:
         behavior=read_table(directory / "behavior.csv"),
         grid=read_grid(directory / GRID_FILE),
         acting=read_table(directory / "acting.csv"),
+        data=read_cell_data(directory),
     )
+
+
+def read_cell_data(directory: Path) -> list[Row] | None:
+    """Per finished cell (cells/<task>/<method>/seed_<s>.json): task, method, seed, recipe,
+    the hash of the data it trained on (`provenance.data_sha256`, None in cells made before
+    cells recorded it) and its device; None when there is no cells/ directory."""
+    if not (directory / "cells").is_dir():
+        return None
+    rows = []
+    for path in sorted((directory / "cells").glob("*/*/seed_*.json")):
+        cell = read_json_object(path, "cell record")
+        provenance = cell.get("provenance") if isinstance(cell.get("provenance"), dict) else {}
+        rows.append({"task": path.parts[-3], "method": path.parts[-2],
+                     "seed": int(path.stem.removeprefix("seed_")),
+                     "recipe": cell.get("recipe"), "data_sha256": provenance.get("data_sha256"),
+                     "device": str(provenance.get("device") or "unknown")})
+    return rows
 
 
 def read_grid(path: Path) -> dict[str, Any] | None:
