@@ -2,15 +2,15 @@
 # The CPU's queue, in its order, from the pinned worktree, until a deadline: the paper grid's
 # seed 0 (every task and method: the first complete picture), then issue 19's study
 # (docs/study.md; every task's seed 1 before the seeds 2-4, so that the study's answer, which
-# waits for two seeds of every design cell, comes first), then the grid's seeds 1-4, then Swimmer (Figure 4) and the eps sweep
-# (Figure 5). Each stage resumes where the last call stopped
+# waits for two seeds of every design cell, comes first), then the grid's seeds 1-4, then
+# Swimmer (Figure 4) and the eps sweep (Figure 5). Each stage resumes where the last call stopped
 # (finished cells skipped, a cell in flight from its checkpoint); cells that both runs ask for are
 # trained once and copied with scripts/share_cells.py. After each stage, `mabcq acting` re-runs
 # the new cells' final evaluations with parts of the policy switched off (acting.csv, main's
 # code). Run from the main checkout:
 #   bash scripts/cpu_queue.sh HH:MM [PINNED_WORKTREE]      (default worktree: ../grid)
 # The grids keep the cells of earlier pins (EARLIER_PINS, below): each was moved from only once a
-# smoke grid of it and of the next pin were bitwise equal (docs/reproduce.md, "Pins").
+# smoke grid of it and of the next pin were bitwise equal (docs/reproduce.md, "The pins so far").
 # Exit 0: the whole queue is done; 3: stopped at the deadline (commit results/, call again);
 # anything else: a stage failed (its output is in the log). Output: $LOG (default
 # /tmp/cpu_queue.log) and the terminal; for a run that outlives the terminal, start it with

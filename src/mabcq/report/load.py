@@ -97,8 +97,8 @@ def load_results(directory: Path) -> Results:
 
 
 def read_cell_data(directory: Path) -> list[Row] | None:
-    """Per finished cell (cells/<task>/<method>/seed_<s>.json): task, method, seed, recipe,
-    the hash of the data it trained on (`provenance.data_sha256`, None in cells made before
+    """Per finished cell (cells/<task>/<method>/seed_<s>.json): task, method, recipe, the
+    hash of the data it trained on (`provenance.data_sha256`, None in cells made before
     cells recorded it) and its device; None when there is no cells/ directory."""
     if not (directory / "cells").is_dir():
         return None
@@ -107,7 +107,6 @@ def read_cell_data(directory: Path) -> list[Row] | None:
         cell = read_json_object(path, "cell record")
         provenance = cell.get("provenance") if isinstance(cell.get("provenance"), dict) else {}
         rows.append({"task": path.parts[-3], "method": path.parts[-2],
-                     "seed": int(path.stem.removeprefix("seed_")),
                      "recipe": cell.get("recipe"), "data_sha256": provenance.get("data_sha256"),
                      "device": str(provenance.get("device") or "unknown")})
     return rows
