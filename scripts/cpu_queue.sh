@@ -45,9 +45,10 @@ python="${PYTHON:-$main_tree/.venv/bin/python}"  # the venv both checkouts' code
 # --allow-commits) and may be copied between them (share_cells' --commit); the pin itself is
 # left out, so the list also holds while the worktree is still at one of them.
 pins="${EARLIER_PINS-3e774ae899244471ee9f3684c22ea04a9d7e9d7d}"
+IFS=', ' read -ra pins <<< "${pins,,}"  # lower case, as git writes commits; never globbed
 earlier=()
-for pin in ${pins//,/ }; do
-    [[ "$commit" == "$pin"* ]] || earlier+=("$pin")
+for pin in "${pins[@]}"; do
+    [[ "$commit" == "$pin"* || " ${earlier[*]} " == *" $pin "* ]] || earlier+=("$pin")
 done
 allow=()
 [ "${#earlier[@]}" -eq 0 ] || allow=(--allow-commits "$(IFS=,; echo "${earlier[*]}")")

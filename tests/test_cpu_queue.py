@@ -46,7 +46,9 @@ def queue(tmp_path):
     def run(until=soon, **env):
         result = subprocess.run(["bash", str(SCRIPT), until, str(pin)], cwd=main,
                                 capture_output=True, text=True,
-                                env={**os.environ, "PYTHON": str(fake), "CALLS": str(calls),
+                                env={**{key: value for key, value in os.environ.items()
+                                        if key != "EARLIER_PINS"},  # the script's default
+                                     "PYTHON": str(fake), "CALLS": str(calls),
                                      "MAIN": str(main), "LOG": str(tmp_path / "log"), **env})
         made = [line.split("|", 1) for line in calls.read_text().splitlines()] \
             if calls.exists() else []
@@ -124,6 +126,17 @@ def test_earlier_pins_are_allowed_and_shared_but_never_the_pin_itself(queue):
     code, calls = run(EARLIER_PINS=commit[:7])  # the worktree still at the only pin
     assert code == 0 and set(flag(calls, "--allow-commits", "reproduce")) == {None}
     assert set(flag(calls, "--commit", "share_cells")) == {commit}
+    code, calls = run(EARLIER_PINS="")  # none
+    assert code == 0 and set(flag(calls, "--allow-commits", "reproduce")) == {None}
+    assert set(flag(calls, "--commit", "share_cells")) == {commit}
+    # upper case, repeated, spaced and glob-like entries: lower-cased, once each, never globbed
+    (main / "a-file").write_text("")
+    code, calls = run(EARLIER_PINS=f"{commit.upper()}, BBBBBBB,bbbbbbb,*")
+    assert code == 0 and set(flag(calls, "--allow-commits", "reproduce")) == {"bbbbbbb,*"}
+    code, calls = run()  # unset: the first pin, 3e774ae
+    first = "3e774ae899244471ee9f3684c22ea04a9d7e9d7d"
+    assert code == 0 and set(flag(calls, "--allow-commits", "reproduce")) == {first}
+    assert set(flag(calls, "--commit", "share_cells")) == {f"{commit},{first}"}
 
 
 @pytest.mark.parametrize("env, code, ran", [

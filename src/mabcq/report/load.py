@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mabcq.errors import UserError
-from mabcq.grid.cells import WEIGHT_DIAGNOSTICS
+from mabcq.grid.cells import WEIGHT_DIAGNOSTICS, recipe_of
 from mabcq.util.jsonfile import read_json_object
 
 Row = dict[str, Any]
@@ -107,7 +107,8 @@ def read_cell_data(directory: Path) -> list[Row] | None:
         cell = read_json_object(path, "cell record")
         provenance = cell.get("provenance") if isinstance(cell.get("provenance"), dict) else {}
         rows.append({"task": path.parts[-3], "method": path.parts[-2],
-                     "recipe": cell.get("recipe"), "data_sha256": provenance.get("data_sha256"),
+                     "recipe": cell.get("recipe") or recipe_of(path.parts[-3]),
+                     "data_sha256": provenance.get("data_sha256"),
                      "device": str(provenance.get("device") or "unknown")})
     return rows
 
