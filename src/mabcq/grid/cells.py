@@ -209,6 +209,11 @@ def behavior_path(out: Path, task: str, recipe: str) -> Path:
     return out / "cells" / task / f"behavior{suffix}.json"
 
 
+def made_at(commit: str, prefixes: tuple[str, ...]) -> bool:
+    """Whether COMMIT is one of the commits PREFIXES name (7+ hex digits each, any case)."""
+    return commit.lower().startswith(tuple(prefix.lower() for prefix in prefixes))
+
+
 def check_code(out: Path, ours: str, allowed: tuple[str, ...] = ()) -> None:
     """A grid's cells come from one implementation (docs/reproduce.md, "A pinned checkout"):
     refuse to add to OUT while it holds finished cells trained at a commit other than OURS
@@ -221,7 +226,7 @@ def check_code(out: Path, ours: str, allowed: tuple[str, ...] = ()) -> None:
     for path in sorted((out / "cells").glob("*/*/seed_*.json")):
         code = (read_json_object(path, "cell record").get("provenance") or {}).get("code") or {}
         commit = str(code.get("commit") or "unknown")
-        if commit != ours and not any(commit.startswith(prefix) for prefix in allowed):
+        if commit != ours and not made_at(commit, allowed):
             others.setdefault(commit, []).append(path)
     if others:
         commit, paths = max(others.items(), key=lambda item: len(item[1]))

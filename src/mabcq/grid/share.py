@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mabcq.errors import UserError
-from mabcq.grid.cells import cell_numbers, cell_path, collect
+from mabcq.grid.cells import cell_numbers, cell_path, collect, made_at
 from mabcq.grid.groups import group_name
 from mabcq.learners.registry import family_of
 from mabcq.util.jsonfile import read_json_object
@@ -104,7 +104,7 @@ def _shareable(held: Path, source: Path, dest: Path, grids: tuple[dict, dict], t
     if code.get("dirty") is not False:
         raise UserError(f"{held}: trained from a checkout with local changes (or records no "
                         f"code); it cannot stand for {dest}'s cell")
-    if not str(code.get("commit", "")).lower().startswith(tuple(c.lower() for c in commits)):
+    if not made_at(str(code.get("commit", "")), commits):
         raise UserError(f"{held}: trained at {str(code.get('commit'))[:12]}, not "
                         f"{' or '.join(commits)}; it cannot stand for {dest}'s cell")
     return cell, None

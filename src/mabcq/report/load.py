@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mabcq.errors import UserError
-from mabcq.grid.cells import WEIGHT_DIAGNOSTICS, recipe_of
+from mabcq.grid.cells import WEIGHT_DIAGNOSTICS, read_cells, recipe_of
 from mabcq.util.jsonfile import read_json_object
 
 Row = dict[str, Any]
@@ -97,17 +97,16 @@ def load_results(directory: Path) -> Results:
 
 
 def read_cell_data(directory: Path) -> list[Row] | None:
-    """Per finished cell (cells/<task>/<method>/seed_<s>.json): task, method, recipe, the
-    hash of the data it trained on (`provenance.data_sha256`, None in cells made before
-    cells recorded it) and its device; None when there is no cells/ directory."""
+    """Per finished cell (grid.cells.read_cells): task, method, recipe, the hash of the data it
+    trained on (`provenance.data_sha256`, None in cells made before cells recorded it) and its
+    device; None when there is no cells/ directory."""
     if not (directory / "cells").is_dir():
         return None
     rows = []
-    for path in sorted((directory / "cells").glob("*/*/seed_*.json")):
-        cell = read_json_object(path, "cell record")
+    for cell in read_cells(directory):
         provenance = cell.get("provenance") if isinstance(cell.get("provenance"), dict) else {}
-        rows.append({"task": path.parts[-3], "method": path.parts[-2],
-                     "recipe": cell.get("recipe") or recipe_of(path.parts[-3]),
+        rows.append({"task": cell["task"], "method": cell["method"],
+                     "recipe": cell.get("recipe") or recipe_of(cell["task"]),
                      "data_sha256": provenance.get("data_sha256"),
                      "device": str(provenance.get("device") or "unknown")})
     return rows
