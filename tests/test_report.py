@@ -341,7 +341,7 @@ def test_grid_completeness_names_missing_cells_and_seed_counts(tmp_path: Path, r
     assert "Incomplete grid: 24 of 90 planned cells finished, 66 missing." in completeness
     assert row_of(completeness, "Ant 4x2", "DDPG", "3", "0, 1, 2", "3, 4", "—")
     assert row_of(completeness, "Ant 4x2", "MABCQ ε=0.16", "0", "—", "0, 1, 2, 3, 4")
-    assert "66 of 90 planned cells (see Grid completeness)" in "\n".join(out.missing)
+    assert "66 of 90 planned cells missing (see Grid completeness)" in "\n".join(out.missing)
 
 
 def test_weight_diagnostics_table_shows_every_weighted_method(tmp_path: Path) -> None:

@@ -69,7 +69,7 @@ def completeness(ctx: Context) -> list[str]:
     missing = planned - finished
     done = len(planned) - len(missing)
     if missing:
-        ctx.missing.append(f"{len(missing)} of {len(planned)} planned cells (see Grid "
+        ctx.missing.append(f"{len(missing)} of {len(planned)} planned cells missing (see Grid "
                            "completeness)")
         lines += [f"> **Incomplete grid: {done} of {len(planned)} planned cells finished, "
                   f"{len(missing)} missing. Every number below is over the seeds finished so "
