@@ -353,3 +353,16 @@ def test_each_failing_control_is_a_defect(tmp_path, broken, control):
 
     text = section(write(tmp_path, no_option_helps, diagnostics_of=diagnostics_of))
     assert control in text and "**A defect, not an answer**" in text
+
+
+def test_an_unreadable_regime_is_named_as_such_beside_another_failed_rule(tmp_path):
+    def above_bcq(task, method, seed, updates):  # every weighted method above BCQ everywhere
+        return base(task, seed, updates) - (60.0 if method == "bcq" else 0.0)
+
+    out = write(tmp_path, above_bcq, diagnostics_of=regime_with())
+    out = without(out, "diagnostics.csv", lambda row: row["task"] == "halfcheetah-2x3"
+                  and row["updates"] != "5000")
+    answer = section(out)[section(out).index("### The answer"):]
+    assert "MABCQ or an option is above BCQ on two or more tasks" in answer
+    assert "shows the paper's regime on every evaluation (it cannot be checked for MABCQ" in answer
+    assert "is in the paper's regime" not in answer

@@ -313,7 +313,10 @@ def _answer(ctx: Context, final: dict, controls: list[tuple[str, bool | None]],
                        "estimator rule needs (on both terminal tasks, not below BCQ)")
     if not not_ahead:
         reasons.append("MABCQ or an option is above BCQ on two or more tasks")
-    if not regime:
+    if not regime and unmeasured:
+        reasons.append("no weighted variant shows the paper's regime on every evaluation (it "
+                       f"cannot be checked for {', '.join(unmeasured)})")
+    elif not regime:
         reasons.append("no weighted variant is in the paper's regime on every evaluation")
     return lines + ["**No answer by the design's rules**: " + "; ".join(reasons) + ".", ""]
 
