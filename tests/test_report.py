@@ -330,6 +330,8 @@ def test_grid_completeness_names_missing_cells_and_seed_counts(tmp_path: Path, r
     text = report[1]
     assert "All 18 planned cells are finished." in section(text, "Grid completeness")
     assert row_of(text, "Hopper 3x1", "MABCQ", "3", "0, 1, 2", "—", "cpu: test")
+    # grid.json's device is the last call's (it may have trained nothing): said so
+    assert "| device of the last call (each cell's: Grid completeness) | cpu: test |" in text
     results = make_results(tmp_path / "results")
     grid = json.loads((results / "grid.json").read_text())
     grid.update(seeds=[0, 1, 2, 3, 4], eps_sweep=True)

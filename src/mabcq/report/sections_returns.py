@@ -63,8 +63,11 @@ def header(ctx: Context) -> list[str]:
                 ("updates", "updates per run"),
                 ("eval_every", "evaluate every (updates)"),
                 ("eval_episodes", "episodes per evaluation"), ("batch_size", "batch size"),
-                ("transitions_per_agent", "transitions per agent"), ("device", "device"),
-                ("versions", "versions"), ("wall_time_s", "wall time (s)")]
+                ("transitions_per_agent", "transitions per agent"),
+                # grid.json keeps the last call's machine, which may have trained nothing: each
+                # cell's own device is in Grid completeness and timing.csv
+                ("device", "device of the last call (each cell's: Grid completeness)"),
+                ("versions", "versions of the last call"), ("wall_time_s", "wall time (s)")]
     rows = []
     for key, label in settings:
         value = _text(grid[key]) if key in grid else "— (not in grid.json)"
