@@ -362,7 +362,8 @@ def test_an_unreadable_regime_is_named_as_such_beside_another_failed_rule(tmp_pa
     out = write(tmp_path, above_bcq, diagnostics_of=regime_with())
     out = without(out, "diagnostics.csv", lambda row: row["task"] == "halfcheetah-2x3"
                   and row["updates"] != "5000")
-    answer = section(out)[section(out).index("### The answer"):]
+    text = section(out)
+    answer = text[text.index("### The answer"):]
     assert "MABCQ or an option is above BCQ on two or more tasks" in answer
     assert "shows the paper's regime on every evaluation (it cannot be checked for MABCQ" in answer
     assert "is in the paper's regime" not in answer
