@@ -101,6 +101,42 @@ def test_estimates_prefer_cells_measured_on_this_machine_kind():
     assert kind_first.seconds == here.seconds and kind_first.source == here.source
 
 
+def test_another_kinds_own_cells_rescaled_by_the_kinds_measured_ratio():
+    """Once both kinds ran some (task, method), another kind's cells of the cell's own (task,
+    method) are rescaled by the median ratio and beat this kind's family (other tasks)."""
+    cell, cost = Cell("ant", "mabcq", 1), CellCost("bcq", 4, 1000, 2, 200)
+    amd_name, intel_name = "cpu: AMD EPYC (2 cores)", "cpu: Intel Xeon (2 cores)"
+
+    def row(task, method, name, train_s, agents=2):
+        return {"task": task, "methods": method, "family": "bcq", "workers": 2,
+                "updates": 1000, "agents": agents, "evaluations": 2, "eval_s": 10.0,
+                "train_s": train_s, "actual_s": train_s + 10.0 + 30.0,
+                "device": f"{name}, one thread"}
+
+    ant_amd = row("ant", "mabcq", amd_name, 60.0, agents=4)
+    both = [row("hop", "mabcq", amd_name, 30.0), row("hop", "mabcq", intel_name, 18.0),
+            row("hop", "bcq", amd_name, 20.0), row("hop", "bcq", intel_name, 14.0),
+            row("wal", "bcq", amd_name, 40.0), row("wal", "bcq", intel_name, 20.0)]
+    scaled = estimate_cell(cell, cost, [ant_amd, *both], "paper", 2, cpu=True,
+                           device=intel_name)
+    # ratios 0.6, 0.7, 0.5: median 0.6; train 60 s x 0.6, evaluations 2 x 5 s x 0.6
+    assert scaled.seconds == pytest.approx(30.0 + 1000 * 0.06 * 0.6 + 2 * 5.0 * 0.6)
+    assert scaled.source == ("measured: 1 finished cell(s) of ant mabcq on another machine "
+                             "kind, x0.60 (this kind's time over that one's, the median of 3 "
+                             "task-method pair(s) both ran)")
+    # nothing both kinds ran: no ratio, this kind's family first, as before
+    alone = estimate_cell(cell, cost, [ant_amd, both[1]], "paper", 2, cpu=True,
+                          device=intel_name)
+    assert alone.source == "measured: 1 finished bcq-family cell(s), per agent"
+    assert alone.seconds == pytest.approx(30.0 + 1000 * 4 * 0.009 + 2 * 5.0)
+    # this kind's own cells of the (task, method) still come first
+    ant_intel = row("ant", "mabcq", intel_name, 33.0, agents=4)
+    own = estimate_cell(cell, cost, [ant_amd, ant_intel, *both], "paper", 2, cpu=True,
+                        device=intel_name)
+    assert own.source == "measured: 1 finished cell(s) of ant mabcq"
+    assert own.seconds == pytest.approx(30.0 + 1000 * 0.033 + 2 * 5.0)
+
+
 def test_deadline_flags_parse():
     assert parse_duration("2h30m") == 9000 and parse_duration("45m") == 2700
     assert parse_duration("600s") == parse_duration("600") == 600

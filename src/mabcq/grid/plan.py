@@ -8,7 +8,8 @@ dataset is built once, just before its first cell), the tasks whose datasets are
 this machine first; within a task seed by seed, the methods in the grid's order.
 
 Estimate of one cell: start-up + updates x seconds per update + evaluations x seconds per
-evaluation, each measured on this grid's finished cells (timing.csv) when it can be, else the
+evaluation, each measured on this grid's finished cells (timing.csv) when it can be (another
+machine kind's rescaled by the two kinds' measured ratio: `estimate_cell`), else the
 defaults below (a single-threaded worker of this project's 2-core AMD EPYC machine).
 """
 
@@ -88,9 +89,12 @@ def estimate_cell(cell: Cell, cost: CellCost, history: Sequence[Mapping[str, Any
     """Seconds `cell` will take in a worker (process start to cell file). history: timing rows
     of finished worker cells (timing.csv's columns); rows run with the same worker count are
     preferred; each row carries its learner `family`. done_fraction: the part of its updates a
-    checkpoint already holds. device (util.provenance.device_name): cells measured on this
-    kind of machine come first, the cell's own (task, method) and then its family's, before
-    those of another kind (one grid can run on several: docs/reproduce.md)."""
+    checkpoint already holds. device (util.provenance.device_name): in this order, the cell's
+    own (task, method) measured on this kind of machine; its own on another kind, scaled by
+    how much faster this kind ran the (task, method)s both kinds ran (`kind_scales`); its
+    family's on this kind, per agent; then another kind's own and family's, unscaled (one grid
+    can run on several kinds: docs/reproduce.md). A task's cost per agent differs (Ant's is
+    ~1.5x Hopper's), so the cell's own cells elsewhere, rescaled, beat other tasks' here."""
     rows = [row for row in history if _number(row.get("workers")) and _number(row.get("updates"))
             and float(row["workers"]) > 0]  # cells of worker processes, not in-process groups
 
@@ -103,6 +107,7 @@ def estimate_cell(cell: Cell, cost: CellCost, history: Sequence[Mapping[str, Any
 
     here = same_workers_first([row for row in rows if on_this_kind(row)])
     rows = same_workers_first(rows)
+    scales = kind_scales(here, [row for row in rows if not on_this_kind(row)]) if device else {}
 
     def own(candidates: list) -> list:
         return [row for row in candidates
@@ -111,7 +116,29 @@ def estimate_cell(cell: Cell, cost: CellCost, history: Sequence[Mapping[str, Any
     def kin(candidates: list) -> list:
         return [row for row in candidates if row.get("family") == cost.family]
 
-    mine, family, where = own(here), kin(here), ""
+    def rescaled(candidates: list) -> list:  # another kind's rows as this kind would run them
+        out = []
+        for row in candidates:
+            if row.get("device") not in scales or not all(
+                    _number(row.get(name)) for name in ("train_s", "eval_s", "actual_s")):
+                continue
+            factor, (train, evaluation) = scales[row["device"]][0], (
+                float(row["train_s"]), float(row["eval_s"]))
+            out.append({**row, "train_s": train * factor, "eval_s": evaluation * factor,
+                        # start-up (actual - train - eval) is left as measured
+                        "actual_s": float(row["actual_s"]) - (1 - factor) * (train + evaluation)})
+        return out
+
+    mine, family, where = own(here), [], ""
+    if not mine:
+        mine = rescaled(own(rows))
+        if mine:
+            factors = sorted({scales[row["device"]] for row in mine})
+            where = " on another machine kind, " + "; ".join(
+                f"x{factor:.2f} (this kind's time over that one's, the median of {pairs} "
+                f"task-method pair(s) both ran)" for factor, pairs in factors)
+    if not mine:
+        family = kin(here)
     if not mine and not family:  # none measured here: another kind's (none have a device "")
         mine, family = own(rows), kin(rows)
         where = " on another machine kind" if device else ""
@@ -138,6 +165,27 @@ def estimate_cell(cell: Cell, cost: CellCost, history: Sequence[Mapping[str, Any
     seconds = max(startup, 0.0) + left * (cost.updates * per_update
                                           + cost.evaluations * evaluation)
     return Estimate(seconds, source)
+
+
+def kind_scales(here: Sequence[Mapping[str, Any]], others: Sequence[Mapping[str, Any]]
+                ) -> dict[str, tuple[float, int]]:
+    """For each other device of `others`: (the median over the (task, method)s both it and
+    this kind (`here`) finished of this kind's median seconds per update over that device's,
+    how many such pairs). Devices sharing none with `here` are left out."""
+    def per_update(rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], float]:
+        keys = {(row["task"], row["methods"]) for row in rows}
+        medians = {key: _median([row for row in rows if (row["task"], row["methods"]) == key],
+                                lambda row: row["train_s"] / row["updates"]) for key in keys}
+        return {key: value for key, value in medians.items() if value > 0}
+
+    mine = per_update(here)
+    scales = {}
+    for device in sorted({str(row.get("device") or "") for row in others} - {""}):
+        theirs = per_update([row for row in others if row.get("device") == device])
+        ratios = [mine[key] / theirs[key] for key in mine.keys() & theirs.keys()]
+        if ratios:
+            scales[device] = (statistics.median(ratios), len(ratios))
+    return scales
 
 
 def estimate_build(task: str, agents: int, transitions: int, jobs: int,
