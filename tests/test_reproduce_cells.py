@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -209,6 +210,9 @@ def test_stop_after_exits_3_and_rerun_finishes_without_redoing(one_worker):
     assert rerun == 0, printed
     assert "1 cells done, 1 to run" in printed and "start hopper-3x1 ddpg seed 1" in printed
     assert "start hopper-3x1 ddpg seed 0" not in printed
+    clock = r"^\d\d:\d\d:\d\d "  # each cell's line says when: a long queue's log is read later
+    assert re.search(clock + "start hopper-3x1 ddpg seed 1 on core", printed, re.M), printed
+    assert re.search(clock + r"done  hopper-3x1 ddpg seed 1 in ", printed, re.M), printed
     first = out / "cells" / "hopper-3x1" / "ddpg" / "seed_0.json"
     assert first.stat().st_mtime_ns == after_stop["mtime"]
     assert [cell["seed"] for cell in read_cells(out)] == [0, 1]

@@ -320,7 +320,7 @@ class CellGrid:
         process = subprocess.Popen([sys.executable, "-m", "mabcq.grid.worker",
                                     json.dumps(spec)], env=env, stdout=log,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        print(f"start {cell.label} on core {self.cores[slot]} (~"
+        print(f"{_clock()} start {cell.label} on core {self.cores[slot]} (~"
               f"{duration_text(estimate.seconds)})", flush=True)
         return Running(cell, slot, process, log, log_path, estimate, time.time())
 
@@ -350,15 +350,23 @@ class CellGrid:
             self.split["eval_s"] += float(timing.get("eval_s") or 0.0)
             collect(self.out)
             outcome.finished += 1
-            print(f"done  {job.cell.label} in {duration_text(took)} (estimate "
+            print(f"{_clock()} done  {job.cell.label} in {duration_text(took)} (estimate "
                   f"{duration_text(job.estimate.seconds)})", flush=True)
         elif job.stopped:
             outcome.left.append(job.cell)
-            print(f"stopped {job.cell.label} past the deadline after {duration_text(took)}; it "
-                  "resumes from its last checkpoint on the next run", flush=True)
+            print(f"{_clock()} stopped {job.cell.label} past the deadline after "
+                  f"{duration_text(took)}; it resumes from its last checkpoint on the next run",
+                  flush=True)
         else:
             lines = job.log_path.read_text(errors="replace").strip().splitlines()
             outcome.failed.append(failure(job.cell.label, 1, f"exit {code}: "
                                           f"{lines[-1] if lines else 'no output'} "
                                           f"(log: {job.log_path})"))
-            print(f"FAILED {job.cell.label}: exit {code}, see {job.log_path}", flush=True)
+            print(f"{_clock()} FAILED {job.cell.label}: exit {code}, see {job.log_path}",
+                  flush=True)
+
+
+def _clock() -> str:
+    """The local time of day a cell's line is printed at: the log of a long queue says when
+    each cell started and ended (its cell file keeps only durations)."""
+    return time.strftime("%H:%M:%S")
