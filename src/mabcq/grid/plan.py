@@ -122,8 +122,8 @@ def estimate_cell(cell: Cell, cost: CellCost, history: Sequence[Mapping[str, Any
             if row.get("device") not in scales or not all(
                     _number(row.get(name)) for name in ("train_s", "eval_s", "actual_s")):
                 continue
-            factor, (train, evaluation) = scales[row["device"]][0], (
-                float(row["train_s"]), float(row["eval_s"]))
+            factor = scales[row["device"]][0]
+            train, evaluation = float(row["train_s"]), float(row["eval_s"])
             out.append({**row, "train_s": train * factor, "eval_s": evaluation * factor,
                         # start-up (actual - train - eval) is left as measured
                         "actual_s": float(row["actual_s"]) - (1 - factor) * (train + evaluation)})
