@@ -44,7 +44,7 @@ python="${PYTHON:-$main_tree/.venv/bin/python}"  # the venv both checkouts' code
 # Earlier pins, comma-separated, whose cells stay in the grids beside the pin's own (reproduce's
 # --allow-commits) and may be copied between them (share_cells' --commit); the pin itself is
 # left out, so the list also holds while the worktree is still at one of them.
-pins="${EARLIER_PINS-3e774ae899244471ee9f3684c22ea04a9d7e9d7d}"
+pins="${EARLIER_PINS-aa17b47732a2c2d788f20ba78831efab0647adb1,3e774ae899244471ee9f3684c22ea04a9d7e9d7d}"
 IFS=', ' read -ra pins <<< "${pins,,}"  # lower case, as git writes commits; never globbed
 earlier=()
 for pin in "${pins[@]}"; do
