@@ -11,7 +11,7 @@ import pytest
 from mabcq.grid.cells import DIAGNOSTIC_COLUMNS, RETURNS_COLUMNS
 from mabcq.report.build import build_report
 from mabcq.report.sections_study import VARIANTS, paired, per_seed
-from mabcq.report.tables import bootstrap_ci
+from mabcq.report.tables import bootstrap_ci, student_t_ci
 
 TASKS = ("hopper-3x1", "walker2d-2x3", "halfcheetah-2x3")
 UPDATES = (5000, 10000, 15000)
@@ -87,6 +87,41 @@ def test_no_option_helping_in_the_papers_regime_is_data_or_method(tmp_path):
     text = section(write(tmp_path, returns_of))
     assert "**Data or method** (answers 2 or 3" in text
     assert "no effect shown" in text and "| helps |" not in text
+    assert ("The design's rules with the t-interval in place of the bootstrap: the same answer, "
+            "**Data or method**.") in text
+
+
+def test_student_t_ci_by_hand():
+    # [1, 2, 3]: mean 2, sample std 1, t(0.975, 2) = 4.30265272975 (tables of the t distribution)
+    half = 4.30265272975 / np.sqrt(3.0)
+    assert student_t_ci([1.0, 2.0, 3.0]) == pytest.approx((2.0 - half, 2.0 + half), rel=1e-10)
+    assert student_t_ci([5.0, 5.0]) == (5.0, 5.0)
+    assert all(np.isnan(student_t_ci([1.0])))
+
+
+def test_the_sensitivity_reading_redoes_the_rules_with_a_student_t_interval(tmp_path):
+    """vdterm1 is +100 at four seeds and +600 at the fifth on both terminal tasks: the bootstrap's
+    lower bound is 100 (a third of its resamples hold only the 100s), so it helps and the design
+    answers "the estimator"; the t-interval, 200 +- 2.776 x 223.6 / sqrt(5) = [-77.6, 477.6],
+    holds 0, so with it no option helps and the same rules answer "data or method"."""
+    def returns_of(task, method, seed, updates):
+        lift = 0.0
+        if method == "mabcq-vdterm1" and task != "halfcheetah-2x3":
+            lift = 600.0 if seed == 4 else 100.0
+        return base(task, seed, updates) + lift + (20.0 if method == "bcq" else 0.0)
+
+    text = section(write(tmp_path, returns_of))
+    answer = text[text.index("### The answer"):text.index("### Sensitivity")]
+    assert "**The estimator** (answer 1): mabcq-vdterm1 helps on Hopper and Walker2d" in answer
+    sensitivity = text[text.index("### Sensitivity"):]
+    # r: MABCQ's final returns rise by 37 a seed, vdterm1's too plus the lifts: r = 0.81
+    row = ("| Hopper 3x1 | mabcq-vdterm1 − MABCQ | 200.0 | [100.0, 400.0] | helps | [-77.6, 477.6] "
+           "| no effect shown | 0.81 | 5 |")
+    assert row in sensitivity
+    assert "Hopper 3x1 mabcq-vdterm1 − MABCQ: helps → no effect shown" in sensitivity
+    assert "Walker 2x3 mabcq-vdterm1 − MABCQ: helps → no effect shown" in sensitivity
+    assert ("in place of the bootstrap: **Data or method** (answers 2 or 3; this study cannot "
+            "tell them apart)") in sensitivity
 
 
 def test_the_answer_needs_the_papers_regime(tmp_path):
