@@ -306,8 +306,8 @@ def _sensitivity(ctx: Context, values: dict, final: dict, student: dict,
             "return comparison again with mean ± t(0.975, n−1) s/√n, and the readings it "
             "changes (against MABCQ: the design's helps / hurts, same 10% size; against BCQ: "
             "which side of 0 the CI lies on). r: the correlation over the paired seeds of the two "
-            "methods' final returns; near 0 or below, pairing by seed does not narrow the "
-            "difference (the runs part ways however alike they start):", ""] + \
+            "methods' final returns; near 0 or below, pairing by seed narrows the difference "
+            "little:", ""] + \
         markdown_table(header, rows) + [
         "", "Readings that change with the t-interval: "
             + ("; ".join(changed) if changed else "none") + ".", "",
