@@ -10,7 +10,7 @@ import pytest
 
 from mabcq.grid.cells import DIAGNOSTIC_COLUMNS, RETURNS_COLUMNS
 from mabcq.report.build import build_report
-from mabcq.report.sections_study import VARIANTS, paired, per_seed
+from mabcq.report.study_stats import VARIANTS, paired, per_seed
 from mabcq.report.tables import bootstrap_ci, student_t_ci
 
 TASKS = ("hopper-3x1", "walker2d-2x3", "halfcheetah-2x3")

@@ -15,13 +15,22 @@ bootstrap over 5 seeds covers the mean less often than it says.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
 from mabcq.report.context import Context
 from mabcq.report.load import same_row
+from mabcq.report.study_stats import (
+    BASELINE,
+    EFFECT_SHARE,
+    LAST_EVALUATIONS,
+    REFERENCE,
+    VARIANTS,
+    Paired,
+    comparisons,
+    per_seed,
+    seed_correlation,
+)
 from mabcq.report.tables import (
     bootstrap_ci,
     interval,
@@ -36,74 +45,15 @@ from mabcq.report.tables import (
     task_label,
 )
 
-OPTIONS = ("vdterm1", "tnclip", "tnnorm", "relguard", "combined")
-VARIANTS = tuple(f"mabcq-{option}" for option in OPTIONS)
-REFERENCE, BASELINE = "mabcq", "bcq"
 TERMINAL_TASKS = ("hopper-3x1", "walker2d-2x3")  # episodes end by falling
 CONTROL_TASK = "halfcheetah-2x3"  # no terminal transitions
 STUDY_TASKS = (*TERMINAL_TASKS, CONTROL_TASK)
 DESIGN_METHODS = (REFERENCE, *VARIANTS, BASELINE)
 ABLATIONS = ("mabcq-no-tn", "mabcq-no-vd")  # the main grid's, shown beside for context
 DESIGN_SEEDS = 5
-EFFECT_SHARE = 0.10  # an effect is at least 10% of mabcq's mean |final return|
 REGIME_TN_IN_RANGE = 0.95  # lambda_tn in [0.2, 1.4] for at least 95% of own-data samples
 REGIME_VD_AT_CLIP = 0.5  # lambda_vd at a clip for under half the batch ...
 REGIME_AFTER = 10_000  # ... at every evaluation from 10^4 updates on
-LAST_EVALUATIONS = 3  # the robustness measure's window
-
-
-@dataclass(frozen=True)
-class Paired:
-    """A variant minus a comparator, over the seeds both have: mean, CI and verdict."""
-
-    mean: float
-    ci_low: float
-    ci_high: float
-    n: int
-    verdict: str  # "helps", "hurts" or "no effect shown"
-
-    @property
-    def above_zero(self) -> bool:
-        return self.n >= 2 and self.ci_low > 0
-
-    @property
-    def below_zero(self) -> bool:
-        return self.n >= 2 and self.ci_high < 0
-
-
-def per_seed(rows: list[dict], measure: str) -> dict[tuple[str, str], dict[int, float]]:
-    """(task, method) -> {seed: value}: "final" (the last evaluation's return) or "last3" (the
-    mean of the last three evaluations' returns)."""
-    series: dict[tuple[str, str], dict[int, list[tuple[int, float]]]] = {}
-    for row in rows:
-        series.setdefault((row["task"], row["method"]), {}).setdefault(row["seed"], []).append(
-            (row["updates"], row["return"]))
-    window = 1 if measure == "final" else LAST_EVALUATIONS
-    return {key: {seed: float(np.mean([value for _, value in sorted(points)[-window:]]))
-                  for seed, points in sorted(seeds.items())}
-            for key, seeds in series.items()}
-
-
-def paired(variant: dict[int, float], other: dict[int, float], threshold: float,
-           ci: Callable[[list[float]], tuple[float, float]] = bootstrap_ci) -> Paired:
-    """VARIANT - OTHER over shared seeds; helps / hurts when the CI (the design's bootstrap, or
-    another CI function) excludes 0 and |mean| is at least THRESHOLD (10% of mabcq's mean
-    |final return|)."""
-    seeds = sorted(set(variant) & set(other))
-    differences = [variant[seed] - other[seed] for seed in seeds]
-    if not differences:
-        return Paired(math.nan, math.nan, math.nan, 0, "no effect shown")
-    mean, n = float(np.mean(differences)), len(differences)
-    low, high = ci(differences) if n >= 2 else (math.nan, math.nan)
-    big = abs(mean) >= threshold  # False for a NaN threshold (no mabcq cells)
-    verdict = ("helps" if n >= 2 and low > 0 and big else
-               "hurts" if n >= 2 and high < 0 and big else "no effect shown")
-    return Paired(mean, low, high, n, verdict)
-
-
-def _threshold(values: dict[tuple[str, str], dict[int, float]], task: str) -> float:
-    reference = list(values.get((task, REFERENCE), {}).values())
-    return EFFECT_SHARE * float(np.mean(np.abs(reference))) if reference else math.nan
 
 
 def _difference_text(result: Paired) -> str:
@@ -126,30 +76,19 @@ def study_section(ctx: Context) -> list[str]:
     values = {measure: per_seed(rows, measure) for measure in ("final", "last3")}
     tasks = order_tasks(STUDY_TASKS)
     lines += _returns_table(values, tasks)
-    comparisons = {measure: _comparisons(values, measure, tasks, bootstrap_ci)
-                   for measure in values}
+    compared = {measure: comparisons(values, measure, tasks, bootstrap_ci) for measure in values}
     for measure, title in (("final", "final return"),
                            ("last3", f"mean of the last {LAST_EVALUATIONS} evaluations")):
-        lines += _paired_table(comparisons[measure], tasks, title)
+        lines += _paired_table(compared[measure], tasks, title)
     controls = _controls(ctx)
     lines += ["Controls (they must hold, else the study reports a defect):", ""]
     lines += [f"- {text}: **{'holds' if ok else 'not checked yet' if ok is None else 'fails'}**"
               for text, ok in controls] + [""]
     seeds = {(task, method): len(values["final"].get((task, method), {}))
              for task in tasks for method in DESIGN_METHODS}
-    return (lines + _answer(ctx, comparisons["final"], controls, seeds)
-            + _sensitivity(ctx, values["final"], comparisons["final"],
-                           _comparisons(values, "final", tasks, student_t_ci), controls, seeds))
-
-
-def _comparisons(values: dict, measure: str, tasks: list[str],
-                 ci: Callable[[list[float]], tuple[float, float]]) -> dict:
-    """(task, variant, comparator) -> Paired, for MABCQ and each option against MABCQ and BCQ."""
-    return {(task, variant, other): paired(
-        values[measure].get((task, variant), {}), values[measure].get((task, other), {}),
-        _threshold(values["final"], task), ci)
-        for task in tasks for variant in (REFERENCE, *VARIANTS) for other in (REFERENCE, BASELINE)
-        if variant != other}
+    return (lines + _answer(ctx, compared["final"], controls, seeds)
+            + _sensitivity(ctx, values["final"], compared["final"],
+                           comparisons(values, "final", tasks, student_t_ci), controls, seeds))
 
 
 def _returns_table(values: dict, tasks: list[str]) -> list[str]:
@@ -286,8 +225,8 @@ def _sensitivity(ctx: Context, values: dict, final: dict, student: dict,
         rows.append((task_label(task), f"{method_label(variant)} − {method_label(other)}",
                      number(boot.mean), f"[{number(boot.ci_low)}, {number(boot.ci_high)}]",
                      before, f"[{number(t.ci_low)}, {number(t.ci_high)}]", after,
-                     _seed_correlation(values.get((task, variant), {}),
-                                       values.get((task, other), {})), str(boot.n)))
+                     number(seed_correlation(values.get((task, variant), {}),
+                                             values.get((task, other), {})), 2), str(boot.n)))
     if not rows:
         return []
     ours, theirs = (" ".join(_verdict(ctx, results, controls, seeds)).strip()
@@ -312,15 +251,6 @@ def _sensitivity(ctx: Context, values: dict, final: dict, student: dict,
         "", "Readings that change with the t-interval: "
             + ("; ".join(changed) if changed else "none") + ".", "",
         "The design's rules with the t-interval in place of the bootstrap: " + answer, ""]
-
-
-def _seed_correlation(first: dict[int, float], second: dict[int, float]) -> str:
-    """Pearson's r over the seeds both hold; — under 3 seeds or where one side is constant."""
-    seeds = sorted(set(first) & set(second))
-    a, b = (np.array([side[seed] for seed in seeds]) for side in (first, second))
-    if len(seeds) < 3 or a.std() == 0 or b.std() == 0:
-        return "—"
-    return f"{float(np.corrcoef(a, b)[0, 1]):.2f}"
 
 
 def _reading(result: Paired, comparator: str) -> str:
