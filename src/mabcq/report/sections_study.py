@@ -86,9 +86,11 @@ def study_section(ctx: Context) -> list[str]:
               for text, ok in controls] + [""]
     seeds = {(task, method): len(values["final"].get((task, method), {}))
              for task in tasks for method in DESIGN_METHODS}
-    return (lines + _answer(ctx, compared["final"], controls, seeds)
+    verdict = _verdict(ctx, compared["final"], controls, seeds)
+    return (lines + _answer(seeds, verdict)
             + _sensitivity(ctx, values["final"], compared["final"],
-                           comparisons(values, "final", tasks, student_t_ci), controls, seeds))
+                           comparisons(values, "final", tasks, student_t_ci), controls, seeds,
+                           verdict))
 
 
 def _returns_table(values: dict, tasks: list[str]) -> list[str]:
@@ -195,20 +197,20 @@ def _in_regime(extremes: tuple[float, float]) -> bool:
     return in_range >= REGIME_TN_IN_RANGE and at_clip < REGIME_VD_AT_CLIP
 
 
-def _answer(ctx: Context, final: dict, controls: list[tuple[str, bool | None]],
-            seeds: dict[tuple[str, str], int]) -> list[str]:
+def _answer(seeds: dict[tuple[str, str], int], verdict: list[str]) -> list[str]:
+    """The answer's heading, the preliminary mark under the design's seeds, then VERDICT."""
     lines = ["### The answer, by the design's rules", ""]
     fewest = min(seeds.values())
     if fewest < DESIGN_SEEDS:
         lines += [f"> **Preliminary: {fewest} seed(s) in the smallest of the design's cells, the "
                   f"design asks for {DESIGN_SEEDS}.** The rules are applied to what exists; the "
                   "answer may change as seeds land.", ""]
-    return lines + _verdict(ctx, final, controls, seeds)
+    return lines + verdict
 
 
 def _sensitivity(ctx: Context, values: dict, final: dict, student: dict,
-                 controls: list[tuple[str, bool | None]],
-                 seeds: dict[tuple[str, str], int]) -> list[str]:
+                 controls: list[tuple[str, bool | None]], seeds: dict[tuple[str, str], int],
+                 verdict: list[str]) -> list[str]:
     """The final return's comparisons and the rules again with a Student-t CI: which readings
     change, what the same rules then answer, and how far the seeds pair (the correlation over
     seeds of the two methods' final returns). Added after the design; it changes no rule."""
@@ -219,18 +221,18 @@ def _sensitivity(ctx: Context, values: dict, final: dict, student: dict,
             continue
         t = student[key]
         before, after = (_reading(result, other) for result in (boot, t))
-        name = f"{task_label(task)} {method_label(variant)} − {method_label(other)}"
+        difference = f"{method_label(variant)} − {method_label(other)}"
         if before != after:
-            changed.append(f"{name}: {before} → {after}")
-        rows.append((task_label(task), f"{method_label(variant)} − {method_label(other)}",
+            changed.append(f"{task_label(task)} {difference}: {before} → {after}")
+        rows.append((task_label(task), difference,
                      number(boot.mean), f"[{number(boot.ci_low)}, {number(boot.ci_high)}]",
                      before, f"[{number(t.ci_low)}, {number(t.ci_high)}]", after,
                      number(seed_correlation(values.get((task, variant), {}),
                                              values.get((task, other), {})), 2), str(boot.n)))
     if not rows:
         return []
-    ours, theirs = (" ".join(_verdict(ctx, results, controls, seeds)).strip()
-                    for results in (final, student))
+    ours = " ".join(verdict).strip()  # the design's answer, as `_answer` printed it
+    theirs = " ".join(_verdict(ctx, student, controls, seeds)).strip()
     names = [text.split("**")[1] if text.count("**") >= 2 else None for text in (ours, theirs)]
     same = names[0] is not None and names[0] == names[1]  # the answer's bold name
     answer = f"the same answer, **{names[1]}**." if same else theirs
@@ -263,18 +265,16 @@ def _reading(result: Paired, comparator: str) -> str:
 def _verdict(ctx: Context, final: dict, controls: list[tuple[str, bool | None]],
              seeds: dict[tuple[str, str], int]) -> list[str]:
     """The answer's paragraph by the design's rules, from FINAL's paired comparisons."""
-    lines: list[str] = []
     failed = [text for text, ok in controls if ok is False]
     if failed:
-        return lines + ["**A defect, not an answer**: a control fails (" + "; ".join(failed)
-                        + "). The options' numbers above cannot be read until it is explained.",
-                        ""]
+        return ["**A defect, not an answer**: a control fails (" + "; ".join(failed)
+                + "). The options' numbers above cannot be read until it is explained.", ""]
     short = [f"{task_label(t)} {method_label(m)} ({n})" for (t, m), n in seeds.items() if n < 2]
     thin = [f"{task_label(t)} {method_label(v)} − {method_label(o)} ({result.n})"
             for (t, v, o), result in final.items() if result.n < 2]
     unchecked = [text for text, ok in controls if ok is None]
     if short or thin or unchecked:
-        return lines + ["No answer yet: " + "; ".join(
+        return ["No answer yet: " + "; ".join(
             ([f"cells with fewer than 2 seeds: {', '.join(short)}"] if short else [])
             + ([f"comparisons with fewer than 2 paired seeds: {', '.join(thin)}"]
                if thin and not short else [])
@@ -285,7 +285,7 @@ def _verdict(ctx: Context, final: dict, controls: list[tuple[str, bool | None]],
                  if all(final[(t, v, REFERENCE)].verdict == "helps"
                         and not final[(t, v, BASELINE)].below_zero for t in terminal)]
     if estimator:
-        return lines + ["**The estimator** (answer 1): " + ", ".join(
+        return ["**The estimator** (answer 1): " + ", ".join(
             f"{method_label(v)} helps on Hopper and Walker2d (" + "; ".join(
                 f"{task_label(t)} {_difference_text(final[(t, v, REFERENCE)])} vs MABCQ, "
                 f"{_difference_text(final[(t, v, BASELINE)])} vs BCQ" for t in terminal) + ")"
@@ -301,11 +301,11 @@ def _verdict(ctx: Context, final: dict, controls: list[tuple[str, bool | None]],
     regime = [v for v in weighted if _in_regime(extremes[v])]
     unmeasured = [method_label(v) for v in weighted if math.isnan(extremes[v][0])]
     if not helped and not_ahead and not regime and unmeasured:
-        return lines + ["No answer yet: the regime the method answer needs cannot be checked "
-                        f"for {', '.join(unmeasured)} (no diagnostics from {REGIME_AFTER} "
-                        "updates on for every study task, or a column not measured).", ""]
+        return ["No answer yet: the regime the method answer needs cannot be checked "
+                f"for {', '.join(unmeasured)} (no diagnostics from {REGIME_AFTER} "
+                "updates on for every study task, or a column not measured).", ""]
     if not helped and not_ahead and regime:
-        return lines + [
+        return [
             "**Data or method** (answers 2 or 3; this study cannot tell them apart): no option "
             "helps on Hopper or Walker2d, MABCQ and every option are not above BCQ on at least "
             "two of the three tasks (minus BCQ, final return: " + "; ".join(
@@ -332,7 +332,7 @@ def _verdict(ctx: Context, final: dict, controls: list[tuple[str, bool | None]],
                        f"cannot be checked for {', '.join(unmeasured)})")
     elif not regime:
         reasons.append("no weighted variant is in the paper's regime on every evaluation")
-    return lines + ["**No answer by the design's rules**: " + "; ".join(reasons) + ".", ""]
+    return ["**No answer by the design's rules**: " + "; ".join(reasons) + ".", ""]
 
 
 def _mechanism(ctx: Context, variant: str, task: str) -> str:
