@@ -463,3 +463,26 @@ def test_default_workers_is_one_per_usable_core(tmp_path, capsys):
                  "--out", str(tmp_path / "o"), "--data-root", str(tmp_path / "d"),
                  "--plan"]) == 0
     assert f"to run with {cores} worker(s)" in capsys.readouterr().out
+
+
+def test_own_cells_at_another_worker_count_beat_a_lone_workers_family():
+    """A lone worker (`--workers 1`) after a grid run with two: the cell's own (task, method),
+    measured with two workers, beats one lone cell of another task per agent (a task's cost per
+    agent differs more than a lone worker's from one of two)."""
+    cell, cost = Cell("t", "bcq", 4), CellCost("bcq", 2, 1000, 2, 200)
+    name = "cpu: Intel Xeon (2 cores)"
+    base = {"family": "bcq", "updates": 1000, "evaluations": 2, "eval_s": 10.0,
+            "device": f"{name}, one thread"}
+    lone_other = {**base, "task": "u", "methods": "mabcq", "workers": 1, "agents": 3,
+                  "train_s": 30.0, "actual_s": 70.0}
+    own_two = {**base, "task": "t", "methods": "bcq", "workers": 2, "agents": 2,
+               "train_s": 50.0, "actual_s": 90.0}
+    estimate = estimate_cell(cell, cost, [lone_other, own_two], "paper", 1, cpu=True,
+                             device=name)
+    assert estimate.source == "measured: 1 finished cell(s) of t bcq"
+    assert estimate.seconds == pytest.approx(30.0 + 1000 * 0.05 + 2 * 5.0)
+    # with a lone cell of its own as well, that one (same worker count) wins
+    own_lone = {**own_two, "workers": 1, "train_s": 40.0, "actual_s": 80.0}
+    lone = estimate_cell(cell, cost, [lone_other, own_two, own_lone], "paper", 1, cpu=True,
+                         device=name)
+    assert lone.seconds == pytest.approx(30.0 + 1000 * 0.04 + 2 * 5.0)

@@ -87,14 +87,15 @@ def estimate_cell(cell: Cell, cost: CellCost, history: Sequence[Mapping[str, Any
                   preset: str, workers: int, cpu: bool, done_fraction: float = 0.0,
                   device: str = "") -> Estimate:
     """Seconds `cell` will take in a worker (process start to cell file). history: timing rows
-    of finished worker cells (timing.csv's columns); rows run with the same worker count are
-    preferred; each row carries its learner `family`. done_fraction: the part of its updates a
-    checkpoint already holds. device (util.provenance.device_name): in this order, the cell's
-    own (task, method) measured on this kind of machine; its own on another kind, scaled by
-    how much faster this kind ran the (task, method)s both kinds ran (`kind_scales`); its
-    family's on this kind, per agent; then another kind's own and family's, unscaled (one grid
-    can run on several kinds: docs/reproduce.md). A task's cost per agent differs (Ant's is
-    ~1.5x Hopper's), so the cell's own cells elsewhere, rescaled, beat other tasks' here."""
+    of finished worker cells (timing.csv's columns); within each source below, rows run with
+    the same worker count are preferred; each row carries its learner `family`. done_fraction:
+    the part of its updates a checkpoint already holds. device (util.provenance.device_name):
+    in this order, the cell's own (task, method) measured on this kind of machine (at any
+    worker count); its own on another kind, scaled by how much faster this kind ran the
+    (task, method)s both kinds ran (`kind_scales`); its family's on this kind, per agent;
+    then another kind's own and family's, unscaled (one grid can run on several kinds:
+    docs/reproduce.md). A task's cost per agent differs (Ant's is ~1.5x Hopper's), so the
+    cell's own cells elsewhere, rescaled, beat other tasks' here."""
     rows = [row for row in history if _number(row.get("workers")) and _number(row.get("updates"))
             and float(row["workers"]) > 0]  # cells of worker processes, not in-process groups
 
@@ -105,7 +106,8 @@ def estimate_cell(cell: Cell, cost: CellCost, history: Sequence[Mapping[str, Any
         recorded = str(row.get("device") or "")
         return bool(device) and (recorded == device or recorded.startswith(device + ","))
 
-    here = same_workers_first([row for row in rows if on_this_kind(row)])
+    here_any = [row for row in rows if on_this_kind(row)]
+    here = same_workers_first(here_any)
     rows = same_workers_first(rows)
     scales = kind_scales(here, [row for row in rows if not on_this_kind(row)]) if device else {}
 
@@ -129,7 +131,9 @@ def estimate_cell(cell: Cell, cost: CellCost, history: Sequence[Mapping[str, Any
                         "actual_s": float(row["actual_s"]) - (1 - factor) * (train + evaluation)})
         return out
 
-    mine, family, where = own(here), [], ""
+    # the cell's own (task, method) at another worker count beats other tasks' at this one:
+    # a task's cost per agent differs more than a lone worker's from one of two
+    mine, family, where = same_workers_first(own(here_any)), [], ""
     if not mine:
         mine = rescaled(own(rows))
         if mine:
