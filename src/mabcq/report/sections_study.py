@@ -15,6 +15,7 @@ bootstrap over 5 seeds covers the mean less often than it says.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -87,7 +88,7 @@ def study_section(ctx: Context) -> list[str]:
     seeds = {(task, method): len(values["final"].get((task, method), {}))
              for task in tasks for method in DESIGN_METHODS}
     verdict = _verdict(ctx, compared["final"], controls, seeds)
-    return (lines + _answer(seeds, verdict)
+    return (lines + _answer(seeds, verdict.lines)
             + _sensitivity(ctx, values["final"], compared["final"],
                            comparisons(values, "final", tasks, student_t_ci), controls, seeds,
                            verdict))
@@ -210,7 +211,7 @@ def _answer(seeds: dict[tuple[str, str], int], verdict: list[str]) -> list[str]:
 
 def _sensitivity(ctx: Context, values: dict, final: dict, student: dict,
                  controls: list[tuple[str, bool | None]], seeds: dict[tuple[str, str], int],
-                 verdict: list[str]) -> list[str]:
+                 verdict: Verdict) -> list[str]:
     """The final return's comparisons and the rules again with a Student-t CI: which readings
     change, what the same rules then answer, and how far the seeds pair (the correlation over
     seeds of the two methods' final returns). Added after the design; it changes no rule."""
@@ -231,11 +232,10 @@ def _sensitivity(ctx: Context, values: dict, final: dict, student: dict,
                                              values.get((task, other), {})), 2), str(boot.n)))
     if not rows:
         return []
-    ours = " ".join(verdict).strip()  # the design's answer, as `_answer` printed it
-    theirs = " ".join(_verdict(ctx, student, controls, seeds)).strip()
-    names = [text.split("**")[1] if text.count("**") >= 2 else None for text in (ours, theirs)]
-    same = names[0] is not None and names[0] == names[1]  # the answer's bold name
-    answer = f"the same answer, **{names[1]}**." if same else theirs
+    theirs = _verdict(ctx, student, controls, seeds)
+    same = verdict.name is not None and verdict.name == theirs.name
+    answer = (f"the same answer, **{theirs.name}**." if same
+              else " ".join(theirs.lines).strip())
     header = ("task", "difference", "mean", "bootstrap 95% CI", "reading", "Student-t 95% CI",
               "reading with t", "r over seeds", "paired seeds")
     return ["### Sensitivity: the same comparisons with a Student-t interval", "",
@@ -262,36 +262,49 @@ def _reading(result: Paired, comparator: str) -> str:
     return "above 0" if result.above_zero else "below 0" if result.below_zero else "contains 0"
 
 
+class Verdict(NamedTuple):
+    """The answer by the design's rules: its name (None while there is no answer yet) and
+    its paragraph, which opens with the name in bold."""
+
+    name: str | None
+    lines: list[str]
+
+
+def _named(name: str, text: str) -> Verdict:
+    """The answer NAME: its paragraph is the name in bold, then TEXT."""
+    return Verdict(name, [f"**{name}**{text}", ""])
+
+
 def _verdict(ctx: Context, final: dict, controls: list[tuple[str, bool | None]],
-             seeds: dict[tuple[str, str], int]) -> list[str]:
-    """The answer's paragraph by the design's rules, from FINAL's paired comparisons."""
+             seeds: dict[tuple[str, str], int]) -> Verdict:
+    """The answer by the design's rules, from FINAL's paired comparisons."""
     failed = [text for text, ok in controls if ok is False]
     if failed:
-        return ["**A defect, not an answer**: a control fails (" + "; ".join(failed)
-                + "). The options' numbers above cannot be read until it is explained.", ""]
+        return _named("A defect, not an answer", ": a control fails (" + "; ".join(failed)
+                      + "). The options' numbers above cannot be read until it is explained.")
     short = [f"{task_label(t)} {method_label(m)} ({n})" for (t, m), n in seeds.items() if n < 2]
     thin = [f"{task_label(t)} {method_label(v)} − {method_label(o)} ({result.n})"
             for (t, v, o), result in final.items() if result.n < 2]
     unchecked = [text for text, ok in controls if ok is None]
     if short or thin or unchecked:
-        return ["No answer yet: " + "; ".join(
+        return Verdict(None, ["No answer yet: " + "; ".join(
             ([f"cells with fewer than 2 seeds: {', '.join(short)}"] if short else [])
             + ([f"comparisons with fewer than 2 paired seeds: {', '.join(thin)}"]
                if thin and not short else [])
             + ([f"controls not checked yet: {'; '.join(unchecked)}"] if unchecked else []))
-            + ".", ""]
+            + ".", ""])
     terminal, tasks = TERMINAL_TASKS, STUDY_TASKS
     estimator = [v for v in VARIANTS
                  if all(final[(t, v, REFERENCE)].verdict == "helps"
                         and not final[(t, v, BASELINE)].below_zero for t in terminal)]
     if estimator:
-        return ["**The estimator** (answer 1): " + ", ".join(
+        return _named("The estimator", " (answer 1): " + ", ".join(
             f"{method_label(v)} helps on Hopper and Walker2d (" + "; ".join(
                 f"{task_label(t)} {_difference_text(final[(t, v, REFERENCE)])} vs MABCQ, "
                 f"{_difference_text(final[(t, v, BASELINE)])} vs BCQ" for t in terminal) + ")"
             for v in estimator) + ". Its mechanism must show in the diagnostics; at the final "
             "evaluation (means over seeds), " + "; ".join(
-                _mechanism(ctx, v, t) for v in estimator for t in terminal) + ".", ""]
+                _mechanism(ctx, v, t) for v in estimator for t in terminal) + ".")
     helped = sorted({task_label(t) for (t, v, other), result in final.items()
                      if other == REFERENCE and t in terminal and result.verdict == "helps"})
     weighted = (REFERENCE, *VARIANTS)
@@ -301,12 +314,13 @@ def _verdict(ctx: Context, final: dict, controls: list[tuple[str, bool | None]],
     regime = [v for v in weighted if _in_regime(extremes[v])]
     unmeasured = [method_label(v) for v in weighted if math.isnan(extremes[v][0])]
     if not helped and not_ahead and not regime and unmeasured:
-        return ["No answer yet: the regime the method answer needs cannot be checked "
-                f"for {', '.join(unmeasured)} (no diagnostics from {REGIME_AFTER} "
-                "updates on for every study task, or a column not measured).", ""]
+        return Verdict(None, ["No answer yet: the regime the method answer needs cannot be "
+                              f"checked for {', '.join(unmeasured)} (no diagnostics from "
+                              f"{REGIME_AFTER} updates on for every study task, or a column "
+                              "not measured).", ""])
     if not helped and not_ahead and regime:
-        return [
-            "**Data or method** (answers 2 or 3; this study cannot tell them apart): no option "
+        return _named(
+            "Data or method", " (answers 2 or 3; this study cannot tell them apart): no option "
             "helps on Hopper or Walker2d, MABCQ and every option are not above BCQ on at least "
             "two of the three tasks (minus BCQ, final return: " + "; ".join(
                 f"{method_label(v)} " + ", ".join(
@@ -320,7 +334,7 @@ def _verdict(ctx: Context, final: dict, controls: list[tuple[str, bool | None]],
             f"{REGIME_AFTER} updates on, seed means). The follow-up that would separate data "
             "from method: the same variants on the `low` recipe and on datasets whose behavior "
             "policies miscoordinate more (e.g. a larger share of the mixed intermediate/expert "
-            "parts).", ""]
+            "parts).")
     reasons = []
     if helped:
         reasons.append("some option helps on " + " and ".join(helped) + " but not as the "
@@ -332,7 +346,7 @@ def _verdict(ctx: Context, final: dict, controls: list[tuple[str, bool | None]],
                        f"cannot be checked for {', '.join(unmeasured)})")
     elif not regime:
         reasons.append("no weighted variant is in the paper's regime on every evaluation")
-    return ["**No answer by the design's rules**: " + "; ".join(reasons) + ".", ""]
+    return _named("No answer by the design's rules", ": " + "; ".join(reasons) + ".")
 
 
 def _mechanism(ctx: Context, variant: str, task: str) -> str:

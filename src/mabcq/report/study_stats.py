@@ -78,9 +78,10 @@ def effect_threshold(values: dict[tuple[str, str], dict[int, float]], task: str)
 def comparisons(values: dict, measure: str, tasks: list[str],
                 ci: Callable[[list[float]], tuple[float, float]]) -> dict:
     """(task, variant, comparator) -> Paired, for MABCQ and each option against MABCQ and BCQ."""
+    thresholds = {task: effect_threshold(values["final"], task) for task in tasks}
     return {(task, variant, other): paired(
         values[measure].get((task, variant), {}), values[measure].get((task, other), {}),
-        effect_threshold(values["final"], task), ci)
+        thresholds[task], ci)
         for task in tasks for variant in (REFERENCE, *VARIANTS) for other in (REFERENCE, BASELINE)
         if variant != other}
 
