@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from alone import train_agent_alone
 
 from mabcq.learners import batched
 from mabcq.learners.registry import learner_config, make_learner
@@ -119,18 +120,7 @@ def train_default(method, datasets):
 
 def train_default_alone(learner):
     """Agent 0 from its own file: the single-agent path a decentralized deployment runs."""
-    transitions = jax.tree.map(jnp.asarray, batched.dataset_transitions(OWN))
-    size = jnp.int32(len(OWN))
-    state = batched.init_agent(learner, SEEDS[0], 0, STATE_DIM, ACTION_DIM, FAST)
-    state = jax.jit(learner.prepare, compiler_options=FAST)(state, transitions, size)
-    key = batched.agent_key(SEEDS[0], 0)
-    state, key, _ = batched.make_single_update(learner, "pretrain", 3, FAST)(
-        state, transitions, size, key)
-    table = learner.transition_weights(state, transitions)
-    update = batched.make_single_update(learner, "train", 3, FAST)
-    for _ in range(2):
-        state, key, _ = update(state, transitions, size, key, table)
-    return state
+    return train_agent_alone(learner, SEEDS[0], OWN, STATE_DIM, ACTION_DIM)
 
 
 @pytest.mark.parametrize("method", ["mabcq", "matd3bc"])

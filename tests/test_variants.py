@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from alone import train_agent_alone
 
 from mabcq.errors import UserError
 from mabcq.learners import batched
@@ -74,19 +75,8 @@ def train_grid(methods, datasets):
 
 def train_alone(method):
     """Agent 0 trained alone by `method`'s own learner (the decentralized deployment)."""
-    learner = make_learner(method, config_of(method))
-    transitions = jax.tree.map(jnp.asarray, batched.dataset_transitions(OWN))
-    size = jnp.int32(len(OWN))
-    state = batched.init_agent(learner, SEED, 0, STATE_DIM, ACTION_DIM, FAST)
-    state = jax.jit(learner.prepare, compiler_options=FAST)(state, transitions, size)
-    key = batched.agent_key(SEED, 0)
-    state, key, _ = batched.make_single_update(learner, "pretrain", 3, FAST)(
-        state, transitions, size, key)
-    table = learner.transition_weights(state, transitions)
-    update = batched.make_single_update(learner, "train", 3, FAST)
-    for _ in range(2):
-        state, key, _ = update(state, transitions, size, key, table)
-    return state
+    return train_agent_alone(make_learner(method, config_of(method)), SEED, OWN, STATE_DIM,
+                             ACTION_DIM)
 
 
 @pytest.fixture(scope="module", params=list(FAMILIES))
