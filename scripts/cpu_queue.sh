@@ -89,11 +89,13 @@ acting() {  # OUT OTHER: `mabcq acting` on OUT's new cells (policies in OUT's ru
     say "acting $1: exit ${PIPESTATUS[0]}"
 }
 
-record() {  # OUT, reproduce's flags: write OUT/grid.json for the whole request, train nothing
-    [ -f "$1/grid.json" ] && return 0  # (grid.json keeps the union of every call's request)
+request() {  # OUT, reproduce's flags: add them to OUT/grid.json's request, train nothing
     reproduce "$@" --stop-after 1s > /dev/null  # no cell fits a 1 s deadline
     local status=$?
     [ "$status" = 3 ] || [ "$status" = 0 ] || exit "$status"
+}
+record() {  # the same, once: grid.json keeps the union of every call's request
+    [ -f "$1/grid.json" ] || request "$@"
 }
 
 # Both requests recorded first: a copy between the two grids is checked against them, and
@@ -109,6 +111,10 @@ share results/study results/paper || exit $?
 stage "paper grid, seeds 0-4" results/paper --seeds 0,1,2,3,4 || exit $?
 stage "Swimmer 2x1 on low-quality data (Figure 4)" results/paper --tasks swimmer-2x1 \
     --seeds 0,1,2,3,4 || exit $?
+# The sweep's cell at a task's own eps (Table 8) is the grid's MABCQ cell, bitwise: recorded,
+# then copied (share_cells.py --same-learner), not trained again (20 of the sweep's 120 cells).
+request results/paper --eps-sweep --methods mabcq --seeds 0,1,2,3,4
+share results/paper results/paper --same-learner || exit $?
 stage "the eps sweep (Figure 5)" results/paper --eps-sweep --methods mabcq --seeds 0,1,2,3,4 \
     || exit $?
 # Figure 6 (CQL vs MACQL on medium-replay data) is not queued: its plan on this CPU is ~422 h of

@@ -4,6 +4,7 @@ cells, and the grid the study's: docs/study.md, "Execution").
 
     PYTHONPATH=src python scripts/share_cells.py SOURCE DEST --commit SHA[,SHA..]
         [--methods M,..] [--dry-run]
+    PYTHONPATH=src python scripts/share_cells.py OUT OUT --same-learner --commit SHA[,SHA..]
 
 Copies every cell of SOURCE that DEST lacks, of DEST's grid.json tasks and seeds and its methods
 (or --methods), when both grids ask it with the same settings, it holds DEST's recipe and it
@@ -12,6 +13,10 @@ equal to it) from a clean checkout (mabcq.grid.share). Cells both
 hold are compared bitwise, never overwritten. A cell of another kind on either side (trained in
 a group, as a lent GPU trains, or with other library versions) is listed, neither copied nor
 compared.
+With --same-learner (SOURCE and DEST one directory), the copies are made within it instead: each
+finished cell of a full method (mabcq) goes to the cells grid.json asks under a name that
+builds the same learner on that task, the eps sweep's cell at the task's own eps
+(mabcq.grid.share.alias_cells); the copy records the cell file it came from.
 Exit 0: done; 1: some cell both hold has different numbers (listed); 2: bad input (one line).
 """
 
@@ -21,7 +26,7 @@ from pathlib import Path
 
 from mabcq.cli import kinds
 from mabcq.errors import UserError
-from mabcq.grid.share import share_cells
+from mabcq.grid.share import alias_cells, share_cells
 
 
 def main(argv: list[str]) -> int:
@@ -34,11 +39,21 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--methods", default="",
                         help="comma-separated methods to copy, also ones DEST's grid does not "
                              "train itself (default: the methods of DEST's grid.json)")
+    parser.add_argument("--same-learner", action="store_true",
+                        help="within one directory (SOURCE and DEST the same): copy each full "
+                             "method's cell to the eps name that builds its learner on the task "
+                             "(the eps sweep at the task's own eps)")
     parser.add_argument("--dry-run", action="store_true", help="say what would be copied")
     args = parser.parse_args(argv)
     try:
-        done = share_cells(args.source, args.dest, args.commit,
-                           tuple(m for m in args.methods.split(",") if m), args.dry_run)
+        if args.same_learner:
+            if args.source.resolve() != args.dest.resolve() or args.methods:
+                raise UserError("--same-learner copies within one directory: give it as both "
+                                "SOURCE and DEST, without --methods")
+            done = alias_cells(args.source, args.commit, args.dry_run)
+        else:
+            done = share_cells(args.source, args.dest, args.commit,
+                               tuple(m for m in args.methods.split(",") if m), args.dry_run)
     except UserError as error:
         print(f"share_cells: error: {error}", file=sys.stderr)
         return 2

@@ -1,7 +1,8 @@
 """scripts/cpu_queue.sh: the CPU's queue runs its stages in order (the grid's seed 0, the study
 with the grid's cells shared in, the grid's other seeds with the study's shared back, Swimmer,
-the eps sweep; `mabcq acting` after each) and stops
-the queue with a stage's exit code; checked with a stand-in interpreter that records its calls."""
+the eps sweep with its cells at each task's own eps copied from MABCQ's; `mabcq acting` after
+each) and stops the queue with a stage's exit code; checked with a stand-in interpreter that
+records its calls."""
 
 import datetime as dt
 import os
@@ -64,7 +65,8 @@ def step(what: str) -> str:
         return "acting " + what.split("-m mabcq acting ")[1].split()[0].split("/results/")[1]
     if "share_cells.py" in what:
         source, dest = what.split("share_cells.py ")[1].split()[:2]
-        return f"share {source} -> {dest}" + (" (named methods)" if "--methods" in what else "")
+        return f"share {source} -> {dest}" + (" (named methods)" if "--methods" in what else "") \
+            + (" (same learner)" if "--same-learner" in what else "")
     out = "study" if "results/study" in what else "paper"
     seeds = what.split("--seeds ")[1].split()[0]
     extra = " swimmer" if "--tasks swimmer-2x1" in what else ""
@@ -82,7 +84,7 @@ def test_the_stages_run_in_the_queue_order(queue):
         "study seeds 0,1", "acting study", "study seeds 0,1,2,3,4", "acting study",
         "share results/study -> results/paper",
         "paper seeds 0,1,2,3,4", "acting paper", "paper swimmer seeds 0,1,2,3,4", "acting paper",
-        "paper eps sweep seeds 0,1,2,3,4", "acting paper"]
+        *EPS_STAGE]
     acting = [(where, what) for where, what in calls if "-m mabcq acting" in what]
     assert all(where == "main" and "--no-progress" in what for where, what in acting)
     # each looks for copied cells' policies in the other
@@ -94,12 +96,16 @@ def test_the_stages_run_in_the_queue_order(queue):
     commit = subprocess.run(["git", "-C", str(pin), "rev-parse", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
     assert all(f"--commit {commit}" in what for _, what in calls if "share_cells" in what)
-    again, calls = run()  # both grid.json files are there now: no record-only call
+    again, calls = run()  # both grid.json files are there now: only the sweep's request again
     assert again == 0
-    assert not any("(record only)" in step(what) for _, what in calls)
+    assert [step(what) for _, what in calls if "(record only)" in step(what)] == EPS_STAGE[:1]
 
 
 RECORDS = ["paper seeds 0,1,2,3,4 (record only)", "study seeds 0,1,2,3,4 (record only)"]
+# the sweep's request recorded, its cells at each task's own eps copied from MABCQ's, then run
+EPS_STAGE = ["paper eps sweep seeds 0,1,2,3,4 (record only)",
+             "share results/paper -> results/paper (same learner)",
+             "paper eps sweep seeds 0,1,2,3,4", "acting paper"]
 
 
 def flag(calls, name: str, kind: str) -> list[str | None]:
@@ -115,13 +121,13 @@ def test_earlier_pins_are_allowed_and_shared_but_never_the_pin_itself(queue):
     code, calls = run(EARLIER_PINS=f"{'a' * 40},bbbbbbb")
     assert code == 0
     allowed = flag(calls, "--allow-commits", "reproduce")
-    assert len(allowed) == 8 and set(allowed) == {f"{'a' * 40},bbbbbbb"}
+    assert len(allowed) == 9 and set(allowed) == {f"{'a' * 40},bbbbbbb"}
     assert set(flag(calls, "--commit", "share_cells")) == {f"{commit},{'a' * 40},bbbbbbb"}
     (main / "results" / "paper" / "grid.json").unlink()  # recorded again: a call more
     code, calls = run(EARLIER_PINS=f"{commit[:9]},bbbbbbb")  # the pin among the earlier pins
     assert code == 0
     allowed = flag(calls, "--allow-commits", "reproduce")
-    assert len(allowed) == 7 and set(allowed) == {"bbbbbbb"}
+    assert len(allowed) == 8 and set(allowed) == {"bbbbbbb"}
     assert set(flag(calls, "--commit", "share_cells")) == {f"{commit},bbbbbbb"}
     code, calls = run(EARLIER_PINS=commit[:7])  # the worktree still at the only pin
     assert code == 0 and set(flag(calls, "--allow-commits", "reproduce")) == {None}
@@ -153,7 +159,7 @@ def test_earlier_pins_are_allowed_and_shared_but_never_the_pin_itself(queue):
                                "study seeds 0,1,2,3,4", "acting study",
                                "share results/study -> results/paper", "paper seeds 0,1,2,3,4",
                                "acting paper", "paper swimmer seeds 0,1,2,3,4", "acting paper",
-                               "paper eps sweep seeds 0,1,2,3,4", "acting paper"]),
+                               *EPS_STAGE]),
 ])
 def test_a_stage_stopped_or_failed_stops_the_queue(queue, env, code, ran):
     run = queue[0]

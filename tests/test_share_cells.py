@@ -11,7 +11,7 @@ import pytest
 
 from mabcq.errors import UserError
 from mabcq.grid.cells import cell_numbers, cell_path, read_cells
-from mabcq.grid.share import share_cells
+from mabcq.grid.share import alias_cells, same_learner, share_cells
 
 PIN = "3e774ae899244471ee9f3684c22ea04a9d7e9d7d"
 VERSIONS = {"jax": "0.10.2", "mabcq": "0.1.0"}
@@ -217,3 +217,94 @@ def test_a_refused_cell_stops_every_copy(paper_and_study):
     with pytest.raises(UserError, match="local changes"):
         share_cells(paper, study, (PIN,))
     assert read_cells(study) == [] and not (study / "returns.csv").exists()
+
+
+def sweep(tmp_path, methods=("mabcq", "bcq"), **changes) -> Path:
+    """A grid asking the eps sweep on Hopper (Table 8's eps 0.80) and Walker (0.48), with the
+    full method's cells of seeds 0 and 1 and BCQ's seed 0."""
+    out = grid(tmp_path / "paper", ["hopper-3x1", "walker2d-2x3"], list(methods),
+               **{"eps_sweep": True, **changes})
+    for task in ("hopper-3x1", "walker2d-2x3"):
+        cell(out, task, "mabcq", 0)
+        cell(out, task, "mabcq", 1, value=2.5)
+        cell(out, task, "bcq", 0)
+    return out
+
+
+def test_same_learner_is_an_eps_name_at_the_tasks_own_eps_only():
+    assert same_learner("hopper-3x1", "mabcq-eps0.80") == "mabcq"
+    assert same_learner("walker2d-2x3", "mabcq-eps0.48") == "mabcq"
+    assert same_learner("walker2d-2x3", "mabcq-eps0.80") is None  # Walker's own eps is 0.48
+    assert same_learner("hopper-3x1", "macql-eps0.80") == "macql"
+    for method in ("mabcq", "bcq", "mabcq-no-vd", "mabcq-vdterm1", "ddpg"):
+        assert same_learner("hopper-3x1", method) is None
+
+
+def test_alias_copies_the_full_methods_cell_under_the_eps_name(tmp_path):
+    out = sweep(tmp_path)
+    done = alias_cells(out, (PIN[:7],))
+    assert done.copied == ["hopper-3x1/mabcq-eps0.80/seed_0", "hopper-3x1/mabcq-eps0.80/seed_1",
+                           "walker2d-2x3/mabcq-eps0.48/seed_0",
+                           "walker2d-2x3/mabcq-eps0.48/seed_1"]
+    assert done.equal == done.differing == done.apart == []
+    held = cell_path(out, "walker2d-2x3", "mabcq", 1)
+    alias = json.loads(cell_path(out, "walker2d-2x3", "mabcq-eps0.48", 1).read_text())
+    theirs = json.loads(held.read_text())
+    assert alias["method"] == "mabcq-eps0.48"
+    assert {row["method"] for row in alias["rows"]} == {"mabcq-eps0.48"}
+    assert [row["return_mean"] for row in alias["rows"]] == \
+        [row["return_mean"] for row in theirs["rows"]]
+    assert alias["group"] == "mabcq_seeds1" and alias["timing"] == theirs["timing"]
+    assert alias["provenance"]["copied_from"] == str(held)
+    assert alias["provenance"]["code"] == theirs["provenance"]["code"]
+    assert not cell_path(out, "hopper-3x1", "mabcq-eps0.48", 0).exists()  # not Hopper's eps
+    returns = (out / "returns.csv").read_text()
+    assert returns.count(",mabcq-eps0.80,") == returns.count(",mabcq-eps0.48,") == 20
+    timing = (out / "timing.csv").read_text().splitlines()
+    assert len(timing) == 1 + 6  # each run once: 2 tasks x (mabcq seeds 0, 1 and bcq seed 0)
+    again = alias_cells(out, (PIN,))
+    assert again.copied == [] and again.equal == done.copied
+    changed = cell(out, "hopper-3x1", "mabcq-eps0.80", 1, value=2.5 + 1e-12)  # the check can fail
+    before = changed.read_bytes()
+    assert alias_cells(out, (PIN,)).differing == ["hopper-3x1/mabcq-eps0.80/seed_1"]
+    assert changed.read_bytes() == before  # never overwritten
+
+
+def test_alias_copies_what_grid_json_asks_and_nothing_without_a_dry_run(tmp_path):
+    dry = sweep(tmp_path / "a")
+    before = read_cells(dry)
+    assert len(alias_cells(dry, (PIN,), dry_run=True).copied) == 4
+    assert read_cells(dry) == before and not (dry / "returns.csv").exists()
+    assert alias_cells(sweep(tmp_path / "b", eps_sweep=False), (PIN,)).copied == []
+    named = sweep(tmp_path / "c", methods=("mabcq", "mabcq-eps0.80", "mabcq-eps0.32"),
+                  eps_sweep=False)
+    assert alias_cells(named, (PIN,)).copied == ["hopper-3x1/mabcq-eps0.80/seed_0",
+                                                 "hopper-3x1/mabcq-eps0.80/seed_1"]
+
+
+def test_alias_leaves_another_kind_and_refuses_other_code(tmp_path):
+    out = grid(tmp_path / "paper", ["hopper-3x1"], ["mabcq"], eps_sweep=True)
+    cell(out, "hopper-3x1", "mabcq", 0, group="mabcq+bcq_seeds0-1")
+    cell(out, "hopper-3x1", "mabcq", 1)
+    done = alias_cells(out, (PIN,))
+    assert done.copied == ["hopper-3x1/mabcq-eps0.80/seed_1"]
+    assert done.apart == ["hopper-3x1/mabcq-eps0.80/seed_0: mabcq's cell trained in group "
+                          "'mabcq+bcq_seeds0-1' with other cells, not alone"]
+    for kind, message in (({"dirty": True}, "local changes"),
+                          ({"commit": "0" * 40}, "trained at 000000000000, not 3e774ae")):
+        out = grid(tmp_path / str(kind), ["hopper-3x1"], ["mabcq"], eps_sweep=True)
+        cell(out, "hopper-3x1", "mabcq", 0, **kind)
+        with pytest.raises(UserError, match=message):
+            alias_cells(out, (PIN[:7],))
+        assert read_cells(out) == [json.loads(cell_path(out, "hopper-3x1", "mabcq", 0)
+                                              .read_text())]
+
+
+def test_script_same_learner(tmp_path):
+    out = sweep(tmp_path)
+    other = grid(tmp_path / "other", ["hopper-3x1"], ["mabcq"])
+    two = run_script(out, other, "--same-learner", "--commit", PIN)
+    assert two.returncode == 2 and two.stderr.count("\n") == 1
+    assert "give it as both SOURCE and DEST" in two.stderr
+    ok = run_script(out, out, "--same-learner", "--commit", PIN)
+    assert ok.returncode == 0 and "copied 4 cell(s)" in ok.stdout, ok.stderr

@@ -5,7 +5,13 @@ them twice. A cell trains its (task, method, seed) alone in its own process, so 
 asked by two grids is the same computation; where both already hold it, its numbers must be
 equal bitwise (cells.cell_numbers), and a difference is reported, never overwritten. A cell of
 another kind (trained in a group, as a GPU trains, or with other library versions) is no such
-computation: it stays in its own grid, neither copied nor compared (`other_kind`)."""
+computation: it stays in its own grid, neither copied nor compared (`other_kind`).
+
+Within one grid, a method name may build the very learner of another on a task: the ε sweep's
+cell at the task's own ε (Table 8; `mabcq-eps0.80` on HalfCheetah is MABCQ). A cell's keys come
+from its seed and agents, not its method's name, so such a cell is its full method's cell
+bitwise (tests/test_reproduce_cells.py trains both); `alias_cells` copies it instead of training it
+again (20 of the sweep's 120 cells)."""
 
 from __future__ import annotations
 
@@ -16,8 +22,8 @@ from typing import Any
 
 from mabcq.errors import UserError
 from mabcq.grid.cells import cell_numbers, cell_path, collect, made_at
-from mabcq.grid.groups import group_name
-from mabcq.learners.registry import family_of
+from mabcq.grid.groups import Grid, group_name
+from mabcq.learners.registry import family_of, learner_config, parse_method
 from mabcq.util.jsonfile import read_json_object
 
 # grid.json's entries that decide a cell's numbers besides its task, method and seed: one value
@@ -100,6 +106,12 @@ def _shareable(held: Path, source: Path, dest: Path, grids: tuple[dict, dict], t
     apart = other_kind(cell, grids[1].get("versions"), method, seed)
     if apart:
         return cell, apart  # never copied (share_cells), so its code is not checked either
+    _check_code(held, cell, dest, commits)
+    return cell, None
+
+
+def _check_code(held: Path, cell: dict[str, Any], dest: Path, commits: tuple[str, ...]) -> None:
+    """CELL (at HELD) was trained from a clean checkout at one of COMMITS; else UserError."""
     code = (cell.get("provenance") or {}).get("code") or {}
     if code.get("dirty") is not False:
         raise UserError(f"{held}: trained from a checkout with local changes (or records no "
@@ -107,7 +119,6 @@ def _shareable(held: Path, source: Path, dest: Path, grids: tuple[dict, dict], t
     if not made_at(str(code.get("commit", "")), commits):
         raise UserError(f"{held}: trained at {str(code.get('commit'))[:12]}, not "
                         f"{' or '.join(commits)}; it cannot stand for {dest}'s cell")
-    return cell, None
 
 
 def share_cells(source: Path, dest: Path, commits: tuple[str, ...],
@@ -123,9 +134,7 @@ def share_cells(source: Path, dest: Path, commits: tuple[str, ...],
     (other_kind) is listed in `apart`, neither copied nor compared."""
     from mabcq.training.logs import write_json_atomic
 
-    if not commits or any(len(commit) < 7 for commit in commits):
-        raise UserError(f"--commit {','.join(commits)!r}: give at least 7 hex digits of each "
-                        "pinned commit")
+    _check_commits(commits)
     grids = _grid(source), _grid(dest)
     done, copies = Shared(), []
     for task in grids[1]["tasks"]:  # every cell checked before any is written
@@ -155,4 +164,69 @@ def share_cells(source: Path, dest: Path, commits: tuple[str, ...],
         for mine, cell in copies:
             write_json_atomic(mine, cell)
         collect(dest)
+    return done
+
+
+def _check_commits(commits: tuple[str, ...]) -> None:
+    if not commits or any(len(commit) < 7 for commit in commits):
+        raise UserError(f"--commit {','.join(commits)!r}: give at least 7 hex digits of each "
+                        "pinned commit")
+
+
+def same_learner(task: str, method: str) -> str | None:
+    """The full method whose learner METHOD builds on TASK, when METHOD is an ε name of it
+    ("mabcq-eps0.80" on halfcheetah-2x3, whose own ε is 0.80 -> "mabcq"); else None."""
+    name, eps = parse_method(method)
+    if eps is None or name != family_of(method).full:
+        return None
+    return name if learner_config(method, task) == learner_config(name, task) else None
+
+
+def renamed_cell(cell: dict[str, Any], method: str, held: Path) -> dict[str, Any]:
+    """CELL as METHOD's: the name in the cell and its rows; its group and timing stay the run
+    that trained it (so timing.csv counts that run once, and `mabcq acting` finds its dir)."""
+    return {**cell, "method": method,
+            "rows": [{**row, "method": method} for row in cell.get("rows", [])],
+            "provenance": {**(cell.get("provenance") or {}), "copied_from": str(held)}}
+
+
+def alias_cells(out: Path, commits: tuple[str, ...], dry_run: bool = False) -> Shared:
+    """Copy within OUT each finished cell of a full method to the cells OUT's grid.json asks
+    under a name that builds the same learner on that task (same_learner: the ε sweep's cell at
+    the task's own ε), when the cell is of this grid's kind (other_kind) and was trained from a
+    clean checkout at one of COMMITS. A copy is METHOD's cell by name (renamed_cell) and records
+    `provenance.copied_from` (the full method's cell file); where OUT already holds the
+    aliased cell, the two are compared (cell_numbers), never overwritten."""
+    from mabcq.training.logs import write_json_atomic
+
+    _check_commits(commits)
+    grid = _grid(out)
+    request = Grid(tuple(grid["tasks"]), tuple(grid["methods"]), tuple(grid["seeds"]),
+                   str(grid.get("preset")), bool(grid.get("eps_sweep")))
+    done, copies = Shared(), []
+    for task in request.tasks:  # every cell checked before any is written
+        for method in request.task_methods(task):
+            full = same_learner(task, method)
+            for seed in request.seeds if full else ():
+                held = cell_path(out, task, full, seed)
+                if not held.is_file():
+                    continue
+                cell, name = read_json_object(held, "cell record"), f"{task}/{method}/seed_{seed}"
+                apart = other_kind(cell, grid.get("versions"), full, seed)
+                if apart:
+                    done.apart.append(f"{name}: {full}'s cell {apart}")
+                    continue
+                _check_code(held, cell, out, commits)
+                alias, mine = renamed_cell(cell, method, held), cell_path(out, task, method, seed)
+                if mine.is_file():
+                    same = cell_numbers(read_json_object(mine, "cell record")) == \
+                        cell_numbers(alias)
+                    (done.equal if same else done.differing).append(name)
+                    continue
+                done.copied.append(name)
+                copies.append((mine, alias))
+    if copies and not dry_run:
+        for mine, cell in copies:
+            write_json_atomic(mine, cell)
+        collect(out)
     return done
