@@ -3,6 +3,7 @@
 `--workers 2` giving the same cells bitwise as one worker, and each cell's provenance."""
 
 import contextlib
+import csv
 import datetime as dt
 import io
 import json
@@ -505,8 +506,9 @@ def test_the_eps_name_at_the_tasks_own_eps_trains_the_full_methods_cell(data_roo
         mabcq = renamed_cell(cells["mabcq"], method, Path("mabcq"))
         assert (cell_numbers(mabcq) == cell_numbers(cells[method])) is same, method
     copied = tmp_path / "copied"
-    shutil.copytree(trained, copied, ignore=shutil.ignore_patterns("runs"))
+    shutil.copytree(trained, copied)
     (copied / "cells" / "hopper-3x1" / "mabcq-eps0.80" / "seed_0.json").unlink()
+    shutil.rmtree(copied / "runs" / "hopper-3x1" / "mabcq-eps0.80_seeds0")
     held = copied / "cells" / "hopper-3x1" / "mabcq" / "seed_0.json"
     cell = json.loads(held.read_text())  # as from a clean checkout (the tree under test may not
     cell["provenance"]["code"]["dirty"] = False  # be)
@@ -518,3 +520,9 @@ def test_the_eps_name_at_the_tasks_own_eps_trains_the_full_methods_cell(data_roo
     with contextlib.redirect_stdout(printed):
         assert main([*grid, "--out", str(copied), "--workers", "1"]) == 0
     assert "3 cells done, 0 to run" in printed.getvalue() and "start " not in printed.getvalue()
+    assert main(["acting", str(copied), "--methods", "mabcq,mabcq-eps0.80", "--no-progress"]) == 0
+    with open(copied / "acting.csv", newline="") as handle:  # from mabcq's run dir (trained_as)
+        acted = {(row["method"], row["variant"]): row for row in csv.DictReader(handle)}
+    assert acted["mabcq-eps0.80", "policy"]["reproduces"] == "yes"
+    assert [acted["mabcq-eps0.80", v]["return"] for v in ("policy", "g1", "argmax", "perturb")] \
+        == [acted["mabcq", v]["return"] for v in ("policy", "g1", "argmax", "perturb")]

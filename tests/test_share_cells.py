@@ -256,6 +256,7 @@ def test_alias_copies_the_full_methods_cell_under_the_eps_name(tmp_path):
         [row["return_mean"] for row in theirs["rows"]]
     assert alias["group"] == "mabcq_seeds1" and alias["timing"] == theirs["timing"]
     assert alias["provenance"]["copied_from"] == str(held)
+    assert alias["provenance"]["trained_as"] == "mabcq"  # whose policies `mabcq acting` re-runs
     assert alias["provenance"]["code"] == theirs["provenance"]["code"]
     assert not cell_path(out, "hopper-3x1", "mabcq-eps0.48", 0).exists()  # not Hopper's eps
     returns = (out / "returns.csv").read_text()

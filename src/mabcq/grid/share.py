@@ -184,10 +184,12 @@ def same_learner(task: str, method: str) -> str | None:
 
 def renamed_cell(cell: dict[str, Any], method: str, held: Path) -> dict[str, Any]:
     """CELL as METHOD's: the name in the cell and its rows; its group and timing stay the run
-    that trained it (so timing.csv counts that run once, and `mabcq acting` finds its dir)."""
+    that trained it (so timing.csv counts that run once), and `provenance.trained_as` names the
+    method whose policies that run keeps (`mabcq acting` re-runs them)."""
     return {**cell, "method": method,
             "rows": [{**row, "method": method} for row in cell.get("rows", [])],
-            "provenance": {**(cell.get("provenance") or {}), "copied_from": str(held)}}
+            "provenance": {**(cell.get("provenance") or {}), "copied_from": str(held),
+                           "trained_as": cell.get("method")}}
 
 
 def alias_cells(out: Path, commits: tuple[str, ...], dry_run: bool = False) -> Shared:
