@@ -350,6 +350,8 @@ class CellGrid:
             self.split["eval_s"] += float(timing.get("eval_s") or 0.0)
             collect(self.out)
             outcome.finished += 1
+            took = float(timing.get("actual_s") or took)  # the worker's own clock: this loop
+            # may have noticed the cell late (it builds a task's datasets in between)
             print(f"{_clock()} done  {job.cell.label} in {duration_text(took)} (estimate "
                   f"{duration_text(job.estimate.seconds)})", flush=True)
         elif job.stopped:
