@@ -92,7 +92,8 @@ acting() {  # OUT OTHER: `mabcq acting` on OUT's new cells (policies in OUT's ru
 request() {  # OUT, reproduce's flags: add them to OUT/grid.json's request, train nothing
     reproduce "$@" --stop-after 1s > /dev/null  # no cell fits a 1 s deadline
     local status=$?
-    [ "$status" = 3 ] || [ "$status" = 0 ] || exit "$status"
+    [ "$status" = 3 ] || [ "$status" = 0 ] || {
+        say "recording the request of $*: exit $status (see $log)"; exit "$status"; }
 }
 record() {  # the same, once: grid.json keeps the union of every call's request
     [ -f "$1/grid.json" ] || request "$@"
@@ -111,10 +112,13 @@ share results/study results/paper || exit $?
 stage "paper grid, seeds 0-4" results/paper --seeds 0,1,2,3,4 || exit $?
 stage "Swimmer 2x1 on low-quality data (Figure 4)" results/paper --tasks swimmer-2x1 \
     --seeds 0,1,2,3,4 || exit $?
-# The sweep's cell at a task's own eps (Table 8) is the grid's MABCQ cell, bitwise: recorded,
-# then copied (share_cells.py --same-learner), not trained again (20 of the sweep's 120 cells).
+# The sweep's cell at a task's own eps (Table 8) is MABCQ's cell, bitwise: the request recorded,
+# then MABCQ's cells copied under that name (share_cells.py --same-learner), not trained again:
+# the grid's own, else the study's (HalfCheetah's seeds 1-4: the grid's are the lent GPU's group
+# cells, another kind), so 20 of the sweep's 120 cells.
 request results/paper --eps-sweep --methods mabcq --seeds 0,1,2,3,4
 share results/paper results/paper --same-learner || exit $?
+share results/study results/paper --same-learner || exit $?
 stage "the eps sweep (Figure 5)" results/paper --eps-sweep --methods mabcq --seeds 0,1,2,3,4 \
     || exit $?
 # Figure 6 (CQL vs MACQL on medium-replay data) is not queued: its plan on this CPU is ~422 h of

@@ -4,7 +4,7 @@ cells, and the grid the study's: docs/study.md, "Execution").
 
     PYTHONPATH=src python scripts/share_cells.py SOURCE DEST --commit SHA[,SHA..]
         [--methods M,..] [--dry-run]
-    PYTHONPATH=src python scripts/share_cells.py OUT OUT --same-learner --commit SHA[,SHA..]
+    PYTHONPATH=src python scripts/share_cells.py SOURCE DEST --same-learner --commit SHA[,SHA..]
 
 Copies every cell of SOURCE that DEST lacks, of DEST's grid.json tasks and seeds and its methods
 (or --methods), when both grids ask it with the same settings, it holds DEST's recipe and it
@@ -13,10 +13,10 @@ equal to it) from a clean checkout (mabcq.grid.share). Cells both
 hold are compared bitwise, never overwritten. A cell of another kind on either side (trained in
 a group, as a lent GPU trains, or with other library versions) is listed, neither copied nor
 compared.
-With --same-learner (SOURCE and DEST one directory), the copies are made within it instead: each
-finished cell of a full method (mabcq) goes to the cells grid.json asks under a name that
-builds the same learner on that task, the eps sweep's cell at the task's own eps
-(mabcq.grid.share.alias_cells); the copy records the cell file it came from.
+With --same-learner, SOURCE's cells of a full method (mabcq) go to the names DEST's grid.json
+asks that build the same learner on that task, the eps sweep's cell at the task's own eps
+(mabcq.grid.share.alias_cells; SOURCE may be DEST); a copy records the cell file it came from
+(`aliased_from`) and the method it trained as (`trained_as`).
 Exit 0: done; 1: some cell both hold has different numbers (listed); 2: bad input (one line).
 """
 
@@ -40,17 +40,17 @@ def main(argv: list[str]) -> int:
                         help="comma-separated methods to copy, also ones DEST's grid does not "
                              "train itself (default: the methods of DEST's grid.json)")
     parser.add_argument("--same-learner", action="store_true",
-                        help="within one directory (SOURCE and DEST the same): copy each full "
-                             "method's cell to the eps name that builds its learner on the task "
-                             "(the eps sweep at the task's own eps)")
+                        help="copy each full method's cell to the eps name that builds its "
+                             "learner on the task (the eps sweep at the task's own eps); "
+                             "SOURCE may be DEST")
     parser.add_argument("--dry-run", action="store_true", help="say what would be copied")
     args = parser.parse_args(argv)
     try:
         if args.same_learner:
-            if args.source.resolve() != args.dest.resolve() or args.methods:
-                raise UserError("--same-learner copies within one directory: give it as both "
-                                "SOURCE and DEST, without --methods")
-            done = alias_cells(args.source, args.commit, args.dry_run)
+            if args.methods:
+                raise UserError("--same-learner copies to the names DEST's grid.json asks: "
+                                "give no --methods")
+            done = alias_cells(args.source, args.dest, args.commit, args.dry_run)
         else:
             done = share_cells(args.source, args.dest, args.commit,
                                tuple(m for m in args.methods.split(",") if m), args.dry_run)

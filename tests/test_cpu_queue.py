@@ -15,7 +15,9 @@ SCRIPT = Path(__file__).parents[1] / "scripts" / "cpu_queue.sh"
 FAKE = """#!/usr/bin/env bash
 echo "$PWD|$*" >> "$CALLS"
 case "$*" in
+  *share_cells.py*--same-learner*) exit "${SAME_LEARNER_EXIT:-0}" ;;
   *share_cells.py*) exit 0 ;;
+  *--eps-sweep*--stop-after\\ 1s*) exit "${SWEEP_REQUEST_EXIT:-3}" ;;
   *"-m mabcq acting "*) exit "${ACTING_EXIT:-0}" ;;
   *--stop-after\\ 1s*) out="$(echo "$*" | sed 's/.*--out \\([^ ]*\\).*/\\1/')"
      mkdir -p "$out" && echo '{}' > "$out/grid.json"; exit 3 ;;
@@ -102,9 +104,15 @@ def test_the_stages_run_in_the_queue_order(queue):
 
 
 RECORDS = ["paper seeds 0,1,2,3,4 (record only)", "study seeds 0,1,2,3,4 (record only)"]
+BEFORE_SWEEP = [*RECORDS, "paper seeds 0", "acting paper",
+                "share results/paper -> results/study (named methods)", "study seeds 0,1",
+                "acting study", "study seeds 0,1,2,3,4", "acting study",
+                "share results/study -> results/paper", "paper seeds 0,1,2,3,4", "acting paper",
+                "paper swimmer seeds 0,1,2,3,4", "acting paper"]
 # the sweep's request recorded, its cells at each task's own eps copied from MABCQ's, then run
 EPS_STAGE = ["paper eps sweep seeds 0,1,2,3,4 (record only)",
              "share results/paper -> results/paper (same learner)",
+             "share results/study -> results/paper (same learner)",
              "paper eps sweep seeds 0,1,2,3,4", "acting paper"]
 
 
@@ -160,6 +168,9 @@ def test_earlier_pins_are_allowed_and_shared_but_never_the_pin_itself(queue):
                                "share results/study -> results/paper", "paper seeds 0,1,2,3,4",
                                "acting paper", "paper swimmer seeds 0,1,2,3,4", "acting paper",
                                *EPS_STAGE]),
+    # the sweep's copies: one that differs (exit 1) or fails, or a failed request, stops it
+    ({"SAME_LEARNER_EXIT": "1"}, 1, [*BEFORE_SWEEP, *EPS_STAGE[:2]]),
+    ({"SWEEP_REQUEST_EXIT": "2"}, 2, [*BEFORE_SWEEP, *EPS_STAGE[:1]]),
 ])
 def test_a_stage_stopped_or_failed_stops_the_queue(queue, env, code, ran):
     run = queue[0]

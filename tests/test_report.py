@@ -432,3 +432,20 @@ def test_same_data_counts_the_dataset_hashes_of_each_tasks_cells(tmp_path: Path)
     (results / "cells" / "ant-4x2" / "bcq" / "seed_1.json").write_text("{")
     with pytest.raises(UserError, match="seed_1.json: not a readable cell record"):
         build_report(results, tmp_path / "bad")
+
+
+def test_devices_of_a_copied_cell_come_from_its_file() -> None:
+    """A cell copied under an ε name (grid.share.alias_cells) keeps the timing row of the run
+    that trained it (methods "mabcq"): its device is read from its cell file."""
+    from types import SimpleNamespace
+
+    from mabcq.report.completeness import devices
+
+    timing = [{"task": "hopper-3x1", "methods": "mabcq", "device": "cpu: A"},
+              {"task": "hopper-3x1", "methods": "mabcq-eps0.16", "device": "cpu: B"}]
+    data = [{"task": "hopper-3x1", "method": "mabcq-eps0.80", "device": "cpu: A"},
+            {"task": "hopper-3x1", "method": "mabcq-eps0.16", "device": "cpu: B"}]
+    ctx = SimpleNamespace(results=SimpleNamespace(timing=timing, data=data))
+    assert devices(ctx, "hopper-3x1", "mabcq-eps0.80") == "cpu: A"
+    assert devices(ctx, "hopper-3x1", "mabcq-eps0.16") == "cpu: B"
+    assert devices(ctx, "walker2d-2x3", "mabcq") == "—"

@@ -513,7 +513,7 @@ def test_the_eps_name_at_the_tasks_own_eps_trains_the_full_methods_cell(data_roo
     cell = json.loads(held.read_text())  # as from a clean checkout (the tree under test may not
     cell["provenance"]["code"]["dirty"] = False  # be)
     held.write_text(json.dumps(cell))
-    done = alias_cells(copied, (cell["provenance"]["code"]["commit"],))
+    done = alias_cells(copied, copied, (cell["provenance"]["code"]["commit"],))
     assert done.copied == ["hopper-3x1/mabcq-eps0.80/seed_0"]
     assert differing_cells(trained, copied) == []
     printed = io.StringIO()

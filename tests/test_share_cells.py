@@ -242,7 +242,7 @@ def test_same_learner_is_an_eps_name_at_the_tasks_own_eps_only():
 
 def test_alias_copies_the_full_methods_cell_under_the_eps_name(tmp_path):
     out = sweep(tmp_path)
-    done = alias_cells(out, (PIN[:7],))
+    done = alias_cells(out, out, (PIN[:7],))
     assert done.copied == ["hopper-3x1/mabcq-eps0.80/seed_0", "hopper-3x1/mabcq-eps0.80/seed_1",
                            "walker2d-2x3/mabcq-eps0.48/seed_0",
                            "walker2d-2x3/mabcq-eps0.48/seed_1"]
@@ -255,57 +255,86 @@ def test_alias_copies_the_full_methods_cell_under_the_eps_name(tmp_path):
     assert [row["return_mean"] for row in alias["rows"]] == \
         [row["return_mean"] for row in theirs["rows"]]
     assert alias["group"] == "mabcq_seeds1" and alias["timing"] == theirs["timing"]
-    assert alias["provenance"]["copied_from"] == str(held)
+    assert alias["provenance"]["aliased_from"] == str(held)
     assert alias["provenance"]["trained_as"] == "mabcq"  # whose policies `mabcq acting` re-runs
+    assert "copied_from" not in alias["provenance"]  # trained in this grid
     assert alias["provenance"]["code"] == theirs["provenance"]["code"]
     assert not cell_path(out, "hopper-3x1", "mabcq-eps0.48", 0).exists()  # not Hopper's eps
     returns = (out / "returns.csv").read_text()
     assert returns.count(",mabcq-eps0.80,") == returns.count(",mabcq-eps0.48,") == 20
     timing = (out / "timing.csv").read_text().splitlines()
     assert len(timing) == 1 + 6  # each run once: 2 tasks x (mabcq seeds 0, 1 and bcq seed 0)
-    again = alias_cells(out, (PIN,))
-    assert again.copied == [] and again.equal == done.copied
+    again = alias_cells(out, out, (PIN,))  # a copy is of this grid's kind: compared, equal
+    assert again.copied == again.apart == [] and again.equal == done.copied
     changed = cell(out, "hopper-3x1", "mabcq-eps0.80", 1, value=2.5 + 1e-12)  # the check can fail
     before = changed.read_bytes()
-    assert alias_cells(out, (PIN,)).differing == ["hopper-3x1/mabcq-eps0.80/seed_1"]
+    assert alias_cells(out, out, (PIN,)).differing == ["hopper-3x1/mabcq-eps0.80/seed_1"]
     assert changed.read_bytes() == before  # never overwritten
 
 
 def test_alias_copies_what_grid_json_asks_and_nothing_without_a_dry_run(tmp_path):
     dry = sweep(tmp_path / "a")
     before = read_cells(dry)
-    assert len(alias_cells(dry, (PIN,), dry_run=True).copied) == 4
+    assert len(alias_cells(dry, dry, (PIN,), dry_run=True).copied) == 4
     assert read_cells(dry) == before and not (dry / "returns.csv").exists()
-    assert alias_cells(sweep(tmp_path / "b", eps_sweep=False), (PIN,)).copied == []
+    plain = sweep(tmp_path / "b", eps_sweep=False)
+    assert alias_cells(plain, plain, (PIN,)).copied == []
     named = sweep(tmp_path / "c", methods=("mabcq", "mabcq-eps0.80", "mabcq-eps0.32"),
                   eps_sweep=False)
-    assert alias_cells(named, (PIN,)).copied == ["hopper-3x1/mabcq-eps0.80/seed_0",
-                                                 "hopper-3x1/mabcq-eps0.80/seed_1"]
+    assert alias_cells(named, named, (PIN,)).copied == ["hopper-3x1/mabcq-eps0.80/seed_0",
+                                                        "hopper-3x1/mabcq-eps0.80/seed_1"]
 
 
-def test_alias_leaves_another_kind_and_refuses_other_code(tmp_path):
+def test_alias_from_another_grid_where_this_ones_cell_is_another_kind(tmp_path):
+    """The lent GPU's group cell of MABCQ stays apart; the study's cell trained alone serves,
+    with share_cells' checks, and says where it came from."""
     out = grid(tmp_path / "paper", ["hopper-3x1"], ["mabcq"], eps_sweep=True)
-    cell(out, "hopper-3x1", "mabcq", 0, group="mabcq+bcq_seeds0-1")
-    cell(out, "hopper-3x1", "mabcq", 1)
-    done = alias_cells(out, (PIN,))
-    assert done.copied == ["hopper-3x1/mabcq-eps0.80/seed_1"]
-    assert done.apart == ["hopper-3x1/mabcq-eps0.80/seed_0: mabcq's cell trained in group "
-                          "'mabcq+bcq_seeds0-1' with other cells, not alone"]
+    cell(out, "hopper-3x1", "mabcq", 0, **GPU)
+    cell(out, "hopper-3x1", "mabcq", 1, value=4.0)
+    cell(out, "hopper-3x1", "mabcq-eps0.80", 1, value=4.0, group="mabcq-eps0.80+bcq_seeds1")
+    done = alias_cells(out, out, (PIN,))
+    assert done.copied == done.differing == []  # seed 1's eps cell is of another kind too
+    assert done.apart == [
+        "hopper-3x1/mabcq-eps0.80/seed_0: mabcq's cell trained in group 'mabcq+bcq_seeds0-1' "
+        "with other cells, not alone",
+        "hopper-3x1/mabcq-eps0.80/seed_1: trained in group 'mabcq-eps0.80+bcq_seeds1' with "
+        "other cells, not alone"]
+    study = grid(tmp_path / "study", ["hopper-3x1"], ["mabcq", "bcq"])
+    cell(study, "hopper-3x1", "mabcq", 0, value=3.0)
+    ours = alias_cells(study, out, (PIN,))
+    assert ours.copied == ["hopper-3x1/mabcq-eps0.80/seed_0"]
+    copy = json.loads(cell_path(out, "hopper-3x1", "mabcq-eps0.80", 0).read_text())
+    assert copy["provenance"]["copied_from"] == str(study)
+    assert copy["provenance"]["aliased_from"] == str(cell_path(study, "hopper-3x1", "mabcq", 0))
+    shared = cell(tmp_path / "chain", "hopper-3x1", "mabcq", 0)  # a copy keeps its origin
+    chained = json.loads(shared.read_text())
+    chained["provenance"]["copied_from"] = "results/study"
+    shared.write_text(json.dumps(chained))
+    chain = grid(tmp_path / "chain", ["hopper-3x1"], ["mabcq"], seeds=(0,), eps_sweep=True)
+    assert alias_cells(chain, chain, (PIN,)).copied == ["hopper-3x1/mabcq-eps0.80/seed_0"]
+    kept = json.loads(cell_path(chain, "hopper-3x1", "mabcq-eps0.80", 0).read_text())
+    assert kept["provenance"]["copied_from"] == "results/study"
+    other = grid(tmp_path / "other", ["hopper-3x1"], ["mabcq"], updates=10000)
+    cell(other, "hopper-3x1", "mabcq", 1)
+    with pytest.raises(UserError, match="updates 10000 vs 50000"):
+        alias_cells(other, out, (PIN,))
+
+
+def test_alias_refuses_other_code(tmp_path):
     for kind, message in (({"dirty": True}, "local changes"),
                           ({"commit": "0" * 40}, "trained at 000000000000, not 3e774ae")):
         out = grid(tmp_path / str(kind), ["hopper-3x1"], ["mabcq"], eps_sweep=True)
         cell(out, "hopper-3x1", "mabcq", 0, **kind)
         with pytest.raises(UserError, match=message):
-            alias_cells(out, (PIN[:7],))
+            alias_cells(out, out, (PIN[:7],))
         assert read_cells(out) == [json.loads(cell_path(out, "hopper-3x1", "mabcq", 0)
                                               .read_text())]
 
 
 def test_script_same_learner(tmp_path):
     out = sweep(tmp_path)
-    other = grid(tmp_path / "other", ["hopper-3x1"], ["mabcq"])
-    two = run_script(out, other, "--same-learner", "--commit", PIN)
-    assert two.returncode == 2 and two.stderr.count("\n") == 1
-    assert "give it as both SOURCE and DEST" in two.stderr
+    named = run_script(out, out, "--same-learner", "--methods", "mabcq", "--commit", PIN)
+    assert named.returncode == 2 and named.stderr.count("\n") == 1
+    assert "give no --methods" in named.stderr
     ok = run_script(out, out, "--same-learner", "--commit", PIN)
     assert ok.returncode == 0 and "copied 4 cell(s)" in ok.stdout, ok.stderr

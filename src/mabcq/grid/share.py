@@ -10,12 +10,13 @@ computation: it stays in its own grid, neither copied nor compared (`other_kind`
 Within one grid, a method name may build the very learner of another on a task: the ε sweep's
 cell at the task's own ε (Table 8; `mabcq-eps0.80` on HalfCheetah is MABCQ). A cell's keys come
 from its seed and agents, not its method's name, so such a cell is its full method's cell
-bitwise (tests/test_reproduce_cells.py trains both); `alias_cells` copies it instead of training it
-again (20 of the sweep's 120 cells)."""
+bitwise (tests/test_reproduce_cells.py trains both); `alias_cells` copies it instead of training
+it again (20 of the sweep's 120 cells)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,9 +72,10 @@ def other_kind(cell: dict[str, Any], versions: Any, method: str, seed: int) -> s
     float tolerance; a GPU's `--unit group`), or with other library versions than VERSIONS (a
     lent machine's). Such a cell is its own grid's, never copied for another's nor compared
     bitwise with one; None when it is the same kind."""
-    if cell.get("group") != group_name((method,), (seed,)):
-        return f"trained in group {cell.get('group')!r} with other cells, not alone"
     provenance = cell.get("provenance") or {}
+    trained_as = provenance.get("trained_as") or method  # a copy under a same-learner name
+    if cell.get("group") != group_name((trained_as,), (seed,)):
+        return f"trained in group {cell.get('group')!r} with other cells, not alone"
     if provenance.get("versions") != versions:
         return f"trained with other library versions ({provenance.get('versions')})"
     return None
@@ -106,12 +108,6 @@ def _shareable(held: Path, source: Path, dest: Path, grids: tuple[dict, dict], t
     apart = other_kind(cell, grids[1].get("versions"), method, seed)
     if apart:
         return cell, apart  # never copied (share_cells), so its code is not checked either
-    _check_code(held, cell, dest, commits)
-    return cell, None
-
-
-def _check_code(held: Path, cell: dict[str, Any], dest: Path, commits: tuple[str, ...]) -> None:
-    """CELL (at HELD) was trained from a clean checkout at one of COMMITS; else UserError."""
     code = (cell.get("provenance") or {}).get("code") or {}
     if code.get("dirty") is not False:
         raise UserError(f"{held}: trained from a checkout with local changes (or records no "
@@ -119,6 +115,7 @@ def _check_code(held: Path, cell: dict[str, Any], dest: Path, commits: tuple[str
     if not made_at(str(code.get("commit", "")), commits):
         raise UserError(f"{held}: trained at {str(code.get('commit'))[:12]}, not "
                         f"{' or '.join(commits)}; it cannot stand for {dest}'s cell")
+    return cell, None
 
 
 def share_cells(source: Path, dest: Path, commits: tuple[str, ...],
@@ -132,45 +129,33 @@ def share_cells(source: Path, dest: Path, commits: tuple[str, ...],
     `provenance.copied_from`; DEST's CSVs are rebuilt after a copy. Cells both hold are
     compared (cell_numbers), never overwritten; a cell of another kind on either side
     (other_kind) is listed in `apart`, neither copied nor compared."""
-    from mabcq.training.logs import write_json_atomic
+    def wanted(grid: dict[str, Any]) -> Iterator[tuple[str, str, str, int]]:
+        for task in grid["tasks"]:
+            for method in methods or grid["methods"]:
+                for seed in grid["seeds"]:
+                    yield task, method, method, seed
 
-    _check_commits(commits)
-    grids = _grid(source), _grid(dest)
-    done, copies = Shared(), []
-    for task in grids[1]["tasks"]:  # every cell checked before any is written
-        for method in methods or grids[1]["methods"]:
-            for seed in grids[1]["seeds"]:
-                held = cell_path(source, task, method, seed)
-                mine = cell_path(dest, task, method, seed)
-                if not held.is_file():
-                    continue
-                cell, apart = _shareable(held, source, dest, grids, task, method, seed, commits)
-                name = f"{task}/{method}/seed_{seed}"
-                theirs = read_json_object(mine, "cell record") if mine.is_file() else None
-                versions = (cell.get("provenance") or {}).get("versions")
-                apart = apart or (theirs is not None
-                                  and other_kind(theirs, versions, method, seed))
-                if apart:
-                    done.apart.append(f"{name}: {apart}")
-                elif theirs is not None:
-                    same = cell_numbers(theirs) == cell_numbers(cell)
-                    (done.equal if same else done.differing).append(name)
-                if apart or theirs is not None:
-                    continue
-                done.copied.append(name)
-                copies.append((mine, {**cell, "provenance": {**cell["provenance"],
-                                                            "copied_from": str(source)}}))
-    if copies and not dry_run:
-        for mine, cell in copies:
-            write_json_atomic(mine, cell)
-        collect(dest)
-    return done
+    return _copy_cells(source, dest, commits, wanted, dry_run)
 
 
-def _check_commits(commits: tuple[str, ...]) -> None:
-    if not commits or any(len(commit) < 7 for commit in commits):
-        raise UserError(f"--commit {','.join(commits)!r}: give at least 7 hex digits of each "
-                        "pinned commit")
+def alias_cells(source: Path, dest: Path, commits: tuple[str, ...],
+                dry_run: bool = False) -> Shared:
+    """Copy into DEST, under each name DEST's grid.json asks that builds a full method's learner
+    on its task (same_learner: the ε sweep's cell at the task's own ε), SOURCE's cell of that
+    full method, with share_cells' checks (SOURCE may be DEST: the same grid). The copy is
+    the cell under the new name (renamed_cell); cells DEST holds are compared, never
+    overwritten; a cell of another kind (the lent GPU's group cells) is left apart, so that
+    cell is trained, or copied from another SOURCE."""
+    def wanted(grid: dict[str, Any]) -> Iterator[tuple[str, str, str, int]]:
+        request = Grid(tuple(grid["tasks"]), tuple(grid["methods"]), tuple(grid["seeds"]),
+                       str(grid.get("preset")), bool(grid.get("eps_sweep")))
+        for task in request.tasks:
+            for method in request.task_methods(task):
+                full = same_learner(task, method)
+                for seed in request.seeds if full else ():
+                    yield task, method, full, seed
+
+    return _copy_cells(source, dest, commits, wanted, dry_run)
 
 
 def same_learner(task: str, method: str) -> str | None:
@@ -183,52 +168,55 @@ def same_learner(task: str, method: str) -> str | None:
 
 
 def renamed_cell(cell: dict[str, Any], method: str, held: Path) -> dict[str, Any]:
-    """CELL as METHOD's: the name in the cell and its rows; its group and timing stay the run
-    that trained it (so timing.csv counts that run once), and `provenance.trained_as` names the
-    method whose policies that run keeps (`mabcq acting` re-runs them)."""
+    """CELL (the file HELD) as METHOD's: the name in the cell and its rows. Its group and
+    timing stay the run that trained it (so timing.csv counts that run once); the provenance
+    names that run's method (`trained_as`: `mabcq acting` re-runs its policies) and the file
+    it was copied from (`aliased_from`), and keeps any `copied_from` it had."""
     return {**cell, "method": method,
             "rows": [{**row, "method": method} for row in cell.get("rows", [])],
-            "provenance": {**(cell.get("provenance") or {}), "copied_from": str(held),
+            "provenance": {**(cell.get("provenance") or {}), "aliased_from": str(held),
                            "trained_as": cell.get("method")}}
 
 
-def alias_cells(out: Path, commits: tuple[str, ...], dry_run: bool = False) -> Shared:
-    """Copy within OUT each finished cell of a full method to the cells OUT's grid.json asks
-    under a name that builds the same learner on that task (same_learner: the ε sweep's cell at
-    the task's own ε), when the cell is of this grid's kind (other_kind) and was trained from a
-    clean checkout at one of COMMITS. A copy is METHOD's cell by name (renamed_cell) and records
-    `provenance.copied_from` (the full method's cell file); where OUT already holds the
-    aliased cell, the two are compared (cell_numbers), never overwritten."""
+def _copy_cells(source: Path, dest: Path, commits: tuple[str, ...],
+                wanted: Callable[[dict[str, Any]], Iterable[tuple[str, str, str, int]]],
+                dry_run: bool) -> Shared:
+    """The copies WANTED(DEST's grid.json) names, each (task, DEST's method, SOURCE's method,
+    seed): checked (_shareable), compared where DEST holds the cell, else copied; every cell
+    checked before any is written, DEST's CSVs rebuilt after a copy."""
     from mabcq.training.logs import write_json_atomic
 
-    _check_commits(commits)
-    grid = _grid(out)
-    request = Grid(tuple(grid["tasks"]), tuple(grid["methods"]), tuple(grid["seeds"]),
-                   str(grid.get("preset")), bool(grid.get("eps_sweep")))
+    if not commits or any(len(commit) < 7 for commit in commits):
+        raise UserError(f"--commit {','.join(commits)!r}: give at least 7 hex digits of each "
+                        "pinned commit")
+    grids = _grid(source), _grid(dest)
     done, copies = Shared(), []
-    for task in request.tasks:  # every cell checked before any is written
-        for method in request.task_methods(task):
-            full = same_learner(task, method)
-            for seed in request.seeds if full else ():
-                held = cell_path(out, task, full, seed)
-                if not held.is_file():
-                    continue
-                cell, name = read_json_object(held, "cell record"), f"{task}/{method}/seed_{seed}"
-                apart = other_kind(cell, grid.get("versions"), full, seed)
-                if apart:
-                    done.apart.append(f"{name}: {full}'s cell {apart}")
-                    continue
-                _check_code(held, cell, out, commits)
-                alias, mine = renamed_cell(cell, method, held), cell_path(out, task, method, seed)
-                if mine.is_file():
-                    same = cell_numbers(read_json_object(mine, "cell record")) == \
-                        cell_numbers(alias)
-                    (done.equal if same else done.differing).append(name)
-                    continue
-                done.copied.append(name)
-                copies.append((mine, alias))
+    for task, method, held_method, seed in wanted(grids[1]):
+        held = cell_path(source, task, held_method, seed)
+        mine = cell_path(dest, task, method, seed)
+        if not held.is_file():
+            continue
+        cell, apart = _shareable(held, source, dest, grids, task, held_method, seed, commits)
+        name = f"{task}/{method}/seed_{seed}"
+        if apart and method != held_method:
+            apart = f"{held_method}'s cell {apart}"
+        theirs = read_json_object(mine, "cell record") if mine.is_file() else None
+        versions = (cell.get("provenance") or {}).get("versions")
+        apart = apart or (theirs is not None and other_kind(theirs, versions, method, seed))
+        copy = cell if method == held_method else renamed_cell(cell, method, held)
+        if apart:
+            done.apart.append(f"{name}: {apart}")
+        elif theirs is not None:
+            same = cell_numbers(theirs) == cell_numbers(copy)
+            (done.equal if same else done.differing).append(name)
+        if apart or theirs is not None:
+            continue
+        done.copied.append(name)
+        if source.resolve() != dest.resolve():
+            copy = {**copy, "provenance": {**copy["provenance"], "copied_from": str(source)}}
+        copies.append((mine, copy))
     if copies and not dry_run:
         for mine, cell in copies:
             write_json_atomic(mine, cell)
-        collect(out)
+        collect(dest)
     return done

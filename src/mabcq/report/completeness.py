@@ -52,9 +52,13 @@ def _seeds(values: set[int]) -> str:
 
 
 def devices(ctx: Context, task: str, method: str) -> str:
-    """The devices timing.csv names for a (task, method)'s groups or cells."""
+    """The devices timing.csv names for a (task, method)'s groups or cells, and those its cell
+    files name (a cell copied under another name that builds the same learner keeps the
+    timing row of the run that trained it: grid.share.alias_cells)."""
     found = sorted({row["device"] for row in ctx.results.timing or []
-                    if row["task"] == task and method in row["methods"].split("+")})
+                    if row["task"] == task and method in row["methods"].split("+")}
+                   | {row["device"] for row in ctx.results.data or []
+                      if row["task"] == task and row["method"] == method})
     return "; ".join(found) if found else "—"
 
 
