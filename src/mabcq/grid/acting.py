@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mabcq.errors import UserError
-from mabcq.grid.cells import group_policy_files, read_cells
+from mabcq.grid.cells import group_policy_files, read_cells, trained_as
 from mabcq.util import atomic
 
 ACTING_FILE = "acting.csv"
@@ -38,8 +38,7 @@ class ActingCell:
     update: int  # the final evaluation's update
     recorded: str  # its recorded mean return, as the cell file writes it
     run_dir: Path
-    trained_as: str = ""  # the method whose policies the run dir keeps, when not `method` (a
-    # cell copied under another name that builds the same learner: share.alias_cells)
+    trained_as: str  # the method whose policies the run dir keeps (cells.trained_as)
 
 
 @dataclass
@@ -86,9 +85,9 @@ def find_cells(out: Path, tasks: Sequence[str] | None = None,
             skipped.append(f"{task} {method} seed {seed}: no run dir {run_dir} on this machine "
                            "(its policies stay where the cell trained)")
         else:
-            trained_as = str((cell.get("provenance") or {}).get("trained_as") or method)
             cells.append(ActingCell(task, method, seed, int(final["update"]),
-                                    str(final["return_mean"]), run_dir, trained_as))
+                                    str(final["return_mean"]), run_dir,
+                                    trained_as(cell, method)))
     return cells, skipped
 
 
@@ -127,8 +126,7 @@ def _cell_policies(cell: ActingCell) -> tuple[Any, list[Any], dict[str, Any]] | 
     from mabcq.training.evaluation import load_policies
 
     task = get_task(cell.task)
-    files = group_policy_files(cell.run_dir, cell.trained_as or cell.method, cell.seed,
-                               task.n_agents)
+    files = group_policy_files(cell.run_dir, cell.trained_as, cell.seed, task.n_agents)
     if files is None:
         return f"no policy files for seed {cell.seed} under {cell.run_dir / 'policies'}"
     policies = load_policies(task, files)

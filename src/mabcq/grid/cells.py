@@ -209,6 +209,13 @@ def behavior_path(out: Path, task: str, recipe: str) -> Path:
     return out / "cells" / task / f"behavior{suffix}.json"
 
 
+def trained_as(cell: dict[str, Any], method: str) -> str:
+    """The method whose run made CELL, METHOD's cell: METHOD itself, or, for a copy under a
+    name that builds the same learner (grid.share.alias_cells), the method it was trained as
+    (`provenance.trained_as`), whose policies and group that run keeps."""
+    return str((cell.get("provenance") or {}).get("trained_as") or method)
+
+
 def made_at(commit: str, prefixes: tuple[str, ...]) -> bool:
     """Whether COMMIT is one of the commits PREFIXES name (7+ hex digits each, any case)."""
     return commit.lower().startswith(tuple(prefix.lower() for prefix in prefixes))

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mabcq.errors import UserError
-from mabcq.grid.cells import cell_numbers, cell_path, collect, made_at
+from mabcq.grid.cells import cell_numbers, cell_path, collect, made_at, trained_as
 from mabcq.grid.groups import Grid, group_name
 from mabcq.learners.registry import family_of, learner_config, parse_method
 from mabcq.util.jsonfile import read_json_object
@@ -72,10 +72,9 @@ def other_kind(cell: dict[str, Any], versions: Any, method: str, seed: int) -> s
     float tolerance; a GPU's `--unit group`), or with other library versions than VERSIONS (a
     lent machine's). Such a cell is its own grid's, never copied for another's nor compared
     bitwise with one; None when it is the same kind."""
-    provenance = cell.get("provenance") or {}
-    trained_as = provenance.get("trained_as") or method  # a copy under a same-learner name
-    if cell.get("group") != group_name((trained_as,), (seed,)):
+    if cell.get("group") != group_name((trained_as(cell, method),), (seed,)):
         return f"trained in group {cell.get('group')!r} with other cells, not alone"
+    provenance = cell.get("provenance") or {}
     if provenance.get("versions") != versions:
         return f"trained with other library versions ({provenance.get('versions')})"
     return None
@@ -190,6 +189,7 @@ def _copy_cells(source: Path, dest: Path, commits: tuple[str, ...],
         raise UserError(f"--commit {','.join(commits)!r}: give at least 7 hex digits of each "
                         "pinned commit")
     grids = _grid(source), _grid(dest)
+    elsewhere = source.resolve() != dest.resolve()  # a copy from another grid says so
     done, copies = Shared(), []
     for task, method, held_method, seed in wanted(grids[1]):
         held = cell_path(source, task, held_method, seed)
@@ -212,7 +212,7 @@ def _copy_cells(source: Path, dest: Path, commits: tuple[str, ...],
         if apart or theirs is not None:
             continue
         done.copied.append(name)
-        if source.resolve() != dest.resolve():
+        if elsewhere:
             copy = {**copy, "provenance": {**copy["provenance"], "copied_from": str(source)}}
         copies.append((mine, copy))
     if copies and not dry_run:
