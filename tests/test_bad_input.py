@@ -176,6 +176,29 @@ CORPUS: dict[str, tuple[list[str], str]] = {
     "report-results-missing": (["report", "nope"], "nope: no such directory"),
     "report-results-is-file": (["report", "{file}"], "is a file, not a directory"),
     "report-out-is-file": (["report", "{dir}", "--out", "{file}"], "--out"),
+    # acting: a directory that `mabcq reproduce` did not write
+    "acting-results-missing": (["acting", "nope"], "nope: no such directory"),
+    "acting-results-without-cells": (["acting", "{dir}"], "no cells/ directory"),
+    "acting-unknown-task": (["acting", "{dir}", "--tasks", "cheetah"], "unknown task 'cheetah'"),
+    # decentralized: the task and its per-agent files
+    "decentralized-unknown-task": (["decentralized", "cheetah", "--data", "{data}"],
+                                   "unknown task 'cheetah'"),
+    "decentralized-data-missing": (["decentralized", "hopper-3x1", "--data", "nope"],
+                                   "nope: no such directory"),
+    "decentralized-data-empty": (["decentralized", "hopper-3x1", "--data", "{dir}"],
+                                 "no agent_0.h5"),
+    # data import / export: formats, and sources that are not what the format says
+    "import-unknown-format": (["data", "import", "bogus", "{dir}"], "invalid choice: 'bogus'"),
+    "import-omar-not-omar": (["data", "import", "omar", "{dir}", "--task", "hopper-3x1",
+                              "--out", "out"], "no obs_0.npy"),
+    "import-omiga-not-hdf5": (["data", "import", "omiga", "{file}", "--task", "swimmer-2x1",
+                               "--out", "out"], "cannot read as HDF5"),
+    "import-og-marl-not-a-vault": (["data", "import", "og-marl", "{dir}", "--task", "hopper-3x1",
+                                    "--out", "out"], "not a Flashbax vault"),
+    "export-no-agent-files": (["data", "export", "{dir}", "--to", "minari"],
+                              "no *.h5 agent files"),
+    "export-unknown-format": (["data", "export", "{data}", "--to", "bogus"],
+                              "invalid choice: 'bogus'"),
 }
 
 
@@ -275,7 +298,8 @@ def test_corpus_covers_every_command() -> None:
     commands = {" ".join(argv[:2]) if argv[0] in ("behavior", "data") else argv[0]
                 for argv, _ in CORPUS.values()}
     for command in ("matrix", "behavior train", "behavior ship", "behavior tasks", "data build",
-                    "data info", "train", "evaluate", "demo", "reproduce", "report"):
+                    "data info", "data import", "data export", "train", "evaluate", "demo",
+                    "reproduce", "report", "acting", "decentralized"):
         assert command in commands
 
 

@@ -37,8 +37,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _acting(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
+    from mabcq.errors import UserError
     from mabcq.grid.acting import ACTING_FILE, pending_cells, run_acting
 
+    if not (args.results / "cells").is_dir():
+        raise UserError(f"{args.results}: no cells/ directory; give a results directory that "
+                        "`mabcq reproduce` wrote")
     todo, _ = pending_cells(args.results, args.tasks, args.methods, args.runs_from)
     with tqdm(total=len(todo), unit="cell", disable=args.no_progress) as bar:
         started = []
