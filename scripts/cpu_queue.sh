@@ -16,6 +16,12 @@
 # /tmp/cpu_queue.log) and the terminal; for a run that outlives the terminal, start it with
 # `setsid nohup bash scripts/cpu_queue.sh HH:MM > /dev/null 2>&1 &` (a closed terminal would
 # otherwise end it through its tee).
+# OVERTIME_UNTIL=HH:MM (optional, later than the deadline): the stage stopped at the deadline
+# goes on training until then instead of leaving both cores idle, starting cells whether they
+# fit or not; at that time `timeout` kills them, each keeping its last checkpoint (one per
+# evaluation), which the next call on this machine resumes, bitwise as if never stopped (a new
+# machine trains them from the start). Commit at the deadline as usual (the log says
+# "overtime"); a cell that finishes in overtime is committed by the next session.
 set -uo pipefail
 until_time="${1:?usage: cpu_queue.sh HH:MM [PINNED_WORKTREE]}"
 grid_tree="$(cd "${2:-../grid}" && pwd)" || exit 2
@@ -27,6 +33,17 @@ commit="$(git -C "$grid_tree" rev-parse HEAD)" || exit 2
     echo "cpu_queue: error: $until_time: give the deadline as HH:MM or HH:MM:SS" >&2; exit 2; }
 deadline="$(date -d "$until_time" +%s)" || exit 2
 [ "$deadline" -gt "$(date +%s)" ] || deadline="$(date -d "tomorrow $until_time" +%s)"
+overtime_end="" overtime_s=""  # overtime_s: set only inside overtime(), read by reproduce()
+if [ -n "${OVERTIME_UNTIL:-}" ]; then
+    [[ "$OVERTIME_UNTIL" =~ ^[0-9]{1,2}:[0-9]{2}(:[0-9]{2})?$ ]] || {
+        echo "cpu_queue: error: OVERTIME_UNTIL=$OVERTIME_UNTIL: give it as HH:MM" >&2; exit 2; }
+    overtime_end="$(date -d "$OVERTIME_UNTIL" +%s)" || exit 2
+    [ "$overtime_end" -gt "$(date +%s)" ] ||
+        overtime_end="$(date -d "tomorrow $OVERTIME_UNTIL" +%s)"
+    [ "$overtime_end" -gt "$deadline" ] || {
+        echo "cpu_queue: error: OVERTIME_UNTIL=$OVERTIME_UNTIL is not after the deadline" \
+            "$until_time" >&2; exit 2; }
+fi
 if [ -n "$(git -C "$grid_tree" status --porcelain -- src pyproject.toml)" ]; then
     echo "cpu_queue: error: $grid_tree has local changes; the grid runs from a clean pin" >&2
     exit 2
@@ -57,9 +74,12 @@ study_flags=(--tasks hopper-3x1,walker2d-2x3,halfcheetah-2x3
              --methods mabcq,mabcq-vdterm1,mabcq-tnclip,mabcq-tnnorm,mabcq-relguard,mabcq-combined,bcq)
 
 say() { echo "$(date +%T) cpu_queue: $*" | tee -a "$log"; }
-reproduce() {  # OUT, then reproduce's flags; returns its exit code
-    local out="$1"; shift
-    (cd "$grid_tree" && PYTHONPATH="$grid_tree/src" exec "$python" -m mabcq reproduce \
+reproduce() {  # OUT, then reproduce's flags; returns its exit code. In overtime it runs under
+    # `timeout`, whose signal reaches the workers too (its whole process group).
+    local out="$1" wrap=(); shift
+    [ -z "$overtime_s" ] || wrap=(timeout "$overtime_s")
+    (cd "$grid_tree" && PYTHONPATH="$grid_tree/src" exec "${wrap[@]}" "$python" \
+        -m mabcq reproduce \
         --preset paper --out "$main_tree/$out" --data-root "$main_tree/runs/data" --workers 2 \
         --no-progress "${allow[@]}" "$@") 2>&1 | tee -a "$log"
     return "${PIPESTATUS[0]}"
@@ -71,13 +91,22 @@ share() {  # SOURCE DEST [--methods ...]
 }
 stage() {  # NAME, then reproduce's arguments: 0 done, else stop the queue with that code
     local left=$((deadline - $(date +%s)))
-    [ "$left" -ge 60 ] || { say "$1: the deadline has come"; return 3; }
+    [ "$left" -ge 60 ] || { say "$1: the deadline has come"; overtime "$@"; return 3; }
     say "$1 (pin ${commit:0:7}, ${left} s left)"
     reproduce "${@:2}" --stop-after "${left}s"
     local status=$?
     say "$1: exit $status"
     acting "$2" "$([ "$2" = results/paper ] && echo results/study || echo results/paper)"
+    [ "$status" != 3 ] || overtime "$@"
     return "$status"
+}
+overtime() {  # NAME, then reproduce's arguments: the stage goes on until OVERTIME_UNTIL
+    [ -n "$overtime_end" ] || return 0
+    local overtime_s=$((overtime_end - $(date +%s)))
+    [ "$overtime_s" -ge 60 ] || return 0
+    say "overtime: commit results/ now; $1 goes on for ${overtime_s} s, its cells then stopped"
+    reproduce "${@:2}"
+    say "overtime: exit $? (124: stopped at $OVERTIME_UNTIL; checkpoints kept)"
 }
 acting() {  # OUT OTHER: `mabcq acting` on OUT's new cells (policies in OUT's runs/, or OTHER's
     # for cells copied in), with main's code: a diagnostic of the cells' policies, never the

@@ -183,3 +183,60 @@ def test_a_pin_with_local_changes_is_refused(queue):
     (pin / "src" / "code.py").write_text("x = 2\n")
     code, calls = run()
     assert code == 2 and calls == []
+
+
+@pytest.fixture
+def overtime(queue, tmp_path):
+    """The queue with a stand-in `timeout` on PATH that records its limit, then runs the command:
+    run(overtime_until, until=..., **env) -> (exit code, calls, the limits given)."""
+    run = queue[0]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "timeout").write_text('#!/usr/bin/env bash\necho "$PWD|timeout $1" >> "$CALLS"\n'
+                                     'shift\nexec "$@"\n')
+    (bin_dir / "timeout").chmod(0o755)
+
+    def run_overtime(overtime_until, **env):
+        code, calls = run(OVERTIME_UNTIL=overtime_until,
+                          PATH=f"{bin_dir}:{os.environ['PATH']}", **env)
+        limits = [int(what.split()[1]) for _, what in calls if what.startswith("timeout ")]
+        return code, [call for call in calls if not call[1].startswith("timeout ")], limits
+    return run_overtime
+
+
+def clock(**delta) -> str:
+    return (dt.datetime.now() + dt.timedelta(**delta)).strftime("%H:%M")
+
+
+def test_overtime_goes_on_with_the_stopped_stage_until_its_time(overtime):
+    code, calls, limits = overtime(clock(hours=2), SEED0_EXIT="3")
+    assert code == 3  # the queue still stopped at its deadline: commit, call again
+    assert [step(what) for _, what in calls] == [*RECORDS, "paper seeds 0", "acting paper",
+                                                 "paper seeds 0"]
+    stopped, again = [what for _, what in calls if "reproduce" in what][-2:]
+    assert "--stop-after" in stopped and "--stop-after" not in again  # cells start regardless
+    assert again == stopped.split(" --stop-after")[0]  # the same stage, the same flags
+    # `timeout` bounds the overtime (about an hour past the deadline here) and the acting call
+    assert limits[0] == 600 and 3500 <= limits[1] <= 7200 and len(limits) == 2
+
+
+def test_overtime_after_a_deadline_that_has_come(overtime):
+    in_20_s = (dt.datetime.now() + dt.timedelta(seconds=20)).strftime("%H:%M:%S")
+    code, calls, limits = overtime(clock(hours=1), until=in_20_s)
+    assert code == 3 and [step(what) for _, what in calls] == [*RECORDS, "paper seeds 0"]
+    assert len(limits) == 1 and limits[0] >= 60
+
+
+def test_no_overtime_when_the_queue_is_done_or_a_stage_fails(overtime):
+    code, calls, limits = overtime(clock(hours=2))
+    assert code == 0 and [step(what) for _, what in calls] == [*BEFORE_SWEEP, *EPS_STAGE]
+    code, calls, _ = overtime(clock(hours=2), SEED0_EXIT="5")  # requests recorded already
+    assert code == 5 and [step(what) for _, what in calls] == ["paper seeds 0", "acting paper"]
+
+
+@pytest.mark.parametrize("overtime_until", ["soon", "25:00", "past deadline"])
+def test_an_overtime_not_after_the_deadline_is_refused(overtime, overtime_until):
+    if overtime_until == "past deadline":
+        overtime_until = clock(minutes=30)  # before the fixture's deadline, an hour from now
+    code, calls, limits = overtime(overtime_until)
+    assert code == 2 and calls == [] and limits == []
