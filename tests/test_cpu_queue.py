@@ -230,6 +230,7 @@ def test_overtime_after_a_deadline_that_has_come(overtime):
 def test_no_overtime_when_the_queue_is_done_or_a_stage_fails(overtime):
     code, calls, limits = overtime(clock(hours=2))
     assert code == 0 and [step(what) for _, what in calls] == [*BEFORE_SWEEP, *EPS_STAGE]
+    assert set(limits) == {600}  # only the acting calls' own bound
     code, calls, _ = overtime(clock(hours=2), SEED0_EXIT="5")  # requests recorded already
     assert code == 5 and [step(what) for _, what in calls] == ["paper seeds 0", "acting paper"]
 
