@@ -16,12 +16,13 @@
 # /tmp/cpu_queue.log) and the terminal; for a run that outlives the terminal, start it with
 # `setsid nohup bash scripts/cpu_queue.sh HH:MM > /dev/null 2>&1 &` (a closed terminal would
 # otherwise end it through its tee).
-# OVERTIME_UNTIL=HH:MM (optional, later than the deadline): the stage stopped at the deadline
-# goes on training until then instead of leaving both cores idle, starting cells whether they
-# fit or not; at that time `timeout` kills them, each keeping its last checkpoint (one per
-# evaluation), which the next call on this machine resumes, bitwise as if never stopped (a new
-# machine trains them from the start). Commit at the deadline as usual (the log says
-# "overtime"); a cell that finishes in overtime is committed by the next session.
+# OVERTIME_UNTIL=HH:MM (optional, later than the deadline): from the deadline on, the queue
+# goes on until then instead of leaving both cores idle, its stages with no deadline (cells
+# start whether they fit or not; no acting); at that time `timeout` kills the cells in flight,
+# each keeping its last checkpoint (one per evaluation), which the next call on this machine
+# resumes, bitwise as if never stopped (a new machine trains them from the start). Commit at the
+# deadline as usual (the log says "overtime"); what finishes later is the next session's to
+# commit. Exit 3 when the overtime ends with cells left, 0 when the queue got done.
 set -uo pipefail
 until_time="${1:?usage: cpu_queue.sh HH:MM [PINNED_WORKTREE]}"
 grid_tree="$(cd "${2:-../grid}" && pwd)" || exit 2
@@ -90,23 +91,32 @@ share() {  # SOURCE DEST [--methods ...]
     return "${PIPESTATUS[0]}"
 }
 stage() {  # NAME, then reproduce's arguments: 0 done, else stop the queue with that code
-    local left=$((deadline - $(date +%s)))
-    [ "$left" -ge 60 ] || { say "$1: the deadline has come"; overtime "$@"; return 3; }
-    say "$1 (pin ${commit:0:7}, ${left} s left)"
-    reproduce "${@:2}" --stop-after "${left}s"
-    local status=$?
-    say "$1: exit $status"
-    acting "$2" "$([ "$2" = results/paper ] && echo results/study || echo results/paper)"
-    [ "$status" != 3 ] || overtime "$@"
-    return "$status"
+    local left=$((deadline - $(date +%s))) status=3
+    if [ "$left" -ge 60 ]; then
+        say "$1 (pin ${commit:0:7}, ${left} s left)"
+        reproduce "${@:2}" --stop-after "${left}s"
+        status=$?
+        say "$1: exit $status"
+        acting "$2" "$([ "$2" = results/paper ] && echo results/study || echo results/paper)"
+    else
+        say "$1: the deadline has come"
+    fi
+    [ "$status" = 3 ] && [ -n "$overtime_end" ] || return "$status"
+    overtime "$@"
 }
-overtime() {  # NAME, then reproduce's arguments: the stage goes on until OVERTIME_UNTIL
-    [ -n "$overtime_end" ] || return 0
+overtime() {  # NAME, then reproduce's arguments: the stage with no deadline until
+    # OVERTIME_UNTIL (see the top): 0 when it got done (the queue goes on), 3 when time is up
     local overtime_s=$((overtime_end - $(date +%s)))
-    [ "$overtime_s" -ge 60 ] || return 0
-    say "overtime: commit results/ now; $1 goes on for ${overtime_s} s, its cells then stopped"
+    [ "$overtime_s" -ge 60 ] || return 3
+    say "overtime: commit results/ now; $1 goes on for up to ${overtime_s} s"
     reproduce "${@:2}"
-    say "overtime: exit $? (124: stopped at $OVERTIME_UNTIL; checkpoints kept)"
+    local status=$?
+    say "$1 in overtime: exit $status"
+    case "$status" in
+        124) say "overtime ended at $OVERTIME_UNTIL; the cells in flight kept their last" \
+                 "checkpoint"; return 3 ;;
+        *) return "$status" ;;
+    esac
 }
 acting() {  # OUT OTHER: `mabcq acting` on OUT's new cells (policies in OUT's runs/, or OTHER's
     # for cells copied in), with main's code: a diagnostic of the cells' policies, never the

@@ -14,6 +14,9 @@ import pytest
 SCRIPT = Path(__file__).parents[1] / "scripts" / "cpu_queue.sh"
 FAKE = """#!/usr/bin/env bash
 echo "$PWD|$*" >> "$CALLS"
+if [[ "$*" == *"-m mabcq reproduce"* && "$*" != *--stop-after* ]]; then  # in overtime
+  exit "${OVERTIME_EXIT:-0}"
+fi
 case "$*" in
   *share_cells.py*--same-learner*) exit "${SAME_LEARNER_EXIT:-0}" ;;
   *share_cells.py*) exit 0 ;;
@@ -209,8 +212,8 @@ def clock(**delta) -> str:
 
 
 def test_overtime_goes_on_with_the_stopped_stage_until_its_time(overtime):
-    code, calls, limits = overtime(clock(hours=2), SEED0_EXIT="3")
-    assert code == 3  # the queue still stopped at its deadline: commit, call again
+    code, calls, limits = overtime(clock(hours=2), SEED0_EXIT="3", OVERTIME_EXIT="124")
+    assert code == 3  # the overtime ended with cells left: commit, call again
     assert [step(what) for _, what in calls] == [*RECORDS, "paper seeds 0", "acting paper",
                                                  "paper seeds 0"]
     stopped, again = [what for _, what in calls if "reproduce" in what][-2:]
@@ -220,11 +223,26 @@ def test_overtime_goes_on_with_the_stopped_stage_until_its_time(overtime):
     assert limits[0] == 600 and 3500 <= limits[1] <= 7200 and len(limits) == 2
 
 
+def test_a_stage_done_in_overtime_lets_the_queue_go_on(overtime):
+    code, calls, _ = overtime(clock(hours=2), SEED0_EXIT="3")  # overtime's call exits 0
+    assert code == 0
+    assert [step(what) for _, what in calls] == [*RECORDS, "paper seeds 0", "acting paper",
+                                                 "paper seeds 0", *BEFORE_SWEEP[4:], *EPS_STAGE]
+
+
 def test_overtime_after_a_deadline_that_has_come(overtime):
     in_20_s = (dt.datetime.now() + dt.timedelta(seconds=20)).strftime("%H:%M:%S")
-    code, calls, limits = overtime(clock(hours=1), until=in_20_s)
+    code, calls, limits = overtime(clock(hours=1), until=in_20_s, OVERTIME_EXIT="124")
     assert code == 3 and [step(what) for _, what in calls] == [*RECORDS, "paper seeds 0"]
     assert len(limits) == 1 and limits[0] >= 60
+    # stages already done when the deadline comes: the queue goes on in overtime (no acting)
+    code, calls, limits = overtime(clock(hours=1), until=in_20_s)
+    trained = [step(what) for _, what in calls if "(record only)" not in step(what)]
+    assert code == 0 and trained == [step for step in [*BEFORE_SWEEP, *EPS_STAGE]
+                                     if "record only" not in step and "acting" not in step]
+    assert all("--stop-after" not in what for _, what in calls
+               if "reproduce" in what and "(record only)" not in step(what))
+    assert len(limits) == 6  # one bound per stage: the queue's six
 
 
 def test_no_overtime_when_the_queue_is_done_or_a_stage_fails(overtime):
