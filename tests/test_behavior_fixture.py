@@ -23,7 +23,8 @@ metrics.csv). Everything else is hashed as written, floats included.
 The production runs in a subprocess with single-threaded XLA (the reproduce workers' setting),
 so the numbers do not depend on the test process's flags. Bitwise equality holds for one
 kind of machine and one set of library versions: the fixture keeps one set of hashes per kind
-(CPU model and versions; the AMD EPYC and the Intel Xeon kinds round differently), and the test
+(CPU model, AVX-512 or not, and versions; the AMD EPYC and the Intel Xeon kinds round
+differently, and an AMD EPYC with AVX-512 is another kind), and the test
 skips on a kind it has none for (add them there, before a change, with
 `python tests/test_behavior_fixture.py --write`, which keeps the other kinds' sets).
 """
@@ -154,11 +155,16 @@ def machine() -> dict[str, str]:
 
     record = {"python": platform.python_version(), "machine": platform.machine()}
     try:
-        model = [line.split(":", 1)[1].strip() for line in
-                 Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")]
-        record["cpu"] = model[0] if model else platform.processor()
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        record["cpu"] = platform.processor()
+        lines = []
+    model = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    record["cpu"] = model[0] if model else platform.processor()
+    # The model name alone does not tell the kinds apart: "AMD EPYC" names an AVX2 machine and
+    # an AVX-512 one, and XLA's code differs between them (docs/reproduce.md).
+    flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")),
+                 [])
+    record["avx512f"] = "yes" if "avx512f" in flags else "no"
     for name in LIBRARIES:
         try:
             record[name] = version(name)
@@ -187,9 +193,11 @@ def test_smoke_runs_are_bitwise_what_the_fixture_holds(tmp_path: Path) -> None:
     here = machine()
     expected = fixture_for(machines, here)
     if expected is None:
-        pytest.skip(f"no hashes recorded on this machine kind ({here['cpu']}) with these "
-                    f"library versions (recorded: {[entry['machine']['cpu'] for entry in machines]}"
-                    "); add them here, before a change, with "
+        kinds = [f"{entry['machine']['cpu']}, AVX-512 {entry['machine'].get('avx512f')}"
+                 for entry in machines]
+        pytest.skip(f"no hashes recorded on this machine kind ({here['cpu']}, AVX-512 "
+                    f"{here['avx512f']}) with these library versions (recorded: {kinds}); "
+                    "add them here, before a change, with "
                     "`python tests/test_behavior_fixture.py --write`")
     hashes = produce_in_subprocess(tmp_path)
     differing = sorted(name for name in set(hashes) | set(expected)
