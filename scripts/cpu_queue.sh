@@ -29,18 +29,19 @@ grid_tree="$(cd "${2:-../grid}" && pwd)" || exit 2
 main_tree="$(pwd)"
 log="${LOG:-/tmp/cpu_queue.log}"
 commit="$(git -C "$grid_tree" rev-parse HEAD)" || exit 2
+next_time() {  # WHAT HH:MM[:SS]: the next such clock time, in epoch seconds (today or tomorrow)
+    [[ "$2" =~ ^[0-9]{1,2}:[0-9]{2}(:[0-9]{2})?$ ]] || {
+        echo "cpu_queue: error: $2: give $1 as HH:MM or HH:MM:SS" >&2; return 2; }
+    local at
+    at="$(date -d "$2" +%s)" || return 2
+    [ "$at" -gt "$(date +%s)" ] || at="$(date -d "tomorrow $2" +%s)"
+    echo "$at"
+}
 # One absolute deadline for every stage (a stage's own HH:MM would mean tomorrow once passed).
-[[ "$until_time" =~ ^[0-9]{1,2}:[0-9]{2}(:[0-9]{2})?$ ]] || {
-    echo "cpu_queue: error: $until_time: give the deadline as HH:MM or HH:MM:SS" >&2; exit 2; }
-deadline="$(date -d "$until_time" +%s)" || exit 2
-[ "$deadline" -gt "$(date +%s)" ] || deadline="$(date -d "tomorrow $until_time" +%s)"
+deadline="$(next_time "the deadline" "$until_time")" || exit 2
 overtime_end="" overtime_s=""  # overtime_s: set only inside overtime(), read by reproduce()
 if [ -n "${OVERTIME_UNTIL:-}" ]; then
-    [[ "$OVERTIME_UNTIL" =~ ^[0-9]{1,2}:[0-9]{2}(:[0-9]{2})?$ ]] || {
-        echo "cpu_queue: error: OVERTIME_UNTIL=$OVERTIME_UNTIL: give it as HH:MM" >&2; exit 2; }
-    overtime_end="$(date -d "$OVERTIME_UNTIL" +%s)" || exit 2
-    [ "$overtime_end" -gt "$(date +%s)" ] ||
-        overtime_end="$(date -d "tomorrow $OVERTIME_UNTIL" +%s)"
+    overtime_end="$(next_time OVERTIME_UNTIL "$OVERTIME_UNTIL")" || exit 2
     [ "$overtime_end" -gt "$deadline" ] || {
         echo "cpu_queue: error: OVERTIME_UNTIL=$OVERTIME_UNTIL is not after the deadline" \
             "$until_time" >&2; exit 2; }
